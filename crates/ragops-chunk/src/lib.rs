@@ -1,0 +1,365 @@
+//! Chunk stage: cut documents into chunks with text-splitter.
+//!
+//! * `markdown` strategy: Markdown-aware boundaries for Markdown and HTML sources (the HTML loader
+//!   renders headings as `#` lines), plain-text boundaries for other formats.
+//! * `text` strategy: plain-text boundaries (paragraphs, sentences, words) everywhere.
+//! * Sizes count tokens of the embedding model's tokenizer (special tokens excluded, and the limit
+//!   is capped at the model's maximum length minus `[CLS]`/`[SEP]`) or Unicode characters.
+//!
+//! Every chunk keeps byte and character offsets into its document's text, the heading path
+//! enclosing its start and its page. Chunk ids are deterministic:
+//! `sha256(document id, chunking config hash, ordinal, start offset, text)`.
+
+use ragops_core::{
+    Chunk, ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Section, Sha256Hasher,
+};
+use text_splitter::{ChunkCharIndex, ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    #[error("invalid chunking config: {0}")]
+    Config(String),
+    #[error("token-sized chunking needs the embedding model's tokenizer")]
+    NoTokenizer,
+}
+
+/// Cuts documents into chunks according to a [`ChunkingConfig`].
+pub struct Chunker {
+    config: ChunkingConfig,
+    chunking_hash: String,
+    tokenizer: Option<Tokenizer>,
+    capacity: usize,
+}
+
+impl Chunker {
+    /// `tokenizer` is required for token units; `model_max_tokens` (including special tokens)
+    /// caps the chunk size so that every chunk fits the model, less `reserved_tokens` kept free
+    /// for text the enrich stage puts before the chunk (the contextual header).
+    pub fn new(
+        config: &ChunkingConfig,
+        chunking_hash: &str,
+        tokenizer: Option<Tokenizer>,
+        model_max_tokens: Option<usize>,
+        reserved_tokens: usize,
+    ) -> Result<Self, ChunkError> {
+        if config.size == 0 || config.overlap >= config.size {
+            return Err(ChunkError::Config(format!(
+                "size {} / overlap {}: overlap must be smaller than size",
+                config.size, config.overlap
+            )));
+        }
+        let mut capacity = config.size;
+        let tokenizer = match config.unit {
+            ChunkUnit::Tokens => {
+                let mut t = tokenizer.ok_or(ChunkError::NoTokenizer)?;
+                // Sizes must reflect the whole candidate text.
+                t.with_truncation(None)
+                    .map_err(|e| ChunkError::Config(e.to_string()))?;
+                t.with_padding(None);
+                if let Some(max) = model_max_tokens {
+                    let budget = max.saturating_sub(2 + reserved_tokens).max(max / 2).max(1);
+                    capacity = capacity.min(budget);
+                }
+                Some(t)
+            }
+            ChunkUnit::Chars => None,
+        };
+        if config.overlap >= capacity {
+            return Err(ChunkError::Config(format!(
+                "overlap {} must be smaller than the effective size {capacity}",
+                config.overlap
+            )));
+        }
+        Ok(Self {
+            config: config.clone(),
+            chunking_hash: chunking_hash.to_string(),
+            tokenizer,
+            capacity,
+        })
+    }
+
+    /// The effective maximum chunk size in the configured unit.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Cuts one document. Enrichment fields (title, source, mtime) are filled from the document;
+    /// `embed_text` is the chunk text until the enrich stage changes it.
+    pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>, ChunkError> {
+        let markdown =
+            self.config.strategy == ChunkStrategy::Markdown && doc.format.is_markdown_like();
+        let pieces = match &self.tokenizer {
+            Some(t) => split(&self.config, self.capacity, t, markdown, &doc.text)?,
+            None => split(
+                &self.config,
+                self.capacity,
+                &text_splitter::Characters,
+                markdown,
+                &doc.text,
+            )?,
+        };
+        let headings = HeadingIndex::new(&doc.sections);
+        Ok(pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let start_byte = p.byte_offset;
+                let end_byte = start_byte + p.chunk.len();
+                let start_char = p.char_offset;
+                let end_char = start_char + p.chunk.chars().count();
+                let id = Sha256Hasher::new()
+                    .part(&doc.id)
+                    .part(&self.chunking_hash)
+                    .part((self.capacity as u64).to_le_bytes())
+                    .part((i as u64).to_le_bytes())
+                    .part((start_char as u64).to_le_bytes())
+                    .part(p.chunk)
+                    .hex()[..32]
+                    .to_string();
+                let page = doc
+                    .pages
+                    .iter()
+                    .take_while(|s| s.byte_start <= start_byte)
+                    .last()
+                    .map(|s| s.page);
+                Chunk {
+                    id,
+                    doc_id: doc.id.clone(),
+                    ordinal: i as u32,
+                    text: p.chunk.to_string(),
+                    start_byte: start_byte as u64,
+                    end_byte: end_byte as u64,
+                    start_char: start_char as u64,
+                    end_char: end_char as u64,
+                    heading_path: headings.path_at(start_byte),
+                    page,
+                    title: doc.title.clone(),
+                    source_path: doc.source_path.clone(),
+                    format: doc.format,
+                    mtime: doc.mtime,
+                    embed_text: p.chunk.to_string(),
+                    token_count: 0,
+                }
+            })
+            .collect())
+    }
+}
+
+fn split<'t, S: ChunkSizer>(
+    config: &ChunkingConfig,
+    capacity: usize,
+    sizer: S,
+    markdown: bool,
+    text: &'t str,
+) -> Result<Vec<ChunkCharIndex<'t>>, ChunkError> {
+    let cfg = ChunkConfig::new(capacity)
+        .with_sizer(sizer)
+        .with_overlap(config.overlap)
+        .map_err(|e| ChunkError::Config(e.to_string()))?;
+    Ok(if markdown {
+        MarkdownSplitter::new(cfg)
+            .chunk_char_indices(text)
+            .collect()
+    } else {
+        TextSplitter::new(cfg).chunk_char_indices(text).collect()
+    })
+}
+
+/// Heading path lookup by byte offset.
+struct HeadingIndex {
+    /// (byte_start, path) for each section, in order.
+    paths: Vec<(usize, Vec<String>)>,
+}
+
+impl HeadingIndex {
+    fn new(sections: &[Section]) -> Self {
+        let mut stack: Vec<&Section> = Vec::new();
+        let mut paths = Vec::with_capacity(sections.len());
+        for s in sections {
+            while stack.last().is_some_and(|top| top.level >= s.level) {
+                stack.pop();
+            }
+            stack.push(s);
+            paths.push((
+                s.byte_start,
+                stack.iter().map(|s| s.title.clone()).collect(),
+            ));
+        }
+        Self { paths }
+    }
+
+    fn path_at(&self, byte: usize) -> Vec<String> {
+        let idx = self.paths.partition_point(|(start, _)| *start <= byte);
+        if idx == 0 {
+            Vec::new()
+        } else {
+            self.paths[idx - 1].1.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ragops_core::{Format, PageSpan};
+
+    fn doc(text: &str, format: Format, sections: Vec<Section>) -> Document {
+        Document {
+            id: "d.md".into(),
+            source_path: "x/d.md".into(),
+            format,
+            title: "Doc".into(),
+            text: text.into(),
+            sections,
+            pages: vec![],
+            content_hash: String::new(),
+            size: text.len() as u64,
+            mtime: None,
+        }
+    }
+
+    fn chars_cfg(size: usize, overlap: usize, strategy: ChunkStrategy) -> ChunkingConfig {
+        ChunkingConfig {
+            strategy,
+            unit: ChunkUnit::Chars,
+            size,
+            overlap,
+        }
+    }
+
+    #[test]
+    fn offsets_slice_the_document_including_multibyte() {
+        let text = "# Zoë's guide\n\nCafé prices are in €. ".repeat(20)
+            + "\n## Ünïcode section\n\nMore text — here.";
+        let sections = ragops_load_sections(&text);
+        let d = doc(&text, Format::Markdown, sections);
+        let c = Chunker::new(
+            &chars_cfg(60, 10, ChunkStrategy::Markdown),
+            "h",
+            None,
+            None,
+            0,
+        )
+        .unwrap();
+        let chunks = c.chunk(&d).unwrap();
+        assert!(chunks.len() > 5);
+        let chars: Vec<char> = text.chars().collect();
+        for ch in &chunks {
+            assert_eq!(&text[ch.start_byte as usize..ch.end_byte as usize], ch.text);
+            let by_chars: String = chars[ch.start_char as usize..ch.end_char as usize]
+                .iter()
+                .collect();
+            assert_eq!(by_chars, ch.text);
+            assert!(ch.text.chars().count() <= 60);
+        }
+        let last = chunks.last().unwrap();
+        assert_eq!(
+            last.heading_path.last().map(String::as_str),
+            Some("Ünïcode section")
+        );
+    }
+
+    fn ragops_load_sections(text: &str) -> Vec<Section> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        for line in text.split_inclusive('\n') {
+            let level = line.bytes().take_while(|&b| b == b'#').count();
+            if level > 0 && line.as_bytes().get(level) == Some(&b' ') {
+                out.push(Section {
+                    byte_start: off,
+                    level: level as u8,
+                    title: line[level..].trim().to_string(),
+                });
+            }
+            off += line.len();
+        }
+        out
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_config_dependent() {
+        let text = "Alpha beta gamma. ".repeat(30);
+        let d = doc(&text, Format::Text, vec![]);
+        let a = Chunker::new(&chars_cfg(50, 0, ChunkStrategy::Text), "h1", None, None, 0).unwrap();
+        let b = Chunker::new(&chars_cfg(50, 0, ChunkStrategy::Text), "h2", None, None, 0).unwrap();
+        let ids1: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
+        let ids2: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
+        let ids3: Vec<_> = b.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids1, ids2);
+        assert_ne!(ids1, ids3);
+        let unique: std::collections::HashSet<_> = ids1.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ids1.len(),
+            "identical texts at different positions differ"
+        );
+    }
+
+    #[test]
+    fn heading_paths_nest_and_pop() {
+        let secs = vec![
+            Section {
+                byte_start: 0,
+                level: 1,
+                title: "A".into(),
+            },
+            Section {
+                byte_start: 10,
+                level: 2,
+                title: "B".into(),
+            },
+            Section {
+                byte_start: 20,
+                level: 3,
+                title: "C".into(),
+            },
+            Section {
+                byte_start: 30,
+                level: 2,
+                title: "D".into(),
+            },
+        ];
+        let h = HeadingIndex::new(&secs);
+        assert!(h.path_at(0) == vec!["A"]);
+        assert_eq!(h.path_at(25), vec!["A", "B", "C"]);
+        assert_eq!(h.path_at(35), vec!["A", "D"]);
+        let empty = HeadingIndex::new(&[]);
+        assert!(empty.path_at(5).is_empty());
+    }
+
+    #[test]
+    fn pages_follow_offsets() {
+        let text = "page one text\n\npage two text\n\npage three text";
+        let mut d = doc(text, Format::Pdf, vec![]);
+        d.pages = vec![
+            PageSpan {
+                byte_start: 0,
+                page: 1,
+            },
+            PageSpan {
+                byte_start: 15,
+                page: 2,
+            },
+            PageSpan {
+                byte_start: 30,
+                page: 3,
+            },
+        ];
+        let c = Chunker::new(&chars_cfg(15, 0, ChunkStrategy::Text), "h", None, None, 0).unwrap();
+        let pages: Vec<_> = c.chunk(&d).unwrap().iter().map(|c| c.page).collect();
+        assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn token_unit_requires_tokenizer() {
+        let cfg = ChunkingConfig {
+            unit: ChunkUnit::Tokens,
+            ..chars_cfg(10, 0, ChunkStrategy::Text)
+        };
+        assert!(matches!(
+            Chunker::new(&cfg, "h", None, None, 0),
+            Err(ChunkError::NoTokenizer)
+        ));
+    }
+}

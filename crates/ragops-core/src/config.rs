@@ -1,0 +1,449 @@
+//! Pipeline configuration (`pipelines/*.toml`).
+//!
+//! Every section has defaults, unknown keys are rejected (the error names the key and the file),
+//! and the effective configuration is serialised, normalised, into each snapshot's manifest.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Sha256Hasher;
+
+/// Default embedding model.
+pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid pipeline file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid pipeline file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub sources: SourcesConfig,
+    #[serde(default)]
+    pub chunking: ChunkingConfig,
+    #[serde(default)]
+    pub enrich: EnrichConfig,
+    #[serde(default)]
+    pub embedding: EmbeddingConfig,
+    #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Files or directories, relative to the pipeline file.
+    pub paths: Vec<String>,
+    /// Glob patterns (relative to each source directory) a file must match. Default: everything.
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    /// Glob patterns to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Files larger than this are skipped and reported.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    #[serde(default)]
+    pub jsonl: JsonlConfig,
+}
+
+fn default_include() -> Vec<String> {
+    vec!["**/*".to_string()]
+}
+
+fn default_max_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+/// How JSONL records map to documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlConfig {
+    pub id_field: String,
+    pub text_field: String,
+    /// Optional field holding the record's title.
+    pub title_field: Option<String>,
+}
+
+impl Default for JsonlConfig {
+    fn default() -> Self {
+        Self {
+            id_field: "id".into(),
+            text_field: "text".into(),
+            title_field: Some("title".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkStrategy {
+    /// Markdown-aware boundaries (headings, lists, code blocks) for Markdown and HTML sources;
+    /// plain-text boundaries for the rest.
+    Markdown,
+    /// Plain-text boundaries (paragraphs, sentences, words) for every source.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkUnit {
+    /// Tokens of the embedding model's tokenizer.
+    Tokens,
+    /// Unicode characters.
+    Chars,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    #[serde(default = "default_strategy")]
+    pub strategy: ChunkStrategy,
+    #[serde(default = "default_unit")]
+    pub unit: ChunkUnit,
+    /// Maximum chunk size in `unit`s.
+    #[serde(default = "default_chunk_size")]
+    pub size: usize,
+    /// Overlap between consecutive chunks in `unit`s (must be smaller than `size`).
+    #[serde(default = "default_overlap")]
+    pub overlap: usize,
+}
+
+fn default_strategy() -> ChunkStrategy {
+    ChunkStrategy::Markdown
+}
+fn default_unit() -> ChunkUnit {
+    ChunkUnit::Tokens
+}
+fn default_chunk_size() -> usize {
+    256
+}
+fn default_overlap() -> usize {
+    32
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: default_strategy(),
+            unit: default_unit(),
+            size: default_chunk_size(),
+            overlap: default_overlap(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// Prepend "title > heading path" to the text that is embedded (not to the stored text).
+    #[serde(default = "yes")]
+    pub contextual_header: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        Self {
+            contextual_header: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Hugging Face model id (resolved in the hf-hub cache) or a path to a model directory.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Branch, tag or commit in the hf-hub cache.
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Override of the model's maximum sequence length (default: the model's
+    /// sentence-transformers `max_seq_length`).
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+}
+
+fn default_model() -> String {
+    DEFAULT_MODEL.to_string()
+}
+fn default_revision() -> String {
+    "main".to_string()
+}
+fn default_batch_size() -> usize {
+    32
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            model: default_model(),
+            revision: default_revision(),
+            batch_size: default_batch_size(),
+            max_tokens: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Build the tantivy full-text index (needed for bm25 and hybrid search).
+    #[serde(default = "yes")]
+    pub fulltext: bool,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self { fulltext: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Store directory, relative to the pipeline file.
+    #[serde(default = "default_store_dir")]
+    pub dir: String,
+}
+
+fn default_store_dir() -> String {
+    ".ragops".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_store_dir(),
+        }
+    }
+}
+
+/// Removes `.` and resolvable `..` components without touching the file system.
+pub fn normalize_path(p: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+/// A parsed pipeline together with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedPipeline {
+    pub path: PathBuf,
+    /// Directory relative paths in the file are resolved against.
+    pub base_dir: PathBuf,
+    pub config: PipelineConfig,
+}
+
+impl PipelineConfig {
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if self.sources.paths.is_empty() {
+            return Err(invalid("[sources] paths is empty".into()));
+        }
+        if self.chunking.size == 0 {
+            return Err(invalid("[chunking] size must be at least 1".into()));
+        }
+        if self.chunking.overlap >= self.chunking.size {
+            return Err(invalid(format!(
+                "[chunking] overlap ({}) must be smaller than size ({})",
+                self.chunking.overlap, self.chunking.size
+            )));
+        }
+        if self.embedding.batch_size == 0 {
+            return Err(invalid("[embedding] batch_size must be at least 1".into()));
+        }
+        for pattern in self.sources.include.iter().chain(&self.sources.exclude) {
+            if pattern.trim().is_empty() {
+                return Err(invalid("[sources] empty glob pattern".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Canonical JSON of the effective configuration (defaults filled in).
+    pub fn normalized_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Hash of everything that determines a snapshot's content (the store location excluded).
+    pub fn content_hash(&self) -> String {
+        let mut value = self.normalized_json();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("store");
+        }
+        Sha256Hasher::new().part(value.to_string()).hex()
+    }
+
+    /// Hash of the settings that determine chunk boundaries; part of every chunk id.
+    pub fn chunking_hash(&self) -> String {
+        let tokenizer = match self.chunking.unit {
+            ChunkUnit::Tokens => self.embedding.model.as_str(),
+            ChunkUnit::Chars => "",
+        };
+        Sha256Hasher::new()
+            .part(serde_json::to_string(&self.chunking).unwrap_or_default())
+            .part(tokenizer)
+            .hex()
+    }
+}
+
+impl LoadedPipeline {
+    /// Reads and validates a pipeline file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = PipelineConfig::from_toml(&text, path)?;
+        let base_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self {
+            path: path.to_path_buf(),
+            base_dir,
+            config,
+        })
+    }
+
+    /// Resolves a path from the pipeline file against its directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            normalize_path(p)
+        } else {
+            normalize_path(&self.base_dir.join(p))
+        }
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.resolve(&self.config.store.dir)
+    }
+
+    /// The embedding model reference: a directory path (resolved against the pipeline file) when
+    /// the configured value names an existing directory or looks like a path, else a hub id.
+    pub fn model_ref(&self) -> String {
+        let m = &self.config.embedding.model;
+        let looks_like_path = m.starts_with('.') || m.starts_with('/') || m.starts_with('~');
+        let resolved = self.resolve(m);
+        if looks_like_path || resolved.is_dir() {
+            resolved.to_string_lossy().into_owned()
+        } else {
+            m.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::from_toml(text, Path::new("pipelines/test.toml"))
+    }
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(
+            normalize_path(Path::new("pipelines/../fixtures/./corpus")),
+            PathBuf::from("fixtures/corpus")
+        );
+        assert_eq!(normalize_path(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalize_path(Path::new("/a/../../b")), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = parse("[sources]\npaths = [\"docs\"]\n").expect("valid");
+        assert_eq!(c.chunking.size, 256);
+        assert_eq!(c.chunking.unit, ChunkUnit::Tokens);
+        assert_eq!(c.embedding.model, DEFAULT_MODEL);
+        assert_eq!(c.sources.include, vec!["**/*".to_string()]);
+        assert!(c.enrich.contextual_header);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = parse("[sources]\npaths = [\"docs\"]\n[chunking]\nsizee = 3\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sizee"), "{msg}");
+        assert!(msg.contains("pipelines/test.toml"), "{msg}");
+    }
+
+    #[test]
+    fn overlap_must_be_smaller_than_size() {
+        let err =
+            parse("[sources]\npaths = [\"d\"]\n[chunking]\nsize = 10\noverlap = 10\n").unwrap_err();
+        assert!(err.to_string().contains("overlap"));
+    }
+
+    #[test]
+    fn hashes_track_relevant_changes_only() {
+        let a = parse("[sources]\npaths = [\"d\"]\n").unwrap();
+        let mut b = a.clone();
+        b.store.dir = "elsewhere".into();
+        assert_eq!(a.content_hash(), b.content_hash());
+        assert_eq!(a.chunking_hash(), b.chunking_hash());
+        b.chunking.size = 128;
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_ne!(a.chunking_hash(), b.chunking_hash());
+        let mut c = a.clone();
+        c.enrich.contextual_header = false;
+        assert_ne!(a.content_hash(), c.content_hash());
+        assert_eq!(a.chunking_hash(), c.chunking_hash());
+    }
+}

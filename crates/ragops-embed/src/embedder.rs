@@ -1,0 +1,238 @@
+//! Tokenizer + encoder + pooling: texts in, sentence vectors out.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::bert::{cls_pool, l2_normalize, mean_pool, BertConfig, BertModel};
+use crate::hub::{file_sha256, ModelFiles};
+use crate::{io_err, EmbedError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    Mean,
+    Cls,
+}
+
+/// What a snapshot records about the model that produced its vectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub revision: String,
+    pub dim: usize,
+    /// Maximum sequence length in tokens, special tokens included.
+    pub max_tokens: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    /// SHA-256 of `model.safetensors`; filled by [`Embedder::weights_sha256`] when needed.
+    #[serde(default)]
+    pub weights_sha256: String,
+}
+
+/// Vectors for a list of texts, in input order.
+#[derive(Debug, Clone, Default)]
+pub struct EmbedOutput {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens per text after truncation, special tokens included.
+    pub token_counts: Vec<u32>,
+    /// How many texts were longer than the model's maximum and were truncated.
+    pub truncated: usize,
+}
+
+pub struct Embedder {
+    model: BertModel,
+    /// Tokenizer with truncation at `max_tokens` and no padding (batches are padded here).
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    weights: PathBuf,
+    pad_id: u32,
+    device: Device,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EmbedError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    serde_json::from_str(&text).map_err(|e| EmbedError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn read_json_opt(path: &Path) -> Result<Option<serde_json::Value>, EmbedError> {
+    if path.is_file() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Pooling, normalisation and max length from the sentence-transformers files, with the
+/// sentence-transformers defaults (mean pooling) when a file is missing.
+fn sentence_transformers_settings(
+    dir: &Path,
+    config: &BertConfig,
+) -> Result<(Pooling, bool, usize), EmbedError> {
+    let pooling = match read_json_opt(&dir.join("1_Pooling/config.json"))? {
+        Some(p) if p.get("pooling_mode_cls_token").and_then(|v| v.as_bool()) == Some(true) => {
+            Pooling::Cls
+        }
+        _ => Pooling::Mean,
+    };
+    let normalize = match read_json_opt(&dir.join("modules.json"))? {
+        Some(serde_json::Value::Array(mods)) => mods.iter().any(|m| {
+            m.get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.ends_with("Normalize"))
+        }),
+        // Without modules.json there is no sentence-transformers pipeline to follow; unit
+        // vectors make cosine and dot product agree, which is what retrieval wants.
+        _ => true,
+    };
+    let max = read_json_opt(&dir.join("sentence_bert_config.json"))?
+        .and_then(|v| v.get("max_seq_length").and_then(|m| m.as_u64()))
+        .map(|m| m as usize)
+        .unwrap_or(config.max_position_embeddings);
+    Ok((pooling, normalize, max.min(config.max_position_embeddings)))
+}
+
+impl Embedder {
+    /// Loads a resolved model. `max_tokens` overrides the model's maximum sequence length
+    /// (clamped to its position embeddings).
+    pub fn load(files: &ModelFiles, max_tokens: Option<usize>) -> Result<Self, EmbedError> {
+        let dir = &files.dir;
+        let config: BertConfig = read_json(&dir.join("config.json"))?;
+        let (pooling, normalize, st_max) = sentence_transformers_settings(dir, &config)?;
+        let max_tokens = max_tokens
+            .unwrap_or(st_max)
+            .clamp(2, config.max_position_embeddings);
+        let tok_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        // tokenizer.json may carry its own truncation/padding (all-MiniLM-L6-v2 pads and
+        // truncates at 128): replace both with the sentence-transformers settings.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let pad_id = tokenizer
+            .token_to_id("[PAD]")
+            .or(config.pad_token_id)
+            .unwrap_or(0);
+        let weights = dir.join("model.safetensors");
+        let device = crate::bert::cpu();
+        // SAFETY: the file is memory-mapped read-only; the hub cache never rewrites a blob in place
+        // (new content gets a new blob name).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
+        let model = BertModel::load(vb, &config)?;
+        Ok(Self {
+            info: ModelInfo {
+                id: files.id.clone(),
+                revision: files.revision.clone(),
+                dim: config.hidden_size,
+                max_tokens,
+                pooling,
+                normalize,
+                weights_sha256: String::new(),
+            },
+            model,
+            tokenizer,
+            weights,
+            pad_id,
+            device,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// SHA-256 of the weights file (cheap for hub-cache files: the blob name).
+    pub fn weights_sha256(&self) -> Result<String, EmbedError> {
+        file_sha256(&self.weights)
+    }
+
+    /// A copy of the tokenizer without truncation or padding, for token-sized chunking.
+    pub fn sizing_tokenizer(&self) -> Tokenizer {
+        let mut t = self.tokenizer.clone();
+        let _ = t.with_truncation(None);
+        t.with_padding(None);
+        t
+    }
+
+    /// Embeds `texts` in batches of at most `batch_size`, longest texts first so that each
+    /// batch pads to similar lengths. `progress` is called with the number of texts done.
+    pub fn embed(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<EmbedOutput, EmbedError> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        let dim = self.info.dim;
+        let mut vectors = vec![Vec::new(); texts.len()];
+        let token_counts: Vec<u32> = encodings.iter().map(|e| e.get_ids().len() as u32).collect();
+        let truncated = encodings
+            .iter()
+            .filter(|e| !e.get_overflowing().is_empty())
+            .count();
+        let mut done = 0;
+        for batch in order.chunks(batch_size.max(1)) {
+            let max_len = batch
+                .iter()
+                .map(|&i| encodings[i].get_ids().len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let mut ids = vec![self.pad_id; batch.len() * max_len];
+            let mut mask = vec![0u32; batch.len() * max_len];
+            for (row, &i) in batch.iter().enumerate() {
+                let tokens = encodings[i].get_ids();
+                ids[row * max_len..row * max_len + tokens.len()].copy_from_slice(tokens);
+                mask[row * max_len..row * max_len + tokens.len()].fill(1);
+            }
+            let ids = Tensor::from_vec(ids, (batch.len(), max_len), &self.device)?;
+            let mask = Tensor::from_vec(mask, (batch.len(), max_len), &self.device)?;
+            let hidden = self.model.forward(&ids, &mask)?;
+            let pooled = match self.info.pooling {
+                Pooling::Mean => mean_pool(&hidden, &mask)?,
+                Pooling::Cls => cls_pool(&hidden)?,
+            };
+            let pooled = if self.info.normalize {
+                l2_normalize(&pooled)?
+            } else {
+                pooled
+            };
+            let rows: Vec<Vec<f32>> = pooled.to_vec2()?;
+            for (&i, v) in batch.iter().zip(rows) {
+                debug_assert_eq!(v.len(), dim);
+                vectors[i] = v;
+            }
+            done += batch.len();
+            progress(done);
+        }
+        Ok(EmbedOutput {
+            vectors,
+            token_counts,
+            truncated,
+        })
+    }
+
+    /// Embeds one query.
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let mut out = self.embed(&[text], 1, |_| {})?;
+        Ok(out.vectors.pop().unwrap_or_default())
+    }
+}

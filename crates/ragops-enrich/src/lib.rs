@@ -1,0 +1,116 @@
+//! Enrich stage. Metadata (title, heading path, page, source path, mtime) is carried on each
+//! chunk by the chunker; this stage decides the text that is embedded: optionally a contextual
+//! header (`title > heading > subheading`) followed by the chunk text. The stored chunk text is
+//! never changed.
+
+use ragops_core::{Chunk, EnrichConfig};
+
+/// Longest contextual header kept, in characters (it shares the model's token budget).
+pub const MAX_HEADER_CHARS: usize = 200;
+
+/// Model tokens the chunker leaves free for the contextual header when a chunk would otherwise
+/// fill the model's whole input. Longer headers make the embedded text longer than the model's
+/// maximum; such texts are truncated and counted in the build report.
+pub const HEADER_TOKEN_RESERVE: usize = 32;
+
+/// Tokens to keep free in each chunk for what this stage prepends.
+pub fn reserved_tokens(config: &EnrichConfig) -> usize {
+    if config.contextual_header {
+        HEADER_TOKEN_RESERVE
+    } else {
+        0
+    }
+}
+
+/// The contextual header of a chunk: document title then the heading path, without repeating a
+/// first heading equal to the title.
+pub fn contextual_header(chunk: &Chunk) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if !chunk.title.trim().is_empty() {
+        parts.push(chunk.title.trim());
+    }
+    for h in &chunk.heading_path {
+        if parts.last().map(|p| p.eq_ignore_ascii_case(h.trim())) != Some(true) {
+            parts.push(h.trim());
+        }
+    }
+    let header = parts.join(" > ");
+    match header.char_indices().nth(MAX_HEADER_CHARS) {
+        Some((cut, _)) => format!("{}…", &header[..cut]),
+        None => header,
+    }
+}
+
+/// Sets `embed_text` on every chunk.
+pub fn enrich(chunks: &mut [Chunk], config: &EnrichConfig) {
+    for c in chunks {
+        c.embed_text = if config.contextual_header {
+            let header = contextual_header(c);
+            if header.is_empty() {
+                c.text.clone()
+            } else {
+                format!("{header}\n\n{}", c.text)
+            }
+        } else {
+            c.text.clone()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ragops_core::Format;
+
+    fn chunk(title: &str, path: &[&str]) -> Chunk {
+        Chunk {
+            id: "c".into(),
+            doc_id: "d".into(),
+            ordinal: 0,
+            text: "body text".into(),
+            start_byte: 0,
+            end_byte: 9,
+            start_char: 0,
+            end_char: 9,
+            heading_path: path.iter().map(|s| s.to_string()).collect(),
+            page: None,
+            title: title.into(),
+            source_path: "d.md".into(),
+            format: Format::Markdown,
+            mtime: None,
+            embed_text: String::new(),
+            token_count: 0,
+        }
+    }
+
+    #[test]
+    fn header_dedupes_title_and_is_not_stored() {
+        let mut cs = vec![
+            chunk("Backups", &["Backups", "Restore", "Checks"]),
+            chunk("", &[]),
+        ];
+        enrich(
+            &mut cs,
+            &EnrichConfig {
+                contextual_header: true,
+            },
+        );
+        assert_eq!(cs[0].embed_text, "Backups > Restore > Checks\n\nbody text");
+        assert_eq!(cs[0].text, "body text");
+        assert_eq!(cs[1].embed_text, "body text");
+        enrich(
+            &mut cs,
+            &EnrichConfig {
+                contextual_header: false,
+            },
+        );
+        assert_eq!(cs[0].embed_text, "body text");
+    }
+
+    #[test]
+    fn long_headers_are_capped_on_a_char_boundary() {
+        let long = "é".repeat(500);
+        let h = contextual_header(&chunk(&long, &[]));
+        assert_eq!(h.chars().count(), MAX_HEADER_CHARS + 1);
+    }
+}

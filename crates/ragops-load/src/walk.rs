@@ -1,0 +1,179 @@
+//! Source discovery: expand the configured paths into files with stable ids.
+
+use std::path::{Path, PathBuf};
+
+pub use ragops_core::normalize_path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use ragops_core::{Format, Skipped, SourcesConfig};
+
+/// A file selected for loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Absolute or base-relative path used to read the file.
+    pub path: PathBuf,
+    /// Stable document id: path relative to its source root, `/`-separated.
+    pub id: String,
+    /// Path shown in reports (normalised, as configured).
+    pub display_path: String,
+    pub format: Format,
+    pub size: u64,
+    pub mtime: Option<i64>,
+}
+
+impl SourceFile {
+    /// A source file for a single path, its id being the file name.
+    pub fn for_path(path: PathBuf) -> Option<SourceFile> {
+        let format = Format::from_extension(path.extension()?.to_str()?)?;
+        let meta = std::fs::metadata(&path).ok();
+        Some(SourceFile {
+            id: path.file_name()?.to_string_lossy().into_owned(),
+            display_path: path.to_string_lossy().into_owned(),
+            format,
+            size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            mtime: meta.as_ref().and_then(mtime_secs),
+            path,
+        })
+    }
+}
+
+fn mtime_secs(meta: &std::fs::Metadata) -> Option<i64> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+fn globset(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|e| format!("bad glob `{p}`: {e}"))?);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Expands `sources.paths` (resolved against `base_dir`) into supported files, sorted by id.
+/// Unreadable roots, bad globs and files of unsupported type are returned as skip records;
+/// hidden files and directories (names starting with `.`) are ignored.
+pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, Vec<Skipped>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let (include, exclude) = match (globset(&sources.include), globset(&sources.exclude)) {
+        (Ok(i), Ok(e)) => (i, e),
+        (Err(e), _) | (_, Err(e)) => {
+            skipped.push(Skipped::new("[sources]", e));
+            return (files, skipped);
+        }
+    };
+    for configured in &sources.paths {
+        let root = normalize_path(&base_dir.join(configured));
+        let meta = match std::fs::metadata(&root) {
+            Ok(m) => m,
+            Err(e) => {
+                skipped.push(Skipped::new(
+                    root.to_string_lossy(),
+                    format!("source path not readable: {e}"),
+                ));
+                continue;
+            }
+        };
+        if meta.is_file() {
+            match SourceFile::for_path(root.clone()) {
+                Some(f) => files.push(f),
+                None => skipped.push(Skipped::new(
+                    root.to_string_lossy(),
+                    "unsupported file type (supported: md, txt, html, pdf, jsonl)",
+                )),
+            }
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| root.to_string_lossy().into_owned());
+                    skipped.push(Skipped::new(path, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = match entry.path().strip_prefix(&root) {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
+            let id = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if !include.is_match(rel) || exclude.is_match(rel) {
+                continue;
+            }
+            let display = entry.path().to_string_lossy().into_owned();
+            let ext = entry.path().extension().and_then(|e| e.to_str());
+            let Some(format) = ext.and_then(Format::from_extension) else {
+                skipped.push(Skipped::new(
+                    display,
+                    "unsupported file type (supported: md, txt, html, pdf, jsonl)",
+                ));
+                continue;
+            };
+            let meta = entry.metadata().ok();
+            files.push(SourceFile {
+                path: entry.path().to_path_buf(),
+                id,
+                display_path: display,
+                format,
+                size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+                mtime: meta.as_ref().and_then(mtime_secs),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+    (files, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovers_with_globs_and_reports_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("docs");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        for f in [
+            "a.md",
+            "sub/b.txt",
+            "sub/c.docx",
+            "skip.md",
+            ".git/config.md",
+        ] {
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        let mut cfg = ragops_core::PipelineConfig::from_toml(
+            "[sources]\npaths=[\"docs\"]\nexclude=[\"skip.md\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap()
+        .sources;
+        let (files, skipped) = discover(&cfg, dir.path());
+        let ids: Vec<_> = files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, vec!["a.md", "sub/b.txt"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].path.ends_with("c.docx"));
+        cfg.paths.push("missing".into());
+        let (_, skipped) = discover(&cfg, dir.path());
+        assert!(skipped.iter().any(|s| s.reason.contains("not readable")));
+    }
+}

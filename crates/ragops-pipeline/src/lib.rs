@@ -1,0 +1,45 @@
+//! The pipeline runner: load → chunk → enrich → embed → persist → publish, plus the read-side
+//! operations the CLI needs (search, snapshot management, model provisioning) so that the CLI
+//! stays a thin layer of argument parsing and printing.
+
+mod build;
+mod ops;
+pub mod progress;
+
+pub use build::{build, BuildOptions, BuildReport};
+pub use ops::{
+    load_embedder, resolve_store, rollback, search, tag, SearchResult, SearchResults,
+    DEFAULT_PIPELINE,
+};
+pub use progress::{Progress, ProgressMode};
+
+use std::path::PathBuf;
+
+use ragops_core::Skipped;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Config(#[from] ragops_core::ConfigError),
+    #[error(transparent)]
+    Store(#[from] ragops_store::StoreError),
+    #[error(transparent)]
+    Embed(#[from] ragops_embed::EmbedError),
+    #[error(transparent)]
+    Chunk(#[from] ragops_chunk::ChunkError),
+    #[error(transparent)]
+    Search(#[from] ragops_search::SearchError),
+    #[error("{} source(s) could not be loaded and --strict is set; nothing was written:\n{}", .0.len(), format_skipped(.0))]
+    Strict(Vec<Skipped>),
+    #[error("no documents were loaded from the sources ({skipped} skipped); check [sources] paths in {pipeline}")]
+    NoDocuments { pipeline: PathBuf, skipped: usize },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn format_skipped(s: &[Skipped]) -> String {
+    s.iter()
+        .map(|s| format!("  {}: {}", s.path, s.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,359 @@
+//! `chunks.parquet`: one row per chunk with its vector.
+//!
+//! | column       | type                          | notes                                   |
+//! |--------------|-------------------------------|-----------------------------------------|
+//! | chunk_id     | Utf8                          | deterministic id                         |
+//! | doc_id       | Utf8                          | document id                              |
+//! | ordinal      | UInt32                        | position in the document                 |
+//! | text         | Utf8                          | stored chunk text                        |
+//! | start_byte   | UInt64                        | offsets into the document text           |
+//! | end_byte     | UInt64                        |                                          |
+//! | start_char   | UInt64                        | same, in Unicode code points             |
+//! | end_char     | UInt64                        |                                          |
+//! | heading_path | List<Utf8>                    | outermost heading first                  |
+//! | page         | UInt32, nullable              | 1-based, paginated sources only          |
+//! | title        | Utf8                          | document title                           |
+//! | source_path  | Utf8                          |                                          |
+//! | format       | Utf8                          | markdown, text, html, pdf, jsonl         |
+//! | mtime        | Int64, nullable               | source mtime, Unix seconds               |
+//! | token_count  | UInt32                        | model tokens embedded                    |
+//! | embedding    | FixedSizeList<Float32, dim>   | unit-length when the model normalises    |
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use ragops_core::{Chunk, Format};
+
+use crate::StoreError;
+
+pub const CHUNKS_FILE: &str = "chunks.parquet";
+
+fn schema(dim: usize) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("chunk_id", DataType::Utf8, false),
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("ordinal", DataType::UInt32, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("start_byte", DataType::UInt64, false),
+        Field::new("end_byte", DataType::UInt64, false),
+        Field::new("start_char", DataType::UInt64, false),
+        Field::new("end_char", DataType::UInt64, false),
+        Field::new(
+            "heading_path",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            false,
+        ),
+        Field::new("page", DataType::UInt32, true),
+        Field::new("title", DataType::Utf8, false),
+        Field::new("source_path", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("mtime", DataType::Int64, true),
+        Field::new("token_count", DataType::UInt32, false),
+        Field::new(
+            "embedding",
+            DataType::FixedSizeList(
+                Arc::new(Field::new_list_field(DataType::Float32, false)),
+                dim as i32,
+            ),
+            false,
+        ),
+    ]))
+}
+
+fn pq_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Streams chunks and their vectors into `chunks.parquet`, one row group per batch.
+pub struct ChunkTableWriter {
+    path: PathBuf,
+    dim: usize,
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl ChunkTableWriter {
+    pub fn create(path: &Path, dim: usize) -> Result<Self, StoreError> {
+        let file = File::create(path).map_err(crate::io(path))?;
+        let schema = schema(dim);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(format!("ragops {}", ragops_core::TOOL_VERSION))
+            .build();
+        let writer =
+            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| pq_err(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            dim,
+            schema,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Appends chunks; `vectors` holds `chunks.len() * dim` values, row-major.
+    pub fn write(&mut self, chunks: &[Chunk], vectors: &[f32]) -> Result<(), StoreError> {
+        if vectors.len() != chunks.len() * self.dim {
+            return Err(pq_err(
+                &self.path,
+                format!(
+                    "{} vector values for {} chunks of dimension {}",
+                    vectors.len(),
+                    chunks.len(),
+                    self.dim
+                ),
+            ));
+        }
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut headings = ListBuilder::new(StringBuilder::new());
+        for c in chunks {
+            for h in &c.heading_path {
+                headings.values().append_value(h);
+            }
+            headings.append(true);
+        }
+        let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+        let embedding = FixedSizeListArray::try_new(
+            item,
+            self.dim as i32,
+            Arc::new(Float32Array::from(vectors.to_vec())),
+            None,
+        )
+        .map_err(|e| pq_err(&self.path, e))?;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(chunks.iter().map(|c| &c.id))),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| &c.doc_id),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                chunks.iter().map(|c| c.ordinal),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| &c.text),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                chunks.iter().map(|c| c.start_byte),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                chunks.iter().map(|c| c.end_byte),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                chunks.iter().map(|c| c.start_char),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                chunks.iter().map(|c| c.end_char),
+            )),
+            Arc::new(headings.finish()),
+            Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page))),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| &c.title),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| &c.source_path),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| c.format.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter(chunks.iter().map(|c| c.mtime))),
+            Arc::new(UInt32Array::from_iter_values(
+                chunks.iter().map(|c| c.token_count),
+            )),
+            Arc::new(embedding),
+        ];
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| pq_err(&self.path, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| pq_err(&self.path, e))?;
+        self.writer.flush().map_err(|e| pq_err(&self.path, e))?;
+        self.rows += chunks.len() as u64;
+        Ok(())
+    }
+
+    /// Finishes the file (footer) and fsyncs it. Returns the number of rows.
+    pub fn finish(self) -> Result<u64, StoreError> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| pq_err(&self.path, e))?;
+        file.sync_all().map_err(crate::io(&self.path))?;
+        Ok(self.rows)
+    }
+}
+
+/// A snapshot's chunk table in memory: rows plus a row-major vector matrix.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkTable {
+    pub chunks: Vec<Chunk>,
+    pub dim: usize,
+    pub vectors: Vec<f32>,
+}
+
+impl ChunkTable {
+    pub fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+}
+
+fn column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a T, StoreError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            pq_err(
+                path,
+                format!("column `{name}` missing or of the wrong type"),
+            )
+        })
+}
+
+fn parse_format(s: &str) -> Format {
+    match s {
+        "markdown" => Format::Markdown,
+        "html" => Format::Html,
+        "pdf" => Format::Pdf,
+        "jsonl" => Format::Jsonl,
+        _ => Format::Text,
+    }
+}
+
+/// Reads a whole `chunks.parquet`.
+pub fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
+    let file = File::open(path).map_err(crate::io(path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| pq_err(path, e))?
+        .build()
+        .map_err(|e| pq_err(path, e))?;
+    let mut table = ChunkTable::default();
+    for batch in reader {
+        let batch = batch.map_err(|e| pq_err(path, e))?;
+        let ids = column::<StringArray>(&batch, "chunk_id", path)?;
+        let docs = column::<StringArray>(&batch, "doc_id", path)?;
+        let ordinal = column::<UInt32Array>(&batch, "ordinal", path)?;
+        let text = column::<StringArray>(&batch, "text", path)?;
+        let sb = column::<UInt64Array>(&batch, "start_byte", path)?;
+        let eb = column::<UInt64Array>(&batch, "end_byte", path)?;
+        let sc = column::<UInt64Array>(&batch, "start_char", path)?;
+        let ec = column::<UInt64Array>(&batch, "end_char", path)?;
+        let headings = column::<ListArray>(&batch, "heading_path", path)?;
+        let page = column::<UInt32Array>(&batch, "page", path)?;
+        let title = column::<StringArray>(&batch, "title", path)?;
+        let source = column::<StringArray>(&batch, "source_path", path)?;
+        let format = column::<StringArray>(&batch, "format", path)?;
+        let mtime = column::<Int64Array>(&batch, "mtime", path)?;
+        let tokens = column::<UInt32Array>(&batch, "token_count", path)?;
+        let emb = column::<FixedSizeListArray>(&batch, "embedding", path)?;
+        table.dim = emb.value_length() as usize;
+        let values = emb
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
+        let start = emb.offset() * table.dim;
+        table
+            .vectors
+            .extend_from_slice(&values.values()[start..start + batch.num_rows() * table.dim]);
+        for i in 0..batch.num_rows() {
+            let hp = headings.value(i);
+            let hp = hp
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| pq_err(path, "heading_path items are not Utf8"))?;
+            table.chunks.push(Chunk {
+                id: ids.value(i).to_string(),
+                doc_id: docs.value(i).to_string(),
+                ordinal: ordinal.value(i),
+                text: text.value(i).to_string(),
+                start_byte: sb.value(i),
+                end_byte: eb.value(i),
+                start_char: sc.value(i),
+                end_char: ec.value(i),
+                heading_path: (0..hp.len()).map(|j| hp.value(j).to_string()).collect(),
+                page: page.is_valid(i).then(|| page.value(i)),
+                title: title.value(i).to_string(),
+                source_path: source.value(i).to_string(),
+                format: parse_format(format.value(i)),
+                mtime: mtime.is_valid(i).then(|| mtime.value(i)),
+                embed_text: String::new(),
+                token_count: tokens.value(i),
+            });
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_chunk(i: u32) -> Chunk {
+        Chunk {
+            id: format!("id{i}"),
+            doc_id: "doc.md".into(),
+            ordinal: i,
+            text: format!("chunk {i} — café"),
+            start_byte: i as u64 * 10,
+            end_byte: i as u64 * 10 + 9,
+            start_char: i as u64 * 9,
+            end_char: i as u64 * 9 + 8,
+            heading_path: if i % 2 == 0 {
+                vec!["A".into(), "B".into()]
+            } else {
+                vec![]
+            },
+            page: (i % 2 == 1).then_some(i),
+            title: "Doc".into(),
+            source_path: "x/doc.md".into(),
+            format: Format::Markdown,
+            mtime: Some(1_700_000_000),
+            embed_text: String::new(),
+            token_count: 7,
+        }
+    }
+
+    #[test]
+    fn round_trips_rows_and_vectors_across_batches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(CHUNKS_FILE);
+        let dim = 3;
+        let mut w = ChunkTableWriter::create(&path, dim).unwrap();
+        let a: Vec<Chunk> = (0..3).map(sample_chunk).collect();
+        let b: Vec<Chunk> = (3..5).map(sample_chunk).collect();
+        let va: Vec<f32> = (0..9).map(|x| x as f32).collect();
+        let vb: Vec<f32> = (9..15).map(|x| x as f32).collect();
+        w.write(&a, &va).unwrap();
+        w.write(&b, &vb).unwrap();
+        assert!(
+            w.write(&b, &va).is_err(),
+            "vector count mismatch is an error"
+        );
+        assert_eq!(w.finish().unwrap(), 5);
+        let t = read_chunks(&path).unwrap();
+        assert_eq!(t.dim, 3);
+        assert_eq!(t.chunks.len(), 5);
+        let expected: Vec<Chunk> = a.into_iter().chain(b).collect();
+        assert_eq!(t.chunks, expected);
+        assert_eq!(t.vector(4), &[12.0, 13.0, 14.0]);
+    }
+}

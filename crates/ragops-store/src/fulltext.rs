@@ -1,0 +1,132 @@
+//! The tantivy full-text index over a snapshot's chunks (BM25).
+
+use std::path::{Path, PathBuf};
+
+use ragops_core::Chunk;
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, Schema, Value, STORED, STRING, TEXT};
+use tantivy::{doc, Index, IndexWriter, TantivyDocument};
+
+use crate::StoreError;
+
+pub const FULLTEXT_DIR: &str = "fulltext";
+
+struct Fields {
+    chunk_id: Field,
+    doc_id: Field,
+    title: Field,
+    headings: Field,
+    text: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        chunk_id: b.add_text_field("chunk_id", STRING | STORED),
+        doc_id: b.add_text_field("doc_id", STRING | STORED),
+        title: b.add_text_field("title", TEXT),
+        headings: b.add_text_field("headings", TEXT),
+        text: b.add_text_field("text", TEXT),
+    };
+    (b.build(), fields)
+}
+
+fn ft_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Fulltext {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+pub struct FulltextWriter {
+    path: PathBuf,
+    fields: Fields,
+    writer: IndexWriter,
+}
+
+impl FulltextWriter {
+    /// Creates an empty index in `dir` (which must not exist yet).
+    pub fn create(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
+        let (schema, fields) = schema();
+        let index = Index::create_in_dir(dir, schema).map_err(|e| ft_err(dir, e))?;
+        let writer = index
+            .writer_with_num_threads(1, 64 * 1024 * 1024)
+            .map_err(|e| ft_err(dir, e))?;
+        Ok(Self {
+            path: dir.to_path_buf(),
+            fields,
+            writer,
+        })
+    }
+
+    pub fn add(&mut self, chunks: &[Chunk]) -> Result<(), StoreError> {
+        let f = &self.fields;
+        for c in chunks {
+            self.writer
+                .add_document(doc!(
+                    f.chunk_id => c.id.as_str(),
+                    f.doc_id => c.doc_id.as_str(),
+                    f.title => c.title.as_str(),
+                    f.headings => c.heading_path.join(" \n "),
+                    f.text => c.text.as_str(),
+                ))
+                .map_err(|e| ft_err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Commits and waits for merges so the directory is complete when this returns.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.writer.commit().map_err(|e| ft_err(&self.path, e))?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| ft_err(&self.path, e))?;
+        Ok(())
+    }
+}
+
+/// A read-only full-text index.
+pub struct FulltextIndex {
+    path: PathBuf,
+    index: Index,
+    reader: tantivy::IndexReader,
+    fields: Fields,
+}
+
+impl FulltextIndex {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let index = Index::open_in_dir(dir).map_err(|e| ft_err(dir, e))?;
+        let reader = index.reader().map_err(|e| ft_err(dir, e))?;
+        let (_, fields) = schema();
+        Ok(Self {
+            path: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    /// BM25 search over text, headings and title; returns (chunk id, score), best first.
+    /// Query syntax errors are forgiven (lenient parsing), so any user text is a valid query.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(String, f32)>, StoreError> {
+        let f = &self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.headings, f.title]);
+        parser.set_field_boost(f.headings, 0.5);
+        parser.set_field_boost(f.title, 0.5);
+        let (q, _errors) = parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(|e| ft_err(&self.path, e))?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr).map_err(|e| ft_err(&self.path, e))?;
+            if let Some(id) = d.get_first(f.chunk_id).and_then(|v| v.as_str()) {
+                out.push((id.to_string(), score));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,489 @@
+//! `ragops`: the command-line interface. Parses arguments, calls the library crates, prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use ragops_pipeline::{BuildOptions, Progress, ProgressMode};
+use ragops_search::Mode;
+use ragops_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "ragops",
+    version,
+    about = "Turn documents into versioned, searchable snapshots (load → chunk → enrich → embed → persist)",
+    after_help = "Quick start:\n  ragops build                      # builds pipelines/default.toml, publishes `current`\n  ragops search \"how do I roll back an index?\"\n  ragops snapshots list\n  ragops snapshots rollback         # back to the previous snapshot"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Pipeline file whose [store] dir is used (default: pipelines/default.toml if present)
+    #[arg(short = 'p', long = "pipeline", global = true)]
+    pipeline: Option<PathBuf>,
+    /// Store directory (overrides the pipeline's [store] dir)
+    #[arg(long, global = true, env = "RAGOPS_STORE")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn dir(&self) -> Result<PathBuf> {
+        Ok(ragops_pipeline::resolve_store(
+            self.pipeline.as_deref(),
+            self.store.as_deref(),
+        )?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a snapshot from the pipeline's sources and publish it as `current`
+    #[command(
+        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete."
+    )]
+    Build {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Fail when any source cannot be loaded
+        #[arg(long)]
+        strict: bool,
+        /// Write the snapshot but do not point `current` at it
+        #[arg(long)]
+        no_publish: bool,
+        /// Print the build report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// No progress output on stderr
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Search a snapshot (hybrid: BM25 + vectors fused with reciprocal rank fusion)
+    #[command(
+        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json"
+    )]
+    Search {
+        /// The query text
+        query: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Snapshot id (or unique prefix), tag, or `current`
+        #[arg(long, default_value = "current")]
+        snapshot: String,
+        /// hybrid, vector or bm25
+        #[arg(long, default_value = "hybrid")]
+        mode: Mode,
+        /// Number of results
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// Print results as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, inspect, tag and roll back snapshots
+    Snapshots {
+        #[command(subcommand)]
+        command: SnapshotsCommand,
+    },
+    /// Provision embedding models in the Hugging Face cache
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotsCommand {
+    /// List snapshots, oldest first (* marks `current`)
+    #[command(after_help = "Example:\n  ragops snapshots list --json")]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a snapshot's manifest summary
+    #[command(
+        after_help = "Examples:\n  ragops snapshots show current\n  ragops snapshots show 20261122T0412 --verify\n  ragops snapshots show current --json   # the whole manifest"
+    )]
+    Show {
+        /// Snapshot id (or unique prefix), tag, or `current`
+        #[arg(default_value = "current")]
+        snapshot: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Recompute the checksums of the data files
+        #[arg(long)]
+        verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point a tag at a snapshot
+    #[command(after_help = "Example:\n  ragops snapshots tag current stable")]
+    Tag {
+        snapshot: String,
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Point `current` back at an earlier snapshot (default: the parent of `current`)
+    #[command(
+        after_help = "Examples:\n  ragops snapshots rollback            # to the snapshot current was built on\n  ragops snapshots rollback stable     # to a tag or id"
+    )]
+    Rollback {
+        snapshot: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download a model from the Hugging Face hub into the cache
+    #[command(
+        after_help = "Example:\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n\nThe cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."
+    )]
+    Pull {
+        name: String,
+        #[arg(long, default_value = "main")]
+        revision: String,
+    },
+    /// Import a model directory (config.json, tokenizer.json, model.safetensors) into the cache
+    #[command(
+        after_help = "Example (air-gapped machine):\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    Import {
+        dir: PathBuf,
+        #[arg(long = "as")]
+        name: String,
+    },
+    /// Show where a model resolves (exit 1 when it is not in the cache)
+    #[command(after_help = "Example:\n  ragops model show sentence-transformers/all-MiniLM-L6-v2")]
+    Show {
+        name: String,
+        #[arg(long, default_value = "main")]
+        revision: String,
+    },
+    /// List models in the cache
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Build {
+            store,
+            strict,
+            no_publish,
+            json,
+            quiet,
+        } => {
+            let pipeline = store
+                .pipeline
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(ragops_pipeline::DEFAULT_PIPELINE));
+            let progress = Progress::new(if quiet {
+                ProgressMode::Quiet
+            } else {
+                ProgressMode::Auto
+            });
+            let report = ragops_pipeline::build(
+                &BuildOptions {
+                    pipeline,
+                    store: store.store.clone(),
+                    strict,
+                    publish: !no_publish,
+                },
+                &progress,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let c = &report.counts;
+                println!(
+                    "snapshot {} {}",
+                    report.snapshot,
+                    if report.published {
+                        "published as current"
+                    } else {
+                        "written (not published)"
+                    }
+                );
+                println!("  store      {}", report.store.display());
+                println!(
+                    "  documents  {}   chunks {}   tokens {}   skipped {}",
+                    c.documents, c.chunks, c.tokens, c.skipped
+                );
+                if c.truncated > 0 {
+                    println!(
+                        "  truncated  {} embedded texts exceeded {} tokens",
+                        c.truncated, report.model.max_tokens
+                    );
+                }
+                println!(
+                    "  model      {} @ {}",
+                    report.model.id,
+                    short(&report.model.revision)
+                );
+                println!(
+                    "  time       {:.1}s total, embed {:.1}s ({:.1} chunks/s)",
+                    report.timings.get("total").copied().unwrap_or(0.0),
+                    report.timings.get("embed").copied().unwrap_or(0.0),
+                    report.embeddings_per_sec
+                );
+                if let Some(p) = &report.parent {
+                    println!("  parent     {p}");
+                }
+                for s in &report.skipped {
+                    println!("  skipped    {}: {}", s.path, s.reason);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search {
+            query,
+            store,
+            snapshot,
+            mode,
+            k,
+            json,
+        } => {
+            let res = ragops_pipeline::search(&store.dir()?, &snapshot, &query, mode, k)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&res)?);
+            } else {
+                println!(
+                    "{} result(s) from snapshot {} ({:?})",
+                    res.results.len(),
+                    res.snapshot,
+                    res.mode
+                );
+                for r in &res.results {
+                    let mut loc = r.doc_id.clone();
+                    if !r.heading_path.is_empty() {
+                        loc.push_str(&format!(" › {}", r.heading_path.join(" › ")));
+                    }
+                    if let Some(p) = r.page {
+                        loc.push_str(&format!(" (page {p})"));
+                    }
+                    println!("\n{:>2}. {loc}  [score {:.4}]", r.rank, r.score);
+                    println!("    {}", preview(&r.text, 240));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snapshots { command } => snapshots(command),
+        Command::Model { command } => model(command),
+    }
+}
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
+}
+
+fn preview(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
+    match cmd {
+        SnapshotsCommand::List { store, json } => {
+            let dir = store.dir()?;
+            let list = Store::open(&dir)?.list()?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.manifest.id, "current": s.current, "tags": s.tags,
+                            "created_at": s.manifest.created_at, "parent": s.manifest.parent,
+                            "counts": s.manifest.counts, "config_hash": s.manifest.config_hash,
+                            "model": s.manifest.model.id,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if list.is_empty() {
+                println!("no snapshots in {}", dir.display());
+            } else {
+                println!(
+                    "  {:<26} {:<21} {:>6} {:>7}  {:<12} tags",
+                    "id", "created", "docs", "chunks", "config"
+                );
+                for s in &list {
+                    let m = &s.manifest;
+                    println!(
+                        "{} {:<26} {:<21} {:>6} {:>7}  {:<12} {}",
+                        if s.current { "*" } else { " " },
+                        m.id,
+                        m.created_at,
+                        m.counts.documents,
+                        m.counts.chunks,
+                        short(&m.config_hash),
+                        s.tags.join(",")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotsCommand::Show {
+            snapshot,
+            store,
+            verify,
+            json,
+        } => {
+            let st = Store::open(&store.dir()?)?;
+            let id = st.resolve(&snapshot)?;
+            let m = st.manifest(&id)?;
+            let bad = if verify { Some(st.verify(&id)?) } else { None };
+            if json {
+                let mut v = serde_json::to_value(&m)?;
+                if let Some(bad) = &bad {
+                    v["verify"] = serde_json::json!({"ok": bad.is_empty(), "mismatched": bad});
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("snapshot   {}", m.id);
+                println!("created    {} by ragops {}", m.created_at, m.tool_version);
+                println!("parent     {}", m.parent.as_deref().unwrap_or("-"));
+                println!(
+                    "pipeline   {} (config {})",
+                    m.pipeline,
+                    short(&m.config_hash)
+                );
+                println!(
+                    "model      {} @ {} (dim {}, max {} tokens, {} pooling)",
+                    m.model.id,
+                    short(&m.model.revision),
+                    m.model.dim,
+                    m.model.max_tokens,
+                    m.model.pooling
+                );
+                println!(
+                    "counts     {} documents, {} chunks, {} tokens, {} skipped",
+                    m.counts.documents, m.counts.chunks, m.counts.tokens, m.counts.skipped
+                );
+                let timings: Vec<String> = m
+                    .timings
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.1}s"))
+                    .collect();
+                println!("timings    {}", timings.join(", "));
+                let bytes: u64 = m.files.values().map(|f| f.bytes).sum();
+                println!("files      {} files, {} bytes", m.files.len(), bytes);
+                for s in &m.skipped {
+                    println!("skipped    {}: {}", s.path, s.reason);
+                }
+                if let Some(bad) = &bad {
+                    if bad.is_empty() {
+                        println!("verify     ok: every checksum matches");
+                    } else {
+                        println!("verify     FAILED: {}", bad.join(", "));
+                    }
+                }
+            }
+            Ok(if bad.is_some_and(|b| !b.is_empty()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        SnapshotsCommand::Tag {
+            snapshot,
+            name,
+            store,
+        } => {
+            let id = ragops_pipeline::tag(&store.dir()?, &snapshot, &name)?;
+            println!("tagged {id} as {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotsCommand::Rollback { snapshot, store } => {
+            let (prev, to) = ragops_pipeline::rollback(&store.dir()?, snapshot.as_deref())?;
+            println!("current: {} -> {to}", prev.as_deref().unwrap_or("-"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn model(cmd: ModelCommand) -> Result<ExitCode> {
+    let cache = ragops_embed::cache_root();
+    match cmd {
+        ModelCommand::Pull { name, revision } => {
+            let m = ragops_embed::hub::pull(&name, &revision, &cache)?;
+            println!("{} @ {} in {}", m.id, m.revision, m.dir.display());
+        }
+        ModelCommand::Import { dir, name } => {
+            check_dir(&dir)?;
+            let m = ragops_embed::hub::import(&dir, &name, &cache)
+                .with_context(|| format!("importing {} as {name}", dir.display()))?;
+            println!(
+                "imported {} @ {} into {}",
+                m.id,
+                m.revision,
+                m.dir.display()
+            );
+        }
+        ModelCommand::Show { name, revision } => {
+            let files = ragops_embed::hub::resolve(&name, &revision, &cache)?;
+            let e = ragops_embed::Embedder::load(&files, None)?;
+            let i = e.info();
+            println!("{} @ {}", files.id, files.revision);
+            println!("  dir      {}", files.dir.display());
+            println!(
+                "  dim {}, max {} tokens, {:?} pooling, normalize {}",
+                i.dim, i.max_tokens, i.pooling, i.normalize
+            );
+        }
+        ModelCommand::List { json } => {
+            let models = ragops_embed::hub::list(&cache)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&models)?);
+            } else if models.is_empty() {
+                println!("no models in {}", cache.display());
+            } else {
+                println!("cache {}", cache.display());
+                for m in models {
+                    let refs: Vec<String> = m
+                        .refs
+                        .iter()
+                        .map(|(r, c)| format!("{r}={}", short(c)))
+                        .collect();
+                    let complete = m.snapshots.iter().filter(|(_, ok)| *ok).count();
+                    println!(
+                        "  {:<45} {}  ({} snapshot(s), {complete} complete)",
+                        m.id,
+                        refs.join(" "),
+                        m.snapshots.len()
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_dir(dir: &Path) -> Result<()> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    Ok(())
+}
