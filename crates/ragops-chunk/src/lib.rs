@@ -94,7 +94,7 @@ impl Chunker {
             None => split(
                 &self.config,
                 self.capacity,
-                &text_splitter::Characters,
+                text_splitter::Characters,
                 markdown,
                 &doc.text,
             )?,

@@ -63,11 +63,13 @@ fn vocab() -> BTreeMap<String, u32> {
     tokens.extend(chars.iter().map(|c| c.to_string()));
     tokens.extend(chars.iter().map(|c| format!("##{c}")));
     tokens.extend(WORDS.iter().map(|w| w.to_string()));
-    tokens
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (t, i as u32))
-        .collect()
+    // Ids must be dense: drop repeats ("a" is a character and a word).
+    let mut vocab = BTreeMap::new();
+    for t in tokens {
+        let next = vocab.len() as u32;
+        vocab.entry(t).or_insert(next);
+    }
+    vocab
 }
 
 fn tokenizer_json(vocab: &BTreeMap<String, u32>) -> serde_json::Value {
@@ -236,6 +238,18 @@ mod tests {
         }
         // [CLS] x [SEP]
         assert_eq!(out.token_counts[2], 3);
+        let ids: std::collections::BTreeSet<u32> = vocab().into_values().collect();
+        assert_eq!(ids.len(), vocab().len());
+        assert_eq!(
+            ids.iter().next_back().copied(),
+            Some(vocab().len() as u32 - 1)
+        );
+        let ids: std::collections::BTreeSet<u32> = vocab().into_values().collect();
+        assert_eq!(ids.len(), vocab().len());
+        assert_eq!(
+            ids.iter().next_back().copied(),
+            Some(vocab().len() as u32 - 1)
+        );
         // Batching and padding do not change a text's vector.
         let alone = e.embed_query(texts[2]).unwrap();
         let cos: f32 = alone.iter().zip(&out.vectors[2]).map(|(a, b)| a * b).sum();

@@ -317,7 +317,7 @@ mod tests {
             end_byte: i as u64 * 10 + 9,
             start_char: i as u64 * 9,
             end_char: i as u64 * 9 + 8,
-            heading_path: if i % 2 == 0 {
+            heading_path: if i.is_multiple_of(2) {
                 vec!["A".into(), "B".into()]
             } else {
                 vec![]

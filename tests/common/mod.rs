@@ -1,0 +1,83 @@
+//! Helpers for the end-to-end tests: they drive the built `ragops` binary over `fixtures/`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ragops"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// A command for the binary, with test hooks cleared.
+pub fn ragops(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env_remove("RAGOPS_TEST_PAUSE_AT")
+        .env_remove("RAGOPS_STORE");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    ragops(args).output().expect("ragops runs")
+}
+
+/// Runs and asserts success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "ragops {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs with `--json` semantics already in `args`; parses stdout.
+pub fn ok_json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(args)).expect("JSON on stdout")
+}
+
+/// Writes a tiny random BERT into `dir/tiny-model` and returns its path.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let p = dir.join("tiny-model");
+    ragops_embed::tiny::write_tiny_model(&p, 42).expect("tiny model");
+    p
+}
+
+/// Writes a pipeline file with absolute paths; returns its path.
+pub fn pipeline(
+    dir: &Path,
+    name: &str,
+    sources: &[PathBuf],
+    model: &str,
+    size: usize,
+    extra: &str,
+) -> PathBuf {
+    let paths: Vec<String> = sources
+        .iter()
+        .map(|p| format!("{:?}", p.to_string_lossy()))
+        .collect();
+    let text = format!(
+        "[sources]\npaths = [{}]\n{extra}\n[chunking]\nsize = {size}\noverlap = {}\n\n[embedding]\nmodel = {:?}\n\n[store]\ndir = {:?}\n",
+        paths.join(", "),
+        size / 8,
+        model,
+        dir.join("store").to_string_lossy()
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write pipeline");
+    p
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

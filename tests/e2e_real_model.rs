@@ -1,0 +1,177 @@
+//! End-to-end with the real all-MiniLM-L6-v2: build the fixtures with the default pipeline, check
+//! that fixture questions find the document that answers them, then change the chunk size,
+//! rebuild, roll back, and check search answers from the first snapshot again.
+
+mod common;
+
+use common::*;
+
+struct Query {
+    text: String,
+    doc: String,
+}
+
+fn queries() -> Vec<Query> {
+    std::fs::read_to_string(fixtures().join("queries.jsonl"))
+        .expect("queries.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("query line");
+            Query {
+                text: v["query"].as_str().expect("query").to_string(),
+                doc: v["relevant"][0]["doc_id"]
+                    .as_str()
+                    .expect("doc_id")
+                    .to_string(),
+            }
+        })
+        .collect()
+}
+
+fn search(store: &str, query: &str, mode: &str, snapshot: &str) -> serde_json::Value {
+    ok_json(&[
+        "search",
+        query,
+        "--store",
+        store,
+        "--mode",
+        mode,
+        "-k",
+        "5",
+        "--snapshot",
+        snapshot,
+        "--json",
+    ])
+}
+
+fn docs(res: &serde_json::Value) -> Vec<String> {
+    res["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["doc_id"].as_str().expect("doc_id").to_string())
+        .collect()
+}
+
+#[test]
+fn fixtures_build_search_rebuild_and_rollback() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let store_s = s(&store);
+    let default = repo().join("pipelines/default.toml");
+
+    // 1. The default pipeline over the fixtures, with the real model.
+    let report = ok_json(&[
+        "build",
+        "-p",
+        s(&default),
+        "--store",
+        store_s,
+        "--json",
+        "-q",
+    ]);
+    let first = report["snapshot"]
+        .as_str()
+        .expect("snapshot id")
+        .to_string();
+    assert_eq!(report["published"], true);
+    assert!(report["counts"]["documents"].as_u64().expect("documents") >= 40);
+    let skipped: Vec<String> = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| s["path"].as_str().expect("path").to_string())
+        .collect();
+    for bad in [
+        "empty.md",
+        "encrypted.pdf",
+        "latin1-notes.txt",
+        "random-bytes.md",
+        "truncated.pdf",
+    ] {
+        assert!(
+            skipped.iter().any(|p| p.ends_with(bad)),
+            "{bad} not reported: {skipped:?}"
+        );
+    }
+
+    // 2. Every fixture question finds its document in the top 5 (vector and hybrid), hybrid ranks
+    //    it first for at least 90% of questions and vector for at least 85%.
+    let qs = queries();
+    assert!(qs.len() >= 30);
+    let (mut hybrid_first, mut vector_first) = (0, 0);
+    for q in &qs {
+        let h = docs(&search(store_s, &q.text, "hybrid", "current"));
+        let v = docs(&search(store_s, &q.text, "vector", "current"));
+        assert!(
+            h.contains(&q.doc),
+            "hybrid misses {} for {:?}: {h:?}",
+            q.doc,
+            q.text
+        );
+        assert!(
+            v.contains(&q.doc),
+            "vector misses {} for {:?}: {v:?}",
+            q.doc,
+            q.text
+        );
+        hybrid_first += usize::from(h[0] == q.doc);
+        vector_first += usize::from(v[0] == q.doc);
+    }
+    eprintln!(
+        "hit@1: hybrid {hybrid_first}/{n}, vector {vector_first}/{n}",
+        n = qs.len()
+    );
+    assert!(
+        hybrid_first * 10 >= qs.len() * 9,
+        "hybrid hit@1 {hybrid_first}/{}",
+        qs.len()
+    );
+    assert!(
+        vector_first * 20 >= qs.len() * 17,
+        "vector hit@1 {vector_first}/{}",
+        qs.len()
+    );
+    // A question one PDF page answers: its chunk is first in both modes, with its page.
+    let q = "How many filters can one query contain before it is rejected?";
+    for mode in ["vector", "hybrid"] {
+        let res = search(store_s, q, mode, "current");
+        let top = &res["results"][0];
+        assert_eq!(top["doc_id"], "manuals/query-language.pdf", "{mode}: {res}");
+        assert!(
+            top["page"].as_u64().is_some(),
+            "PDF chunks carry their page"
+        );
+    }
+    let before = search(store_s, q, "hybrid", "current");
+
+    // 3. Change the chunk size, rebuild: a new snapshot with other chunks becomes current.
+    let text = std::fs::read_to_string(&default).expect("default pipeline");
+    let corpus = fixtures().join("corpus");
+    let text = text.replace("size = 256 ", "size = 96 ").replace(
+        "\"../fixtures/corpus\", \"../fixtures/bad\"",
+        &format!("{:?}", s(&corpus)),
+    );
+    assert!(text.contains("size = 96 "), "default.toml layout changed");
+    let small = tmp.path().join("small.toml");
+    std::fs::write(&small, text).expect("write pipeline");
+    let report2 = ok_json(&["build", "-p", s(&small), "--store", store_s, "--json", "-q"]);
+    let second = report2["snapshot"].as_str().expect("id").to_string();
+    assert_ne!(first, second);
+    assert_eq!(report2["parent"], first.as_str());
+    assert!(report2["counts"]["chunks"].as_u64() > report["counts"]["chunks"].as_u64());
+    let after = search(store_s, q, "hybrid", "current");
+    assert_eq!(after["snapshot"], second.as_str());
+    assert_ne!(
+        after["results"][0]["chunk_id"],
+        before["results"][0]["chunk_id"]
+    );
+
+    // 4. Roll back: current is the first snapshot and search answers exactly as before.
+    let out = ok(&["snapshots", "rollback", "--store", store_s]);
+    assert!(out.contains(&format!("{second} -> {first}")), "{out}");
+    let rolled = search(store_s, q, "hybrid", "current");
+    assert_eq!(rolled["snapshot"], first.as_str());
+    assert_eq!(rolled["results"], before["results"]);
+}

@@ -1,0 +1,309 @@
+//! End-to-end tests of the build, bad-input handling and snapshot commands. They use a tiny
+//! random BERT (same code path as the real model, meaningless vectors) for speed; BM25 results
+//! are real.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+fn corpus_subset(dir: &std::path::Path) -> PathBuf {
+    // A few real fixture documents of each format.
+    let src = fixtures().join("corpus");
+    let dst = dir.join("docs");
+    for f in [
+        "handbook/index-rollback.md",
+        "handbook/backup-restore.md",
+        "notes/glossary.txt",
+        "site/status-faq.html",
+        "kb/faq.jsonl",
+        "manuals/query-language.pdf",
+    ] {
+        let to = dst.join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(src.join(f), &to).expect("copy fixture");
+    }
+    dst
+}
+
+#[test]
+fn bad_inputs_are_reported_and_skipped_or_fail_with_strict() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_subset(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        &[docs, fixtures().join("bad")],
+        s(&model),
+        64,
+        "",
+    );
+    let store = tmp.path().join("store");
+
+    // --strict: non-zero exit, every bad file named with its reason, nothing written.
+    let out = run(&["build", "-p", s(&p), "--strict", "-q"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (file, reason) in [
+        ("empty.md", "empty file"),
+        ("encrypted.pdf", "encrypted"),
+        ("latin1-notes.txt", "invalid UTF-8"),
+        ("random-bytes.md", "binary"),
+        ("truncated.pdf", "PDF"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(file))
+            .unwrap_or_else(|| panic!("{file} not in: {err}"));
+        assert!(line.contains(reason), "{file}: {line}");
+    }
+    let list = ok_json(&["snapshots", "list", "--store", s(&store), "--json"]);
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(0),
+        "strict failure wrote a snapshot"
+    );
+
+    // Without --strict: exit 0, the same files listed in the report and the manifest.
+    let report = ok_json(&["build", "-p", s(&p), "--json", "-q"]);
+    assert_eq!(report["counts"]["skipped"], 5);
+    let manifest = ok_json(&[
+        "snapshots",
+        "show",
+        "current",
+        "--store",
+        s(&store),
+        "--json",
+        "--verify",
+    ]);
+    assert_eq!(manifest["verify"]["ok"], true);
+    let skipped = manifest["skipped"].as_array().expect("skipped");
+    assert_eq!(skipped.len(), 5);
+    assert!(skipped
+        .iter()
+        .all(|s| !s["reason"].as_str().unwrap_or("").is_empty()));
+    // JSONL records are documents of their own; the PDF keeps its pages.
+    let ids: Vec<&str> = manifest["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"kb/faq.jsonl#faq-001"), "{ids:?}");
+    assert!(ids.contains(&"manuals/query-language.pdf"), "{ids:?}");
+    assert!(manifest["model"]["weights_sha256"]
+        .as_str()
+        .is_some_and(|h| h.len() == 64));
+    assert_eq!(manifest["config"]["chunking"]["size"], 64);
+}
+
+#[test]
+fn shared_pdfs_yield_text_or_a_reason() {
+    let pdfs = repo().join("../shared/data/pdfs");
+    let count = std::fs::read_dir(&pdfs)
+        .expect("../shared/data/pdfs is required")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
+        .count();
+    assert!(count >= 30, "expected the 32 shared PDFs, found {count}");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        &[pdfs],
+        s(&model),
+        128,
+        "include = [\"**/*.pdf\"]",
+    );
+    let report = ok_json(&["build", "-p", s(&p), "--json", "-q"]);
+    let docs = report["counts"]["documents"].as_u64().expect("documents") as usize;
+    let skipped = report["skipped"].as_array().expect("skipped");
+    assert_eq!(
+        docs + skipped.len(),
+        count,
+        "every PDF is indexed or reported: {report}"
+    );
+    assert!(
+        docs >= count / 2,
+        "most shared PDFs have text: {docs}/{count}"
+    );
+    let encrypted = skipped
+        .iter()
+        .find(|s| {
+            s["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("libreoffice-writer-password.pdf"))
+        })
+        .expect("the encrypted PDF is reported");
+    assert!(
+        encrypted["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("encrypted")),
+        "{encrypted}"
+    );
+}
+
+#[test]
+fn snapshot_commands_tag_rollback_and_no_publish() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_subset(tmp.path());
+    let store = tmp.path().join("store");
+    let st = s(&store);
+    let p1 = pipeline(
+        tmp.path(),
+        "a.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let p2 = pipeline(
+        tmp.path(),
+        "b.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        200,
+        "",
+    );
+
+    let a = ok_json(&["build", "-p", s(&p1), "--json", "-q"])["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    ok(&["snapshots", "tag", "current", "stable", "--store", st]);
+    let b = ok_json(&["build", "-p", s(&p2), "--json", "-q"])["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // --no-publish writes a complete snapshot that current does not name.
+    let c = ok_json(&["build", "-p", s(&p1), "--json", "-q", "--no-publish"]);
+    assert_eq!(c["published"], false);
+    let c = c["snapshot"].as_str().expect("id").to_string();
+
+    let list = ok_json(&["snapshots", "list", "--store", st, "--json"]);
+    let rows = list.as_array().expect("list");
+    assert_eq!(rows.len(), 3);
+    let current: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["current"] == true)
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(current, vec![b.as_str()]);
+    assert!(rows
+        .iter()
+        .any(|r| r["id"] == a.as_str() && r["tags"][0] == "stable"));
+
+    // Search by tag and by id prefix; BM25 needs no model.
+    let q = [
+        "search",
+        "roll back a bad index generation",
+        "--store",
+        st,
+        "--mode",
+        "bm25",
+        "--json",
+    ];
+    let by_tag = ok_json(&[&q[..], &["--snapshot", "stable"]].concat());
+    assert_eq!(by_tag["snapshot"], a.as_str());
+    assert!(!by_tag["results"].as_array().expect("results").is_empty());
+    let by_prefix = ok_json(&[&q[..], &["--snapshot", &c[..c.len() - 3]]].concat());
+    assert_eq!(by_prefix["snapshot"], c.as_str());
+    // Hybrid runs the snapshot's own (tiny) model for the query.
+    let hybrid = ok_json(&["search", "rollback", "--store", st, "--json", "-k", "3"]);
+    assert_eq!(hybrid["results"].as_array().map(Vec::len), Some(3));
+
+    // Rollback without a target goes to the parent; with a target, to that snapshot.
+    let out = ok(&["snapshots", "rollback", "--store", st]);
+    assert!(out.contains(&format!("{b} -> {a}")), "{out}");
+    ok(&["snapshots", "rollback", &c, "--store", st]);
+    let show = ok_json(&["snapshots", "show", "--store", st, "--json"]);
+    assert_eq!(show["id"], c.as_str());
+
+    // Unknown references are clear errors.
+    let out = run(&["snapshots", "show", "nope", "--store", st]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no snapshot matches `nope`"));
+}
+
+#[test]
+fn config_and_model_errors_are_clear() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let docs = corpus_subset(tmp.path());
+    // Unknown key: named with the file.
+    let p = pipeline(
+        tmp.path(),
+        "typo.toml",
+        std::slice::from_ref(&docs),
+        "x",
+        64,
+        "chunk_size = 3",
+    );
+    let out = run(&["build", "-p", s(&p)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("chunk_size") && err.contains("typo.toml"),
+        "{err}"
+    );
+    // Missing model: names the commands that fix it; nothing is written.
+    let p = pipeline(tmp.path(), "m.toml", &[docs], "acme/absent-model", 64, "");
+    let out = ragops(&["build", "-p", s(&p)])
+        .env("HF_HUB_CACHE", tmp.path().join("empty-cache"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ragops model pull acme/absent-model") && err.contains("ragops model import"),
+        "{err}"
+    );
+    let list = ok_json(&[
+        "snapshots",
+        "list",
+        "--store",
+        s(&tmp.path().join("store")),
+        "--json",
+    ]);
+    assert_eq!(list.as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn model_import_then_build_resolves_through_the_cache() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let cache = tmp.path().join("hf-cache");
+    let out = ragops(&["model", "import", s(&model), "--as", "acme/tiny-bert"])
+        .env("HF_HUB_CACHE", &cache)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cache.join("models--acme--tiny-bert/refs/main").is_file());
+    let docs = corpus_subset(tmp.path());
+    let p = pipeline(tmp.path(), "p.toml", &[docs], "acme/tiny-bert", 64, "");
+    let out = ragops(&["build", "-p", s(&p), "--json", "-q"])
+        .env("HF_HUB_CACHE", &cache)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["model"]["id"], "acme/tiny-bert");
+    assert_eq!(report["model"]["revision"].as_str().map(str::len), Some(40));
+    let list = ragops(&["model", "list", "--json"])
+        .env("HF_HUB_CACHE", &cache)
+        .output()
+        .expect("runs");
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(list[0]["id"], "acme/tiny-bert");
+}
