@@ -84,12 +84,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Embed the texts of a JSONL file and report throughput
+    #[command(
+        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json"
+    )]
+    Embed {
+        /// JSONL file of texts
+        #[arg(long)]
+        input: PathBuf,
+        /// Output file (.jsonl or .parquet)
+        #[arg(long)]
+        output: PathBuf,
+        /// Model id (hf-hub cache) or model directory
+        #[arg(long, default_value = ragops_core::config::DEFAULT_MODEL)]
+        model: String,
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Worker threads (default: the number of physical cores)
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Override the model's maximum sequence length
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// List, inspect, tag and roll back snapshots
+    #[command(
+        after_help = "Examples:\n  ragops snapshots list\n  ragops snapshots show current --verify\n  ragops snapshots tag current stable\n  ragops snapshots rollback"
+    )]
     Snapshots {
         #[command(subcommand)]
         command: SnapshotsCommand,
     },
     /// Provision embedding models in the Hugging Face cache
+    #[command(
+        after_help = "Examples:\n  ragops model list\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
+    )]
     Model {
         #[command(subcommand)]
         command: ModelCommand,
@@ -195,10 +231,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             quiet,
         } => {
-            let pipeline = store
-                .pipeline
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(ragops_pipeline::DEFAULT_PIPELINE));
+            let pipeline = match store.pipeline.clone() {
+                Some(p) => p,
+                None => {
+                    let p = PathBuf::from(ragops_pipeline::DEFAULT_PIPELINE);
+                    anyhow::ensure!(
+                        p.is_file(),
+                        "no pipeline file given and {} does not exist here; pass -p FILE",
+                        p.display()
+                    );
+                    p
+                }
+            };
             let progress = Progress::new(if quiet {
                 ProgressMode::Quiet
             } else {
@@ -286,6 +330,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("\n{:>2}. {loc}  [score {:.4}]", r.rank, r.score);
                     println!("    {}", preview(&r.text, 240));
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Embed {
+            input,
+            output,
+            model,
+            revision,
+            threads,
+            batch_size,
+            max_tokens,
+            json,
+            quiet,
+        } => {
+            anyhow::ensure!(batch_size > 0, "--batch-size must be at least 1");
+            if let Some(n) = threads {
+                anyhow::ensure!(n > 0, "--threads must be at least 1");
+                // Read by rayon and candle when their pools start (nothing has started yet).
+                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            }
+            let progress = Progress::new(if quiet {
+                ProgressMode::Quiet
+            } else {
+                ProgressMode::Auto
+            });
+            let opts = ragops_pipeline::EmbedFileOptions {
+                input,
+                output,
+                model,
+                revision,
+                batch_size,
+                max_tokens,
+            };
+            let r = ragops_pipeline::embed_file(&opts, &progress)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "embedded {} texts ({} tokens, {} truncated) in {:.2}s with {} threads",
+                    r.texts, r.tokens, r.truncated, r.seconds, r.threads
+                );
+                println!(
+                    "  {:.1} texts/s, {:.0} tokens/s, {:.1} GFLOP/s",
+                    r.texts_per_sec, r.tokens_per_sec, r.gflops_per_sec
+                );
+                println!("  wrote {}", r.output.display());
             }
             Ok(ExitCode::SUCCESS)
         }

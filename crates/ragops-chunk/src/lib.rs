@@ -119,10 +119,9 @@ impl Chunker {
                     .to_string();
                 let page = doc
                     .pages
-                    .iter()
-                    .take_while(|s| s.byte_start <= start_byte)
-                    .last()
-                    .map(|s| s.page);
+                    .partition_point(|s| s.byte_start <= start_byte)
+                    .checked_sub(1)
+                    .map(|i| doc.pages[i].page);
                 Chunk {
                     id,
                     doc_id: doc.id.clone(),
