@@ -154,6 +154,12 @@ impl Embedder {
         &self.info
     }
 
+    /// (hidden size, intermediate size, layers) of the encoder.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        let c = &self.model.config;
+        (c.hidden_size, c.intermediate_size, c.num_hidden_layers)
+    }
+
     /// SHA-256 of the weights file (cheap for hub-cache files: the blob name).
     pub fn weights_sha256(&self) -> Result<String, EmbedError> {
         file_sha256(&self.weights)

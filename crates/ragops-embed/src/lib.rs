@@ -54,3 +54,8 @@ pub(crate) fn io_err(path: &std::path::Path, e: impl std::fmt::Display) -> Embed
         message: e.to_string(),
     }
 }
+
+/// Threads the encoder's matrix products use (`RAYON_NUM_THREADS`, else physical cores).
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}

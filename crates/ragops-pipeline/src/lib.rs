@@ -3,10 +3,12 @@
 //! stays a thin layer of argument parsing and printing.
 
 mod build;
+mod embed_file;
 mod ops;
 pub mod progress;
 
 pub use build::{build, BuildOptions, BuildReport};
+pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, EmbedFileReport};
 pub use ops::{
     load_embedder, resolve_store, rollback, search, tag, SearchResult, SearchResults,
     DEFAULT_PIPELINE,
