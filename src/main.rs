@@ -103,8 +103,12 @@ enum Command {
         /// Worker threads (default: the number of physical cores)
         #[arg(long)]
         threads: Option<usize>,
-        #[arg(long, default_value_t = 32)]
+        /// Most texts per batch
+        #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// Most padded tokens per batch
+        #[arg(long, default_value_t = ragops_embed::DEFAULT_MAX_BATCH_TOKENS)]
+        max_batch_tokens: usize,
         /// Override the model's maximum sequence length
         #[arg(long)]
         max_tokens: Option<usize>,
@@ -212,6 +216,7 @@ enum ModelCommand {
 }
 
 fn main() -> ExitCode {
+    ragops_embed::tune_allocator();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -340,11 +345,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             revision,
             threads,
             batch_size,
+            max_batch_tokens,
             max_tokens,
             json,
             quiet,
         } => {
-            anyhow::ensure!(batch_size > 0, "--batch-size must be at least 1");
+            anyhow::ensure!(
+                batch_size > 0 && max_batch_tokens > 0,
+                "--batch-size and --max-batch-tokens must be at least 1"
+            );
             if let Some(n) = threads {
                 anyhow::ensure!(n > 0, "--threads must be at least 1");
                 // Read by rayon and candle when their pools start (nothing has started yet).
@@ -361,6 +370,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 model,
                 revision,
                 batch_size,
+                max_batch_tokens,
                 max_tokens,
             };
             let r = ragops_pipeline::embed_file(&opts, &progress)?;

@@ -175,8 +175,12 @@ pub struct EmbeddingConfig {
     /// Branch, tag or commit in the hf-hub cache.
     #[serde(default = "default_revision")]
     pub revision: String,
+    /// Most texts per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Most padded tokens per batch: long texts run in small batches, short ones in large.
+    #[serde(default = "default_max_batch_tokens")]
+    pub max_batch_tokens: usize,
     /// Override of the model's maximum sequence length (default: the model's
     /// sentence-transformers `max_seq_length`).
     #[serde(default)]
@@ -190,7 +194,10 @@ fn default_revision() -> String {
     "main".to_string()
 }
 fn default_batch_size() -> usize {
-    32
+    64
+}
+fn default_max_batch_tokens() -> usize {
+    2048
 }
 
 impl Default for EmbeddingConfig {
@@ -199,6 +206,7 @@ impl Default for EmbeddingConfig {
             model: default_model(),
             revision: default_revision(),
             batch_size: default_batch_size(),
+            max_batch_tokens: default_max_batch_tokens(),
             max_tokens: None,
         }
     }
@@ -297,8 +305,10 @@ impl PipelineConfig {
                 self.chunking.overlap, self.chunking.size
             )));
         }
-        if self.embedding.batch_size == 0 {
-            return Err(invalid("[embedding] batch_size must be at least 1".into()));
+        if self.embedding.batch_size == 0 || self.embedding.max_batch_tokens == 0 {
+            return Err(invalid(
+                "[embedding] batch_size and max_batch_tokens must be at least 1".into(),
+            ));
         }
         for pattern in self.sources.include.iter().chain(&self.sources.exclude) {
             if pattern.trim().is_empty() {
@@ -313,11 +323,16 @@ impl PipelineConfig {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Hash of everything that determines a snapshot's content (the store location excluded).
+    /// Hash of everything that determines a snapshot's content: the store location and the
+    /// batching knobs (which change speed, not vectors) are left out.
     pub fn content_hash(&self) -> String {
         let mut value = self.normalized_json();
         if let Some(map) = value.as_object_mut() {
             map.remove("store");
+            if let Some(e) = map.get_mut("embedding").and_then(|e| e.as_object_mut()) {
+                e.remove("batch_size");
+                e.remove("max_batch_tokens");
+            }
         }
         Sha256Hasher::new().part(value.to_string()).hex()
     }
@@ -441,6 +456,14 @@ mod tests {
         b.chunking.size = 128;
         assert_ne!(a.content_hash(), b.content_hash());
         assert_ne!(a.chunking_hash(), b.chunking_hash());
+        let mut d = a.clone();
+        d.embedding.batch_size = 7;
+        d.embedding.max_batch_tokens = 99;
+        assert_eq!(
+            a.content_hash(),
+            d.content_hash(),
+            "batching is not content"
+        );
         let mut c = a.clone();
         c.enrich.contextual_header = false;
         assert_ne!(a.content_hash(), c.content_hash());

@@ -3,10 +3,49 @@
 //! Weights are read from `model.safetensors` with or without the `bert.` prefix.
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{
-    embedding, layer_norm, linear, Embedding, LayerNorm, LayerNormConfig, Linear, VarBuilder,
-};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, LayerNormConfig, VarBuilder};
 use serde::Deserialize;
+
+/// Per-op wall time of the forward pass, reported when `RAGOPS_PROFILE=1`.
+pub mod profile {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+
+    fn enabled() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var("RAGOPS_PROFILE").is_ok_and(|v| v == "1"))
+    }
+
+    static TOTALS: Mutex<BTreeMap<&'static str, f64>> = Mutex::new(BTreeMap::new());
+
+    /// Times `f` under `name` when profiling is on.
+    pub fn time<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+        if !enabled() {
+            return f();
+        }
+        let t = Instant::now();
+        let out = f();
+        if let Ok(mut m) = TOTALS.lock() {
+            *m.entry(name).or_default() += t.elapsed().as_secs_f64();
+        }
+        out
+    }
+
+    /// The accumulated totals, largest first.
+    pub fn report() -> Vec<(&'static str, f64)> {
+        let mut v: Vec<_> = TOTALS
+            .lock()
+            .map(|m| m.clone().into_iter().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+}
+
+use profile::time;
+
+use crate::kernels::{bias_act_, bias_residual_, masked_softmax_, BiasAct};
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -52,13 +91,16 @@ struct Embeddings {
 }
 
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attn_out: Linear,
+    /// Query, key and value projections stacked: `(3 * hidden, hidden)` and `3 * hidden`.
+    qkv_w: Tensor,
+    qkv_b: Tensor,
+    attn_out_w: Tensor,
+    attn_out_b: Tensor,
     attn_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    inter_w: Tensor,
+    inter_b: Tensor,
+    out_w: Tensor,
+    out_b: Tensor,
     out_norm: LayerNorm,
 }
 
@@ -122,18 +164,31 @@ impl BertModel {
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
+            let lin =
+                |vb: VarBuilder, out: usize, inp: usize| -> candle_core::Result<(Tensor, Tensor)> {
+                    Ok((vb.get((out, inp), "weight")?, vb.get(out, "bias")?))
+                };
+            let sa = a.pp("self");
+            let (qw, qb) = lin(sa.pp("query"), h, h)?;
+            let (kw, kb) = lin(sa.pp("key"), h, h)?;
+            let (vw, vbias) = lin(sa.pp("value"), h, h)?;
+            let (attn_out_w, attn_out_b) = lin(a.pp("output").pp("dense"), h, h)?;
+            let (inter_w, inter_b) = lin(
+                l.pp("intermediate").pp("dense"),
+                config.intermediate_size,
+                h,
+            )?;
+            let (out_w, out_b) = lin(l.pp("output").pp("dense"), h, config.intermediate_size)?;
             layers.push(Layer {
-                query: linear(h, h, a.pp("self").pp("query"))?,
-                key: linear(h, h, a.pp("self").pp("key"))?,
-                value: linear(h, h, a.pp("self").pp("value"))?,
-                attn_out: linear(h, h, a.pp("output").pp("dense"))?,
+                qkv_w: Tensor::cat(&[&qw, &kw, &vw], 0)?,
+                qkv_b: Tensor::cat(&[&qb, &kb, &vbias], 0)?,
+                attn_out_w,
+                attn_out_b,
                 attn_norm: ln(h, config.layer_norm_eps, a.pp("output").pp("LayerNorm"))?,
-                intermediate: linear(
-                    h,
-                    config.intermediate_size,
-                    l.pp("intermediate").pp("dense"),
-                )?,
-                output: linear(config.intermediate_size, h, l.pp("output").pp("dense"))?,
+                inter_w,
+                inter_b,
+                out_w,
+                out_b,
                 out_norm: ln(h, config.layer_norm_eps, l.pp("output").pp("LayerNorm"))?,
             });
         }
@@ -147,27 +202,29 @@ impl BertModel {
         })
     }
 
-    /// `input_ids` and `attention_mask`: `(batch, seq)` u32. Returns `(batch, seq, hidden)` f32.
+    /// `input_ids` and `attention_mask`: `(batch, seq)` u32, each mask row right-padded (ones,
+    /// then zeros). Returns `(batch, seq, hidden)` f32.
     pub fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let (b, l) = input_ids.dims2()?;
+        let valid = right_padded_lengths(attention_mask)?;
         let device = input_ids.device();
         let positions = Tensor::arange(0u32, l as u32, device)?;
-        let x = self
-            .embeddings
-            .word
-            .forward(input_ids)?
-            .broadcast_add(&self.embeddings.position.forward(&positions)?)?
-            .broadcast_add(&self.embeddings.token_type)?;
-        let mut x = self.embeddings.norm.forward(&x)?;
-        // Additive mask: 0 for tokens, a large negative number for padding.
-        let mask = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, l))?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let x = time("embeddings", || {
+            self.embeddings
+                .word
+                .forward(input_ids)?
+                .broadcast_add(&self.embeddings.position.forward(&positions)?)?
+                .broadcast_add(&self.embeddings.token_type)
+        })?;
+        let mut x = time("norm", || self.embeddings.norm.forward(&x))?;
+        debug_assert_eq!(valid.len(), b);
+        let scale = 1.0 / (self.head_dim as f32).sqrt();
         for layer in &self.layers {
-            x = self.layer(layer, &x, &mask, scale)?;
+            x = self.layer(layer, &x, &valid, scale)?;
         }
         Ok(x)
     }
@@ -176,34 +233,108 @@ impl BertModel {
         &self,
         layer: &Layer,
         x: &Tensor,
-        mask: &Tensor,
-        scale: f64,
+        valid: &[usize],
+        scale: f32,
     ) -> candle_core::Result<Tensor> {
         let (b, l, h) = x.dims3()?;
-        let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, l, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split(layer.query.forward(x)?)?;
-        let k = split(layer.key.forward(x)?)?;
-        let v = split(layer.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
-        let attn = layer
-            .attn_norm
-            .forward(&(layer.attn_out.forward(&ctx)? + x)?)?;
-        let inter = layer.intermediate.forward(&attn)?;
+        let (heads, hd) = (self.heads, self.head_dim);
+        // One matmul for Q, K and V, bias added in place.
+        let qkv = time("qkv", || {
+            let qkv = linear_nobias(x, &layer.qkv_w)?;
+            bias_act_(&qkv, &layer.qkv_b, BiasAct::Identity)?;
+            qkv.reshape((b, l, 3, heads, hd))
+        })?;
+        let (q, kt, v) = time("attn_split", || {
+            let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
+            // (b, heads, l, hd), (b, heads, hd, l), (b, heads, l, hd)
+            Ok::<_, candle_core::Error>((
+                part(0)?.contiguous()?,
+                part(1)?.transpose(2, 3)?.contiguous()?,
+                part(2)?.contiguous()?,
+            ))
+        })?;
+        // Attention runs over groups of sequences whose score tensors stay in cache: the
+        // (group, heads, l, l) scores are written by QKᵀ, rewritten by softmax and read by PV.
+        let group = attention_group(b, heads, l);
+        let mut parts = Vec::with_capacity(b.div_ceil(group));
+        for start in (0..b).step_by(group) {
+            let n = group.min(b - start);
+            let (q, kt, v) = (
+                q.narrow(0, start, n)?,
+                kt.narrow(0, start, n)?,
+                v.narrow(0, start, n)?,
+            );
+            let probs = time("attn_qk", || q.matmul(&kt))?;
+            time("attn_softmax", || {
+                masked_softmax_(&probs, &valid[start..start + n], heads, scale)
+            })?;
+            parts.push(time("attn_pv", || probs.matmul(&v))?);
+        }
+        let ctx = time("attn_merge", || {
+            let ctx = if parts.len() == 1 {
+                parts
+                    .pop()
+                    .ok_or_else(|| candle_core::Error::Msg("no attention part".into()))?
+            } else {
+                Tensor::cat(&parts, 0)?
+            };
+            ctx.transpose(1, 2)?.reshape((b, l, h))
+        })?;
+        let attn = time("attn_out", || {
+            let out = linear_nobias(&ctx, &layer.attn_out_w)?;
+            bias_residual_(&out, &layer.attn_out_b, x)?;
+            Ok::<_, candle_core::Error>(out)
+        })?;
+        let attn = time("norm", || layer.attn_norm.forward(&attn))?;
+        let inter = time("ffn_in", || linear_nobias(&attn, &layer.inter_w))?;
+        time("gelu", || match self.act {
+            Act::GeluErf => bias_act_(&inter, &layer.inter_b, BiasAct::GeluErf),
+            Act::GeluTanh | Act::Relu => bias_act_(&inter, &layer.inter_b, BiasAct::Identity),
+        })?;
         let inter = match self.act {
-            Act::GeluErf => inter.gelu_erf()?,
+            Act::GeluErf => inter,
             Act::GeluTanh => inter.gelu()?,
             Act::Relu => inter.relu()?,
         };
-        layer
-            .out_norm
-            .forward(&(layer.output.forward(&inter)? + attn)?)
+        let out = time("ffn_out", || {
+            let out = linear_nobias(&inter, &layer.out_w)?;
+            bias_residual_(&out, &layer.out_b, &attn)?;
+            Ok::<_, candle_core::Error>(out)
+        })?;
+        time("norm", || layer.out_norm.forward(&out))
     }
+}
+
+/// Bytes of attention scores one group of sequences may use (about one core's L2 cache).
+const ATTENTION_GROUP_BYTES: usize = 2 << 20;
+
+/// Sequences per attention group: as many as keep the scores within `ATTENTION_GROUP_BYTES`.
+fn attention_group(batch: usize, heads: usize, len: usize) -> usize {
+    let per_seq = heads * len * len * std::mem::size_of::<f32>();
+    (ATTENTION_GROUP_BYTES / per_seq.max(1)).clamp(1, batch.max(1))
+}
+
+/// `x @ wᵀ` for `x: (b, l, in)` and `w: (out, in)`, as one `(b·l, in) × (in, out)` product.
+fn linear_nobias(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, l, inp) = x.dims3()?;
+    let out = w.dim(0)?;
+    x.reshape((b * l, inp))?
+        .matmul(&w.t()?)?
+        .reshape((b, l, out))
+}
+
+/// Valid lengths of right-padded mask rows; an error for any other mask.
+fn right_padded_lengths(mask: &Tensor) -> candle_core::Result<Vec<usize>> {
+    let rows: Vec<Vec<u32>> = mask.to_dtype(DType::U32)?.to_vec2()?;
+    rows.iter()
+        .map(|r| {
+            let n = r.iter().take_while(|&&m| m != 0).count();
+            if r[n..].iter().any(|&m| m != 0) {
+                candle_core::bail!("attention mask rows must be right-padded (ones, then zeros)");
+            }
+            Ok(n.max(1))
+        })
+        .collect()
 }
 
 /// Mean of the hidden states over unmasked tokens: `(batch, hidden)`.

@@ -51,6 +51,30 @@ pub struct Embedder {
     weights: PathBuf,
     pad_id: u32,
     device: Device,
+    max_batch_tokens: usize,
+}
+
+/// Default cap on padded tokens per batch. Long texts go in small batches, short ones in large
+/// batches; the attention tensors of a batch stay small enough to be reused by the allocator.
+pub const DEFAULT_MAX_BATCH_TOKENS: usize = 2048;
+
+/// Splits indices (sorted by decreasing length) into batches of at most `max_items` texts and at
+/// most `max_tokens` padded tokens (a single longer text still gets a batch of its own).
+pub fn plan_batches(
+    lengths_desc: &[usize],
+    max_items: usize,
+    max_tokens: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < lengths_desc.len() {
+        let width = lengths_desc[start].max(1);
+        let fit = (max_tokens / width).clamp(1, max_items.max(1));
+        let end = (start + fit).min(lengths_desc.len());
+        out.push(start..end);
+        start = end;
+    }
+    out
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EmbedError> {
@@ -147,6 +171,7 @@ impl Embedder {
             weights,
             pad_id,
             device,
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
         })
     }
 
@@ -165,6 +190,12 @@ impl Embedder {
         file_sha256(&self.weights)
     }
 
+    /// Sets the cap on padded tokens per batch (see [`plan_batches`]).
+    pub fn with_max_batch_tokens(mut self, tokens: usize) -> Self {
+        self.max_batch_tokens = tokens.max(1);
+        self
+    }
+
     /// A copy of the tokenizer without truncation or padding, for token-sized chunking.
     pub fn sizing_tokenizer(&self) -> Tokenizer {
         let mut t = self.tokenizer.clone();
@@ -173,8 +204,9 @@ impl Embedder {
         t
     }
 
-    /// Embeds `texts` in batches of at most `batch_size`, longest texts first so that each
-    /// batch pads to similar lengths. `progress` is called with the number of texts done.
+    /// Embeds `texts` in batches of at most `batch_size` texts and `max_batch_tokens` padded
+    /// tokens, longest texts first so that each batch pads to similar lengths. `progress` is
+    /// called with the number of texts done.
     pub fn embed(
         &self,
         texts: &[&str],
@@ -195,7 +227,12 @@ impl Embedder {
             .filter(|e| !e.get_overflowing().is_empty())
             .count();
         let mut done = 0;
-        for batch in order.chunks(batch_size.max(1)) {
+        let lengths: Vec<usize> = order
+            .iter()
+            .map(|&i| encodings[i].get_ids().len())
+            .collect();
+        for range in plan_batches(&lengths, batch_size, self.max_batch_tokens) {
+            let batch = &order[range];
             let max_len = batch
                 .iter()
                 .map(|&i| encodings[i].get_ids().len())
@@ -240,5 +277,22 @@ impl Embedder {
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let mut out = self.embed(&[text], 1, |_| {})?;
         Ok(out.vectors.pop().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_batches;
+
+    #[test]
+    fn batches_respect_item_and_token_caps() {
+        // Lengths sorted longest first.
+        let lens = [256, 256, 250, 100, 90, 20, 20, 20, 20, 3];
+        let plan = plan_batches(&lens, 4, 512);
+        assert_eq!(plan, vec![0..2, 2..4, 4..8, 8..10]);
+        // Every text in exactly one batch, none over the token cap but a lone long text.
+        let plan = plan_batches(&[1000, 10], 8, 512);
+        assert_eq!(plan, vec![0..1, 1..2]);
+        assert!(plan_batches(&[], 8, 512).is_empty());
     }
 }

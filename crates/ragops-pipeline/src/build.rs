@@ -68,7 +68,8 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         &cfg.embedding.revision,
         &hub::cache_root(),
     )?;
-    let embedder = Embedder::load(&files, cfg.embedding.max_tokens)?;
+    let embedder = Embedder::load(&files, cfg.embedding.max_tokens)?
+        .with_max_batch_tokens(cfg.embedding.max_batch_tokens);
     let info = embedder.info().clone();
     let model = ModelRecord {
         id: info.id.clone(),

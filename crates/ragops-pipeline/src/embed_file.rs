@@ -21,6 +21,7 @@ pub struct EmbedFileOptions {
     pub model: String,
     pub revision: String,
     pub batch_size: usize,
+    pub max_batch_tokens: usize,
     pub max_tokens: Option<usize>,
 }
 
@@ -84,7 +85,8 @@ pub fn embed_file(
 ) -> Result<EmbedFileReport, PipelineError> {
     let texts = read_texts(&opts.input)?;
     let files = hub::resolve(&opts.model, &opts.revision, &hub::cache_root())?;
-    let embedder = Embedder::load(&files, opts.max_tokens)?;
+    let embedder =
+        Embedder::load(&files, opts.max_tokens)?.with_max_batch_tokens(opts.max_batch_tokens);
     let info = embedder.info().clone();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = progress.stage("embed", texts.len() as u64, "texts");
@@ -92,6 +94,12 @@ pub fn embed_file(
     let out = embedder.embed(&refs, opts.batch_size, |d| bar.set(d as u64))?;
     let seconds = start.elapsed().as_secs_f64();
     bar.finish(texts.len() as u64);
+    for (op, secs) in ragops_embed::bert::profile::report() {
+        progress.info(&format!(
+            "profile {op:<16} {secs:>7.3}s {:>5.1}%",
+            100.0 * secs / seconds
+        ));
+    }
     let tokens: u64 = out.token_counts.iter().map(|&n| n as u64).sum();
     let (h, inter, layers) = embedder.shape();
     let flops: f64 = out
