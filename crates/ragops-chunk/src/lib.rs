@@ -10,6 +10,10 @@
 //! enclosing its start and its page. Chunk ids are deterministic:
 //! `sha256(document id, chunking config hash, ordinal, start offset, text)`.
 
+mod sizer;
+
+pub use sizer::OffsetSizer;
+
 use ragops_core::{
     Chunk, ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Section, Sha256Hasher,
 };
@@ -90,7 +94,13 @@ impl Chunker {
         let markdown =
             self.config.strategy == ChunkStrategy::Markdown && doc.format.is_markdown_like();
         let pieces = match &self.tokenizer {
-            Some(t) => split(&self.config, self.capacity, t, markdown, &doc.text)?,
+            Some(t) => split(
+                &self.config,
+                self.capacity,
+                OffsetSizer::new(t, &doc.text),
+                markdown,
+                &doc.text,
+            )?,
             None => split(
                 &self.config,
                 self.capacity,
@@ -348,6 +358,75 @@ mod tests {
         let c = Chunker::new(&chars_cfg(15, 0, ChunkStrategy::Text), "h", None, None, 0).unwrap();
         let pages: Vec<_> = c.chunk(&d).unwrap().iter().map(|c| c.page).collect();
         assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
+    }
+
+    fn tiny_tokenizer() -> (tempfile::TempDir, Tokenizer) {
+        let dir = tempfile::tempdir().unwrap();
+        ragops_embed::tiny::write_tiny_model(dir.path(), 1).unwrap();
+        let t = Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
+        (dir, t)
+    }
+
+    fn real_count(t: &Tokenizer, s: &str) -> usize {
+        t.encode(s, false).unwrap().get_ids().len()
+    }
+
+    #[test]
+    fn offset_sizer_never_undercounts() {
+        let (_d, t) = tiny_tokenizer();
+        let text = "The index rebuild takes 42 minutes; rollback (to generation 17) is instant. \
+                    Zoë's naïve café-query returned 3 shards — unbelievably fast!\n\n"
+            .repeat(5);
+        let sizer = OffsetSizer::new(&t, &text);
+        let bounds: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        let mut checked = 0;
+        for (k, &a) in bounds.iter().enumerate().step_by(7) {
+            for &b in bounds[k..].iter().step_by(13) {
+                let slice = &text[a..b];
+                let counted = sizer.size(slice);
+                assert!(counted >= real_count(&t, slice), "{slice:?}: {counted}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000);
+        // On word boundaries the count is exact.
+        let slice = &text[4..text.find(';').unwrap()];
+        assert_eq!(sizer.size(slice), real_count(&t, slice));
+    }
+
+    #[test]
+    fn token_chunks_fit_the_limit_when_tokenised_alone() {
+        let (_d, t) = tiny_tokenizer();
+        let text = "# Guide\n\nShard sizing and latency alerts for the index. ".repeat(200)
+            + &"x".repeat(500)
+            + "\n\n## Tail\n\nThe end.";
+        let d = doc(&text, Format::Markdown, ragops_load_sections(&text));
+        let cfg = ChunkingConfig {
+            strategy: ChunkStrategy::Markdown,
+            unit: ChunkUnit::Tokens,
+            size: 40,
+            overlap: 5,
+        };
+        let c = Chunker::new(&cfg, "h", Some(t.clone()), Some(512), 0).unwrap();
+        let chunks = c.chunk(&d).unwrap();
+        assert!(chunks.len() > 20);
+        for ch in &chunks {
+            assert!(
+                real_count(&t, &ch.text) <= 40,
+                "{} tokens: {:?}",
+                real_count(&t, &ch.text),
+                ch.text
+            );
+            assert_eq!(&text[ch.start_byte as usize..ch.end_byte as usize], ch.text);
+        }
+        // Nothing is lost: every word of the document is in some chunk.
+        let covered: usize = chunks
+            .iter()
+            .map(|c| c.text.split_whitespace().count())
+            .sum();
+        assert!(covered >= text.split_whitespace().count());
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! Token-sized chunking throughput: `cargo bench --bench chunking`.
+//!
+//! Chunks the shared chunking-eval corpora (../shared/data/chunking-eval/corpora) into chunks of
+//! at most 254 model tokens (256 with [CLS]/[SEP]) on one thread, with text-splitter's own
+//! tokenizer sizer (re-tokenises every candidate) and with ragops' chunker (tokenises each
+//! document once, sizes candidates from token offsets). Prints MB/s and checks that no chunk
+//! exceeds the limit when tokenised alone. Needs the default model (scripts/setup.sh).
+
+use std::time::Instant;
+
+use ragops_chunk::Chunker;
+use ragops_core::{ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Format};
+use text_splitter::{ChunkConfig, MarkdownSplitter};
+
+const LIMIT: usize = 254;
+
+fn main() -> anyhow::Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()?;
+    let files = ragops_embed::hub::resolve(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "main",
+        &ragops_embed::cache_root(),
+    )?;
+    let mut tokenizer = tokenizers::Tokenizer::from_file(files.dir.join("tokenizer.json"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokenizer.with_padding(None);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/chunking-eval/corpora");
+    let mut docs = Vec::new();
+    for e in std::fs::read_dir(&dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "md") {
+            let text = std::fs::read_to_string(&p)?;
+            docs.push(Document {
+                id: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                source_path: p.display().to_string(),
+                format: Format::Markdown,
+                title: String::new(),
+                sections: ragops_load::markdown_sections(&text),
+                text,
+                pages: vec![],
+                content_hash: String::new(),
+                size: 0,
+                mtime: None,
+            });
+        }
+    }
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+    println!(
+        "corpus: {} documents, {:.2} MB; chunks of at most {LIMIT} tokens; 1 thread",
+        docs.len(),
+        bytes as f64 / 1e6
+    );
+
+    // Tokenising alone (offsets included): the floor for any exact token-sized chunker.
+    let t = Instant::now();
+    for d in &docs {
+        let _ = tokenizer
+            .encode(d.text.as_str(), false)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    println!(
+        "tokenizer alone (with offsets):   {:>8.2} MB/s",
+        bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
+    );
+    let chars_cfg = ChunkingConfig {
+        strategy: ChunkStrategy::Markdown,
+        unit: ChunkUnit::Chars,
+        size: 1000,
+        overlap: 0,
+    };
+    let by_chars = Chunker::new(&chars_cfg, "bench", None, None, 0)?;
+    let t = Instant::now();
+    for d in &docs {
+        by_chars.chunk(d)?;
+    }
+    println!(
+        "text-splitter, 1000 characters:   {:>8.2} MB/s",
+        bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
+    );
+
+    // text-splitter with the tokenizer as sizer, on the first document only (it is slow).
+    let first = &docs[0];
+    let cfg = ChunkConfig::new(LIMIT).with_sizer(&tokenizer);
+    let t = Instant::now();
+    let n = MarkdownSplitter::new(cfg).chunks(&first.text).count();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "text-splitter + tokenizer sizer: {:>8.2} MB/s  ({n} chunks from {}, {:.2} MB)",
+        first.text.len() as f64 / 1e6 / secs,
+        first.id,
+        first.text.len() as f64 / 1e6
+    );
+
+    let config = ChunkingConfig {
+        strategy: ChunkStrategy::Markdown,
+        unit: ChunkUnit::Tokens,
+        size: LIMIT,
+        overlap: 0,
+    };
+    let chunker = Chunker::new(
+        &config,
+        "bench",
+        Some(tokenizer.clone()),
+        Some(LIMIT + 2),
+        0,
+    )?;
+    let mut best = f64::MAX;
+    let mut chunks = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        chunks = docs
+            .iter()
+            .map(|d| chunker.chunk(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let all: Vec<_> = chunks.into_iter().flatten().collect();
+    println!(
+        "ragops chunker (offset sizer):    {:>8.2} MB/s  ({} chunks, best of 3)",
+        bytes as f64 / 1e6 / best,
+        all.len()
+    );
+    let over = all
+        .iter()
+        .filter(|c| {
+            tokenizer
+                .encode(c.text.as_str(), false)
+                .map(|e| e.get_ids().len())
+                .unwrap_or(0)
+                > LIMIT
+        })
+        .count();
+    let mean: f64 = all
+        .iter()
+        .map(|c| {
+            tokenizer
+                .encode(c.text.as_str(), false)
+                .map(|e| e.get_ids().len())
+                .unwrap_or(0) as f64
+        })
+        .sum::<f64>()
+        / all.len().max(1) as f64;
+    println!("check: {over} chunks over {LIMIT} tokens; mean {mean:.1} tokens per chunk");
+    anyhow::ensure!(over == 0, "chunks over the limit");
+    Ok(())
+}
