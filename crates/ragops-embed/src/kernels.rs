@@ -16,22 +16,26 @@ use rayon::prelude::*;
 /// Elements per parallel task: below this, threading costs more than it saves.
 const MIN_TASK: usize = 1 << 15;
 
-fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mut [f32]> {
+/// The element range of a contiguous tensor in its storage.
+fn range(l: &Layout, what: &str) -> Result<std::ops::Range<usize>> {
     let (start, end) = l
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg(format!("{what}: tensor must be contiguous")))?;
+    Ok(start..end)
+}
+
+fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mut [f32]> {
+    let r = range(l, what)?;
     match s {
-        CpuStorage::F32(v) => Ok(&mut v[start..end]),
+        CpuStorage::F32(v) => Ok(&mut v[r]),
         _ => candle_core::bail!("{what}: expected f32"),
     }
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{what}: tensor must be contiguous")))?;
+    let r = range(l, what)?;
     match s {
-        CpuStorage::F32(v) => Ok(&v[start..end]),
+        CpuStorage::F32(v) => Ok(&v[r]),
         _ => candle_core::bail!("{what}: expected f32"),
     }
 }

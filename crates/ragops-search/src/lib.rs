@@ -176,26 +176,20 @@ impl SnapshotSearcher {
 /// Ties are broken by row order, so results are deterministic.
 pub fn rrf(lexical: &[(usize, f32)], semantic: &[(usize, f32)]) -> Vec<Hit> {
     let mut by_row: HashMap<usize, Hit> = HashMap::new();
-    for (r, &(row, _)) in lexical.iter().enumerate() {
-        let h = by_row.entry(row).or_insert(Hit {
-            row,
-            score: 0.0,
-            bm25_rank: None,
-            vector_rank: None,
-        });
-        h.score += 1.0 / (RRF_K + (r + 1) as f32);
-        h.bm25_rank = Some(r + 1);
-    }
-    for (r, &(row, _)) in semantic.iter().enumerate() {
-        let h = by_row.entry(row).or_insert(Hit {
-            row,
-            score: 0.0,
-            bm25_rank: None,
-            vector_rank: None,
-        });
-        h.score += 1.0 / (RRF_K + (r + 1) as f32);
-        h.vector_rank = Some(r + 1);
-    }
+    let mut fuse = |list: &[(usize, f32)], set_rank: fn(&mut Hit, usize)| {
+        for (r, &(row, _)) in list.iter().enumerate() {
+            let h = by_row.entry(row).or_insert(Hit {
+                row,
+                score: 0.0,
+                bm25_rank: None,
+                vector_rank: None,
+            });
+            h.score += 1.0 / (RRF_K + (r + 1) as f32);
+            set_rank(h, r + 1);
+        }
+    };
+    fuse(lexical, |h, r| h.bm25_rank = Some(r));
+    fuse(semantic, |h, r| h.vector_rank = Some(r));
     let mut hits: Vec<Hit> = by_row.into_values().collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
     hits
