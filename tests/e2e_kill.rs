@@ -79,9 +79,7 @@ fn sigkill_at_every_step_keeps_the_live_snapshot() {
         let mut child = build_paused_at(s(&p), point);
         // While the build holds the lock, a second build is refused clearly.
         if point == "after-load" {
-            let out = run(&["build", "-p", s(&p)]);
-            assert!(!out.status.success());
-            let err = String::from_utf8_lossy(&out.stderr);
+            let err = fails(&["build", "-p", s(&p)]);
             assert!(
                 err.contains("locked by another writer") && err.contains("ragops build"),
                 "{err}"

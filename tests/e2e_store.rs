@@ -242,9 +242,7 @@ fn config_and_model_errors_are_clear() {
         64,
         "chunk_size = 3",
     );
-    let out = run(&["build", "-p", s(&p)]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&["build", "-p", s(&p)]);
     assert!(
         err.contains("chunk_size") && err.contains("typo.toml"),
         "{err}"
@@ -276,34 +274,26 @@ fn model_import_then_build_resolves_through_the_cache() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = tiny_model(tmp.path());
     let cache = tmp.path().join("hf-cache");
-    let out = ragops(&["model", "import", s(&model), "--as", "acme/tiny-bert"])
-        .env("HF_HUB_CACHE", &cache)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let with_cache = |args: &[&str]| {
+        let mut c = ragops(args);
+        c.env("HF_HUB_CACHE", &cache);
+        c
+    };
+    ok_cmd(with_cache(&[
+        "model",
+        "import",
+        s(&model),
+        "--as",
+        "acme/tiny-bert",
+    ]));
     assert!(cache.join("models--acme--tiny-bert/refs/main").is_file());
     let docs = corpus_subset(tmp.path());
     let p = pipeline(tmp.path(), "p.toml", &[docs], "acme/tiny-bert", 64, "");
-    let out = ragops(&["build", "-p", s(&p), "--json", "-q"])
-        .env("HF_HUB_CACHE", &cache)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let stdout = ok_cmd(with_cache(&["build", "-p", s(&p), "--json", "-q"]));
+    let report: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
     assert_eq!(report["model"]["id"], "acme/tiny-bert");
     assert_eq!(report["model"]["revision"].as_str().map(str::len), Some(40));
-    let list = ragops(&["model", "list", "--json"])
-        .env("HF_HUB_CACHE", &cache)
-        .output()
-        .expect("runs");
-    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let list: serde_json::Value =
+        serde_json::from_slice(&ok_cmd(with_cache(&["model", "list", "--json"]))).expect("json");
     assert_eq!(list[0]["id"], "acme/tiny-bert");
 }

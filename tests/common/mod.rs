@@ -41,6 +41,24 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// Runs a prepared command and asserts success; returns stdout.
+pub fn ok_cmd(mut cmd: Command) -> Vec<u8> {
+    let out = cmd.output().expect("ragops runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs and asserts failure; returns stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "ragops {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Runs with `--json` semantics already in `args`; parses stdout.
 pub fn ok_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(args)).expect("JSON on stdout")
