@@ -1,6 +1,6 @@
 //! `ragops build`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -89,31 +89,16 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         model.max_tokens
     ));
 
-    // Load.
-    let t = Instant::now();
-    let (files_found, mut skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
-    let bar = progress.stage("load", files_found.len() as u64, "files");
-    let loaded = ragops_load::load_all(&files_found, &cfg.sources);
-    bar.finish(files_found.len() as u64);
-    skipped.extend(loaded.skipped);
-    let documents = loaded.documents;
-    timings.insert("load".into(), t.elapsed().as_secs_f64());
-    for s in &skipped {
+    // Stream: waves of files are loaded and chunked (rayon) on one thread, embedded on another
+    // and persisted on this one, connected by bounded queues, so memory depends on the wave
+    // and batch sizes rather than on the corpus. Everything is written under staging/.
+    let (files_found, discovery_skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
+    for s in &discovery_skipped {
         progress.info(&format!("skipped {}: {}", s.path, s.reason));
     }
-    if opts.strict && !skipped.is_empty() {
-        return Err(PipelineError::Strict(skipped));
+    if opts.strict && !discovery_skipped.is_empty() {
+        return Err(PipelineError::Strict(discovery_skipped));
     }
-    if documents.is_empty() {
-        return Err(PipelineError::NoDocuments {
-            pipeline: opts.pipeline.clone(),
-            skipped: skipped.len(),
-        });
-    }
-    pause_point("after-load");
-
-    // Chunk + enrich.
-    let t = Instant::now();
     let tokenizer = (cfg.chunking.unit == ChunkUnit::Tokens).then(|| embedder.sizing_tokenizer());
     let chunker = Chunker::new(
         &cfg.chunking,
@@ -122,75 +107,43 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         Some(info.max_tokens),
         ragops_enrich::reserved_tokens(&cfg.enrich),
     )?;
-    let bar = progress.stage("chunk", documents.len() as u64, "documents");
-    let per_doc: Vec<Vec<Chunk>> = documents
-        .par_iter()
-        .map(|d| chunker.chunk(d))
-        .collect::<Result<_, _>>()?;
-    bar.finish(documents.len() as u64);
-    let mut chunks: Vec<Chunk> = per_doc.into_iter().flatten().collect();
-    ragops_enrich::enrich(&mut chunks, &cfg.enrich);
-    timings.insert("chunk".into(), t.elapsed().as_secs_f64());
-
-    // Embed.
-    let t = Instant::now();
-    let bar = progress.stage("embed", chunks.len() as u64, "chunks");
-    let texts: Vec<&str> = chunks.iter().map(|c| c.embed_text.as_str()).collect();
-    let out = embedder.embed(&texts, cfg.embedding.batch_size, |done| {
-        bar.set(done as u64)
-    })?;
-    let embed_secs = bar.finish(chunks.len() as u64);
-    drop(texts);
-    for (c, n) in chunks.iter_mut().zip(&out.token_counts) {
-        c.token_count = *n;
-    }
-    timings.insert("embed".into(), t.elapsed().as_secs_f64());
-    pause_point("after-embed");
-
-    // Persist into staging.
-    let t = Instant::now();
     let writer = store.begin_snapshot(&lock, &cfg.content_hash())?;
-    let mut table = ChunkTableWriter::create(&writer.dir().join(CHUNKS_FILE), info.dim)?;
-    for (batch, vecs) in chunks
-        .chunks(WRITE_BATCH)
-        .zip(out.vectors.chunks(WRITE_BATCH))
-    {
-        let flat: Vec<f32> = vecs.iter().flatten().copied().collect();
-        table.write(batch, &flat)?;
-    }
-    table.finish()?;
-    pause_point("after-parquet");
-    if cfg.index.fulltext {
-        let mut ft = FulltextWriter::create(&writer.dir().join(FULLTEXT_DIR))?;
-        for batch in chunks.chunks(WRITE_BATCH) {
-            ft.add(batch)?;
-        }
-        ft.finish()?;
-    }
-    let mut per_doc_chunks: HashMap<&str, u32> = HashMap::new();
-    for c in &chunks {
-        *per_doc_chunks.entry(c.doc_id.as_str()).or_default() += 1;
-    }
-    let sources: Vec<SourceRecord> = documents
-        .iter()
-        .map(|d| SourceRecord {
-            id: d.id.clone(),
-            path: d.source_path.clone(),
-            format: d.format.as_str().to_string(),
-            size: d.size,
-            mtime: d.mtime,
-            content_hash: d.content_hash.clone(),
-            chunks: per_doc_chunks.get(d.id.as_str()).copied().unwrap_or(0),
-        })
-        .collect();
-    let counts = Counts {
-        documents: documents.len() as u64,
-        chunks: chunks.len() as u64,
-        tokens: out.token_counts.iter().map(|&n| n as u64).sum(),
-        skipped: skipped.len() as u64,
-        truncated: out.truncated as u64,
+    let stream = Stream {
+        cfg,
+        strict: opts.strict,
+        chunker: &chunker,
+        embedder: &embedder,
+        progress,
     };
-    timings.insert("persist".into(), t.elapsed().as_secs_f64());
+    let streamed = match stream.run(&files_found, writer.dir(), info.dim) {
+        Ok(s) => s,
+        Err(e) => {
+            writer.abandon();
+            return Err(e);
+        }
+    };
+    let mut skipped = discovery_skipped;
+    skipped.extend(streamed.skipped);
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    if streamed.sources.is_empty() {
+        writer.abandon();
+        return Err(PipelineError::NoDocuments {
+            pipeline: opts.pipeline.clone(),
+            skipped: skipped.len(),
+        });
+    }
+    let sources = streamed.sources;
+    let counts = Counts {
+        documents: sources.len() as u64,
+        chunks: streamed.chunks,
+        tokens: streamed.tokens,
+        skipped: skipped.len() as u64,
+        truncated: streamed.truncated,
+    };
+    let embeddings_per_sec = counts.chunks as f64 / streamed.embed_secs.max(1e-9);
+    timings.insert("load_chunk".into(), streamed.load_secs);
+    timings.insert("embed".into(), streamed.embed_secs);
+    timings.insert("persist".into(), streamed.persist_secs);
     timings.insert("total".into(), started.elapsed().as_secs_f64());
     let now = SystemTime::now();
     let manifest = Manifest {
@@ -228,7 +181,7 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         counts,
         skipped,
         timings,
-        embeddings_per_sec: chunks.len() as f64 / embed_secs.max(1e-9),
+        embeddings_per_sec,
     })
 }
 
@@ -236,4 +189,272 @@ fn display(p: &Path) -> String {
     ragops_load::normalize_path(p)
         .to_string_lossy()
         .into_owned()
+}
+
+/// Most files loaded and chunked per wave.
+const WAVE_FILES: usize = 64;
+/// Most source bytes per wave (a wave holds at least one file, however large).
+const WAVE_BYTES: u64 = 32 << 20;
+
+/// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
+fn waves(files: &[ragops_load::SourceFile]) -> Vec<&[ragops_load::SourceFile]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        if i > start && (i - start >= WAVE_FILES || bytes + f.size > WAVE_BYTES) {
+            out.push(&files[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += f.size;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+/// Waves in flight between two stages.
+const QUEUE_DEPTH: usize = 2;
+
+struct Wave {
+    /// Source files this wave covers.
+    files: usize,
+    sources: Vec<SourceRecord>,
+    chunks: Vec<Chunk>,
+    skipped: Vec<Skipped>,
+}
+
+struct Embedded {
+    wave: Wave,
+    vectors: Vec<f32>,
+    truncated: usize,
+}
+
+#[derive(Default)]
+struct Streamed {
+    sources: Vec<SourceRecord>,
+    skipped: Vec<Skipped>,
+    chunks: u64,
+    tokens: u64,
+    truncated: u64,
+    load_secs: f64,
+    embed_secs: f64,
+    persist_secs: f64,
+}
+
+struct Stream<'a> {
+    cfg: &'a ragops_core::PipelineConfig,
+    strict: bool,
+    chunker: &'a Chunker,
+    embedder: &'a Embedder,
+    progress: &'a Progress,
+}
+
+impl Stream<'_> {
+    /// Loads, chunks, enriches, embeds and writes every file; returns what the manifest needs.
+    fn run(
+        &self,
+        files: &[ragops_load::SourceFile],
+        dir: &Path,
+        dim: usize,
+    ) -> Result<Streamed, PipelineError> {
+        let mut table = ChunkTableWriter::create(&dir.join(CHUNKS_FILE), dim)?;
+        let mut fulltext = if self.cfg.index.fulltext {
+            Some(FulltextWriter::create(&dir.join(FULLTEXT_DIR))?)
+        } else {
+            None
+        };
+        let bar = self.progress.stage("build", files.len() as u64, "files");
+        let mut out = Streamed::default();
+        std::thread::scope(|scope| -> Result<(), PipelineError> {
+            let (wave_tx, wave_rx) = std::sync::mpsc::sync_channel::<Wave>(QUEUE_DEPTH);
+            let (emb_tx, emb_rx) = std::sync::mpsc::sync_channel::<Embedded>(QUEUE_DEPTH);
+            let producer = scope.spawn(move || self.produce(files, wave_tx));
+            let embedder = scope.spawn(move || self.embed(wave_rx, emb_tx));
+            let mut files_done = 0u64;
+            let write = || -> Result<(), PipelineError> {
+                for e in emb_rx {
+                    let t = Instant::now();
+                    for (batch, vecs) in e
+                        .wave
+                        .chunks
+                        .chunks(WRITE_BATCH)
+                        .zip(e.vectors.chunks(WRITE_BATCH * dim))
+                    {
+                        table.write(batch, vecs)?;
+                        if let Some(ft) = fulltext.as_mut() {
+                            ft.add(batch)?;
+                        }
+                    }
+                    out.persist_secs += t.elapsed().as_secs_f64();
+                    out.chunks += e.wave.chunks.len() as u64;
+                    out.tokens += e
+                        .wave
+                        .chunks
+                        .iter()
+                        .map(|c| c.token_count as u64)
+                        .sum::<u64>();
+                    out.truncated += e.truncated as u64;
+                    files_done += e.wave.files as u64;
+                    bar.set(files_done);
+                    out.sources.extend(e.wave.sources);
+                    out.skipped.extend(e.wave.skipped);
+                }
+                Ok(())
+            };
+            // The writer stops early on an error, which closes the queues and stops the others.
+            let written = write();
+            let produced = producer
+                .join()
+                .map_err(|_| PipelineError::Usage("loader thread panicked".into()))?;
+            let embedded = embedder
+                .join()
+                .map_err(|_| PipelineError::Usage("embedding thread panicked".into()))?;
+            out.load_secs = produced?;
+            out.embed_secs = embedded?;
+            written
+        })?;
+        bar.finish(files.len() as u64);
+        table.finish()?;
+        pause_point("after-parquet");
+        if let Some(ft) = fulltext {
+            ft.finish()?;
+        }
+        out.sources.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Loads and chunks waves of files; returns the seconds spent.
+    fn produce(
+        &self,
+        files: &[ragops_load::SourceFile],
+        tx: std::sync::mpsc::SyncSender<Wave>,
+    ) -> Result<f64, PipelineError> {
+        let mut secs = 0.0;
+        let mut seen = std::collections::HashSet::new();
+        for (i, group) in waves(files).into_iter().enumerate() {
+            let t = Instant::now();
+            let loaded = ragops_load::load_all(group, &self.cfg.sources);
+            let mut skipped = loaded.skipped;
+            let mut documents = Vec::with_capacity(loaded.documents.len());
+            for d in loaded.documents {
+                if seen.insert(d.id.clone()) {
+                    documents.push(d);
+                } else {
+                    skipped.push(Skipped::new(
+                        &d.source_path,
+                        format!("duplicate document id `{}`", d.id),
+                    ));
+                }
+            }
+            for s in &skipped {
+                self.progress
+                    .info(&format!("skipped {}: {}", s.path, s.reason));
+            }
+            if self.strict && !skipped.is_empty() {
+                return Err(PipelineError::Strict(skipped));
+            }
+            let per_doc: Vec<Vec<Chunk>> = documents
+                .par_iter()
+                .map(|d| self.chunker.chunk(d))
+                .collect::<Result<_, _>>()?;
+            let sources = documents
+                .iter()
+                .zip(&per_doc)
+                .map(|(d, c)| SourceRecord {
+                    id: d.id.clone(),
+                    path: d.source_path.clone(),
+                    format: d.format.as_str().to_string(),
+                    size: d.size,
+                    mtime: d.mtime,
+                    content_hash: d.content_hash.clone(),
+                    chunks: c.len() as u32,
+                })
+                .collect();
+            let mut chunks: Vec<Chunk> = per_doc.into_iter().flatten().collect();
+            ragops_enrich::enrich(&mut chunks, &self.cfg.enrich);
+            secs += t.elapsed().as_secs_f64();
+            let wave = Wave {
+                files: group.len(),
+                sources,
+                chunks,
+                skipped,
+            };
+            if tx.send(wave).is_err() {
+                break; // the consumer stopped on an error of its own
+            }
+            if i == 0 {
+                pause_point("after-load");
+            }
+        }
+        Ok(secs)
+    }
+
+    /// Embeds waves; returns the seconds spent.
+    fn embed(
+        &self,
+        rx: std::sync::mpsc::Receiver<Wave>,
+        tx: std::sync::mpsc::SyncSender<Embedded>,
+    ) -> Result<f64, PipelineError> {
+        let mut secs = 0.0;
+        for (i, mut wave) in rx.into_iter().enumerate() {
+            let t = Instant::now();
+            let texts: Vec<&str> = wave.chunks.iter().map(|c| c.embed_text.as_str()).collect();
+            let out = self
+                .embedder
+                .embed(&texts, self.cfg.embedding.batch_size, |_| {})?;
+            drop(texts);
+            for (c, n) in wave.chunks.iter_mut().zip(&out.token_counts) {
+                c.token_count = *n;
+                c.embed_text = String::new();
+            }
+            let vectors: Vec<f32> = out.vectors.into_iter().flatten().collect();
+            secs += t.elapsed().as_secs_f64();
+            if tx
+                .send(Embedded {
+                    wave,
+                    vectors,
+                    truncated: out.truncated,
+                })
+                .is_err()
+            {
+                break;
+            }
+            if i == 0 {
+                pause_point("after-embed");
+            }
+        }
+        Ok(secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(size: u64) -> ragops_load::SourceFile {
+        ragops_load::SourceFile {
+            path: PathBuf::from("x.md"),
+            id: "x.md".into(),
+            display_path: "x.md".into(),
+            format: ragops_core::Format::Markdown,
+            size,
+            mtime: None,
+        }
+    }
+
+    #[test]
+    fn waves_cap_files_and_bytes() {
+        let files: Vec<_> = (0..150).map(|_| file(10)).collect();
+        let sizes: Vec<usize> = waves(&files).iter().map(|w| w.len()).collect();
+        assert_eq!(sizes, vec![64, 64, 22]);
+        let big = vec![
+            file(WAVE_BYTES),
+            file(1),
+            file(WAVE_BYTES / 2),
+            file(WAVE_BYTES / 2),
+        ];
+        let sizes: Vec<usize> = waves(&big).iter().map(|w| w.len()).collect();
+        assert_eq!(sizes, vec![1, 2, 1]);
+        assert!(waves(&[]).is_empty());
+    }
 }

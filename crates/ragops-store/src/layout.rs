@@ -414,6 +414,12 @@ impl SnapshotWriter {
         &self.staging
     }
 
+    /// Gives the snapshot up: removes its staging directory (best effort; the next build
+    /// removes whatever is left).
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+    }
+
     /// Checksums and fsyncs every data file, writes the manifest last, then renames the staging
     /// directory into `snapshots/`. The snapshot is complete but not yet visible: call
     /// [`Store::publish`] (or tag it) to make it so.
