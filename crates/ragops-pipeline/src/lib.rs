@@ -31,7 +31,7 @@ pub enum PipelineError {
     Chunk(#[from] ragops_chunk::ChunkError),
     #[error(transparent)]
     Search(#[from] ragops_search::SearchError),
-    #[error("{} source(s) could not be loaded and --strict is set; nothing was written:\n{}", .0.len(), format_skipped(.0))]
+    #[error("{} source(s) could not be loaded and --strict is set; nothing was published:\n{}", .0.len(), format_skipped(.0))]
     Strict(Vec<Skipped>),
     #[error("no documents were loaded from the sources ({skipped} skipped); check [sources] paths in {pipeline}")]
     NoDocuments { pipeline: PathBuf, skipped: usize },
