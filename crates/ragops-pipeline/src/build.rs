@@ -192,9 +192,11 @@ fn display(p: &Path) -> String {
 }
 
 /// Most files loaded and chunked per wave.
-const WAVE_FILES: usize = 64;
+const WAVE_FILES: usize = 16;
 /// Most source bytes per wave (a wave holds at least one file, however large).
-const WAVE_BYTES: u64 = 32 << 20;
+const WAVE_BYTES: u64 = 8 << 20;
+/// Chunks tokenised and embedded together (their encodings are held until embedded).
+const EMBED_SLICE: usize = 512;
 
 /// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
 fn waves(files: &[ragops_load::SourceFile]) -> Vec<&[ragops_load::SourceFile]> {
@@ -398,22 +400,27 @@ impl Stream<'_> {
         let mut secs = 0.0;
         for (i, mut wave) in rx.into_iter().enumerate() {
             let t = Instant::now();
-            let texts: Vec<&str> = wave.chunks.iter().map(|c| c.embed_text.as_str()).collect();
-            let out = self
-                .embedder
-                .embed(&texts, self.cfg.embedding.batch_size, |_| {})?;
-            drop(texts);
-            for (c, n) in wave.chunks.iter_mut().zip(&out.token_counts) {
-                c.token_count = *n;
-                c.embed_text = String::new();
+            let mut vectors = Vec::with_capacity(wave.chunks.len() * self.embedder.info().dim);
+            let mut truncated = 0;
+            for slice in wave.chunks.chunks_mut(EMBED_SLICE) {
+                let texts: Vec<&str> = slice.iter().map(|c| c.embed_text.as_str()).collect();
+                let out = self
+                    .embedder
+                    .embed(&texts, self.cfg.embedding.batch_size, |_| {})?;
+                drop(texts);
+                for (c, n) in slice.iter_mut().zip(&out.token_counts) {
+                    c.token_count = *n;
+                    c.embed_text = String::new();
+                }
+                truncated += out.truncated;
+                vectors.extend(out.vectors.into_iter().flatten());
             }
-            let vectors: Vec<f32> = out.vectors.into_iter().flatten().collect();
             secs += t.elapsed().as_secs_f64();
             if tx
                 .send(Embedded {
                     wave,
                     vectors,
-                    truncated: out.truncated,
+                    truncated,
                 })
                 .is_err()
             {
@@ -446,7 +453,9 @@ mod tests {
     fn waves_cap_files_and_bytes() {
         let files: Vec<_> = (0..150).map(|_| file(10)).collect();
         let sizes: Vec<usize> = waves(&files).iter().map(|w| w.len()).collect();
-        assert_eq!(sizes, vec![64, 64, 22]);
+        let mut want = vec![WAVE_FILES; 150 / WAVE_FILES];
+        want.push(150 % WAVE_FILES);
+        assert_eq!(sizes, want);
         let big = vec![
             file(WAVE_BYTES),
             file(1),
