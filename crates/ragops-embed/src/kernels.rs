@@ -40,6 +40,14 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Checks that `bias` divides `x` into whole rows (and that `residual`, if any, matches `x`).
+fn check_rows(what: &str, x: usize, bias: usize, residual: Option<usize>) -> Result<()> {
+    if bias == 0 || !x.is_multiple_of(bias) || residual.is_some_and(|r| r != x) {
+        candle_core::bail!("{what}: bias of {bias} values does not fit a tensor of {x}");
+    }
+    Ok(())
+}
+
 /// Runs `f` on groups of whole rows in parallel on candle's thread pool.
 fn par_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let rows_per_task = (MIN_TASK / width.max(1)).max(1);
@@ -247,9 +255,7 @@ impl InplaceOp2 for BiasAct {
     ) -> Result<()> {
         let x = slice_mut(s1, l1, self.name())?;
         let bias = slice(s2, l2, self.name())?;
-        if bias.is_empty() || x.len() % bias.len() != 0 {
-            candle_core::bail!("bias of {} values for a tensor of {}", bias.len(), x.len());
-        }
+        check_rows(self.name(), x.len(), bias.len(), None)?;
         let act = *self;
         par_rows(x, bias.len(), |_, rows| match act {
             BiasAct::Identity => bias_add(rows, bias),
@@ -279,9 +285,7 @@ impl InplaceOp3 for BiasResidual {
         let x = slice_mut(s1, l1, self.name())?;
         let bias = slice(s2, l2, self.name())?;
         let residual = slice(s3, l3, self.name())?;
-        if bias.is_empty() || x.len() % bias.len() != 0 || residual.len() != x.len() {
-            candle_core::bail!("bias-residual: shapes do not match");
-        }
+        check_rows(self.name(), x.len(), bias.len(), Some(residual.len()))?;
         let w = bias.len();
         par_rows(x, w, |first_row, rows| {
             let res = &residual[first_row * w..first_row * w + rows.len()];

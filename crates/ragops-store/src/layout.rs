@@ -426,7 +426,13 @@ impl SnapshotWriter {
     pub fn finish(self, mut manifest: Manifest) -> Result<String, StoreError> {
         manifest.id = self.id.clone();
         manifest.files.clear();
+        let mut dirs = vec![self.staging.clone()];
         for path in walk_files(&self.staging) {
+            if let Some(parent) = path.parent() {
+                if !dirs.iter().any(|d| d == parent) {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
             let Ok(rel) = path.strip_prefix(&self.staging) else {
                 continue;
             };
@@ -449,14 +455,6 @@ impl SnapshotWriter {
                     sha256: sha256_hex(&bytes),
                 },
             );
-        }
-        let mut dirs = vec![self.staging.clone()];
-        for p in walk_files(&self.staging) {
-            if let Some(parent) = p.parent() {
-                if !dirs.iter().any(|d| d == parent) {
-                    dirs.push(parent.to_path_buf());
-                }
-            }
         }
         pause_point("before-manifest");
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Manifest {
