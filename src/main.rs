@@ -44,7 +44,7 @@ impl StoreArgs {
 enum Command {
     /// Build a snapshot from the pipeline's sources and publish it as `current`
     #[command(
-        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete."
+        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n  ragops build --wait 10m            # nightly cron: wait for a running build\n\nBuilds are incremental: files whose bytes are unchanged since `current` (same chunking,\nenrichment and model) reuse its chunks and vectors; changed and new files are processed;\ndeleted ones disappear. Texts embedded before come from the store's embedding cache.\nWhen nothing changed, no snapshot is written (use --force to write one anyway).\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete. One writer at a time:\na second build fails at once naming the holder of the lock, or waits with --wait."
     )]
     Build {
         #[command(flatten)]
@@ -52,6 +52,15 @@ enum Command {
         /// Fail when any source cannot be loaded
         #[arg(long)]
         strict: bool,
+        /// Reprocess every document (no reuse from the parent, no embedding-cache reads)
+        #[arg(long)]
+        full: bool,
+        /// Write a new snapshot even when nothing changed
+        #[arg(long)]
+        force: bool,
+        /// Wait this long for another writer to release the store (e.g. 30s, 10m)
+        #[arg(long, value_name = "DURATION")]
+        wait: Option<String>,
         /// Write the snapshot but do not point `current` at it
         #[arg(long)]
         no_publish: bool,
@@ -81,6 +90,23 @@ enum Command {
         #[arg(short, default_value_t = 10)]
         k: usize,
         /// Print results as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a snapshot is fresh against its sources, config and model (CI gate)
+    #[command(
+        after_help = "Exit status (stable):\n  0  fresh: same source files (bytes), same content config, same model, not too old\n  1  stale: the report names added/changed/deleted sources, changed config keys,\n     model drift, or age beyond --max-age\n  2  error: no store or snapshot, invalid pipeline file, model not in the local cache\n\nExamples:\n  ragops check\n  ragops check -p pipelines/default.toml --max-age 24h --json > freshness.json"
+    )]
+    Check {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Snapshot id, tag or `current`
+        #[arg(long, default_value = "current")]
+        snapshot: String,
+        /// Stale when the snapshot is older than this (e.g. 24h, 7d)
+        #[arg(long, value_name = "DURATION")]
+        max_age: Option<String>,
+        /// Print the report as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -118,9 +144,9 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// List, inspect, tag and roll back snapshots
+    /// List, inspect, compare, tag, roll back and garbage-collect snapshots
     #[command(
-        after_help = "Examples:\n  ragops snapshots list\n  ragops snapshots show current --verify\n  ragops snapshots tag current stable\n  ragops snapshots rollback"
+        after_help = "Examples:\n  ragops snapshots list\n  ragops snapshots show current --verify\n  ragops snapshots diff stable current\n  ragops snapshots tag current stable\n  ragops snapshots rollback\n  ragops snapshots gc --keep 3 --dry-run"
     )]
     Snapshots {
         #[command(subcommand)]
@@ -169,6 +195,41 @@ enum SnapshotsCommand {
         name: String,
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Remove a tag (the snapshot stays until gc deletes it)
+    #[command(after_help = "Example:\n  ragops snapshots untag stable")]
+    Untag {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Compare two snapshots: documents added/removed/changed, chunk counts, config, model
+    #[command(
+        after_help = "Examples:\n  ragops snapshots diff stable current\n  ragops snapshots diff 20261121T0200 20261122T0200 --json"
+    )]
+    Diff {
+        a: String,
+        b: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete snapshots outside the retention policy and unused embedding-cache entries
+    #[command(
+        after_help = "Keeps `current`, every tagged snapshot, the newest N ([store.retention] keep_last,\ndefault 5, or --keep N) and those younger than [store.retention] keep_within.\nCache entries are deleted only when no kept snapshot uses them.\n\nExamples:\n  ragops snapshots gc --dry-run\n  ragops snapshots gc --keep 3 --json"
+    )]
+    Gc {
+        /// Keep the N newest snapshots (overrides the pipeline's retention policy)
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Report what would be deleted without deleting anything
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Point `current` back at an earlier snapshot (default: the parent of `current`)
     #[command(
@@ -232,21 +293,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build {
             store,
             strict,
+            full,
+            force,
+            wait,
             no_publish,
             json,
             quiet,
         } => {
-            let pipeline = match store.pipeline.clone() {
-                Some(p) => p,
-                None => {
-                    let p = PathBuf::from(ragops_pipeline::DEFAULT_PIPELINE);
-                    anyhow::ensure!(
-                        p.is_file(),
-                        "no pipeline file given and {} does not exist here; pass -p FILE",
-                        p.display()
-                    );
-                    p
-                }
+            let pipeline = pipeline_file(&store)?;
+            let wait = match wait {
+                Some(w) => ragops_pipeline::parse_duration(&w)?,
+                None => std::time::Duration::ZERO,
             };
             let progress = Progress::new(if quiet {
                 ProgressMode::Quiet
@@ -259,11 +316,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     store: store.store.clone(),
                     strict,
                     publish: !no_publish,
+                    full,
+                    force,
+                    wait,
                 },
                 &progress,
             )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.up_to_date {
+                println!(
+                    "up to date: snapshot {} matches the sources, config and model (nothing written)",
+                    report.snapshot
+                );
             } else {
                 let c = &report.counts;
                 println!(
@@ -298,8 +363,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.embeddings_per_sec
                 );
                 if let Some(p) = &report.parent {
+                    let i = &report.incremental;
                     println!("  parent     {p}");
+                    println!(
+                        "  changes    {} added, {} changed, {} deleted, {} unchanged document(s)",
+                        i.documents_added,
+                        i.documents_changed,
+                        i.documents_deleted,
+                        i.documents_unchanged
+                    );
+                    match &i.no_reuse_reason {
+                        Some(r) => println!("  reuse      none ({r})"),
+                        None => println!(
+                            "  reuse      {} document(s), {} chunk(s) copied from the parent",
+                            i.documents_reused, i.chunks_reused
+                        ),
+                    }
                 }
+                println!(
+                    "  vectors    {} computed, {} from the embedding cache{}",
+                    report.incremental.embeddings_computed,
+                    report.incremental.embeddings_cached,
+                    if report.incremental.cache_entries_torn > 0 {
+                        format!(
+                            " ({} torn cache entries recomputed)",
+                            report.incremental.cache_entries_torn
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
                 for s in &report.skipped {
                     println!("  skipped    {}: {}", s.path, s.reason);
                 }
@@ -389,9 +482,100 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check {
+            store,
+            snapshot,
+            max_age,
+            json,
+        } => Ok(check(store, snapshot, max_age, json)),
         Command::Snapshots { command } => snapshots(command),
         Command::Model { command } => model(command),
     }
+}
+
+/// The `-p` pipeline file, or pipelines/default.toml when it exists here.
+fn pipeline_file(store: &StoreArgs) -> Result<PathBuf> {
+    match store.pipeline.clone() {
+        Some(p) => Ok(p),
+        None => {
+            let p = PathBuf::from(ragops_pipeline::DEFAULT_PIPELINE);
+            anyhow::ensure!(
+                p.is_file(),
+                "no pipeline file given and {} does not exist here; pass -p FILE",
+                p.display()
+            );
+            Ok(p)
+        }
+    }
+}
+
+/// `ragops check`: exit 0 fresh, 1 stale, 2 error (any failure to run the check).
+fn check(store: StoreArgs, snapshot: String, max_age: Option<String>, json: bool) -> ExitCode {
+    let run = || -> Result<ragops_pipeline::CheckReport> {
+        let max_age = max_age
+            .as_deref()
+            .map(ragops_pipeline::parse_duration)
+            .transpose()?;
+        Ok(ragops_pipeline::check(&ragops_pipeline::CheckOptions {
+            pipeline: pipeline_file(&store)?,
+            store: store.store.clone(),
+            snapshot,
+            max_age,
+        })?)
+    };
+    let report = match run() {
+        Ok(r) => r,
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"fresh": false, "error": format!("{e:#}")})
+                );
+            }
+            eprintln!("error: {e:#}");
+            return ExitCode::from(ragops_pipeline::CHECK_ERROR);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(ragops_pipeline::CHECK_ERROR);
+            }
+        }
+    } else {
+        let age = humantime::format_duration(std::time::Duration::from_secs(report.age_seconds));
+        println!(
+            "{}: snapshot {} (built {}, {age} ago)",
+            if report.fresh { "fresh" } else { "STALE" },
+            report.snapshot,
+            report.created_at
+        );
+        for r in &report.reasons {
+            println!("  - {r}");
+        }
+        for (what, list) in [
+            ("added", &report.sources.added),
+            ("changed", &report.sources.changed),
+            ("deleted", &report.sources.deleted),
+        ] {
+            for p in list.iter().take(20) {
+                println!("    {what:<8} {p}");
+            }
+            if list.len() > 20 {
+                println!("    ... and {} more {what}", list.len() - 20);
+            }
+        }
+        for c in &report.config_changes {
+            println!("    config   {}: {} -> {}", c.key, c.old, c.new);
+        }
+    }
+    ExitCode::from(if report.fresh {
+        ragops_pipeline::CHECK_FRESH
+    } else {
+        ragops_pipeline::CHECK_STALE
+    })
 }
 
 fn short(s: &str) -> &str {
@@ -516,6 +700,96 @@ fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
         } => {
             let id = ragops_pipeline::tag(&store.dir()?, &snapshot, &name)?;
             println!("tagged {id} as {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotsCommand::Untag { name, store } => {
+            let id = ragops_pipeline::untag(&store.dir()?, &name)?;
+            println!("removed tag {name} (was {id})");
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotsCommand::Diff { a, b, store, json } => {
+            let d = ragops_pipeline::diff(&store.dir()?, &a, &b)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{} -> {}", d.a, d.b);
+            println!(
+                "  documents  +{} -{} ~{} changed, {} re-chunked, {} unchanged",
+                d.documents_added.len(),
+                d.documents_removed.len(),
+                d.documents_changed.len(),
+                d.documents_rechunked.len(),
+                d.documents_unchanged
+            );
+            println!("  chunks     {} -> {}", d.chunks_a, d.chunks_b);
+            for id in &d.documents_added {
+                println!("  added      {id}");
+            }
+            for id in &d.documents_removed {
+                println!("  removed    {id}");
+            }
+            for c in &d.documents_changed {
+                println!(
+                    "  changed    {} ({} -> {} chunks)",
+                    c.id, c.chunks_a, c.chunks_b
+                );
+            }
+            for c in &d.documents_rechunked {
+                println!(
+                    "  rechunked  {} ({} -> {} chunks)",
+                    c.id, c.chunks_a, c.chunks_b
+                );
+            }
+            for c in &d.config_changes {
+                println!("  config     {}: {} -> {}", c.key, c.old, c.new);
+            }
+            if let Some((x, y)) = &d.model_change {
+                println!("  model      {x} -> {y}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotsCommand::Gc {
+            keep,
+            dry_run,
+            store,
+            json,
+        } => {
+            let base = match &store.pipeline {
+                Some(p) => ragops_core::LoadedPipeline::load(p)?.config.store.retention,
+                None if Path::new(ragops_pipeline::DEFAULT_PIPELINE).is_file() => {
+                    ragops_core::LoadedPipeline::load(Path::new(ragops_pipeline::DEFAULT_PIPELINE))?
+                        .config
+                        .store
+                        .retention
+                }
+                None => ragops_core::RetentionConfig::default(),
+            };
+            let policy = ragops_pipeline::retention_with(base, keep);
+            let r = ragops_pipeline::gc(&store.dir()?, &policy, dry_run)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for k in &r.kept {
+                println!("  keep    {} ({})", k.id, k.reasons.join(", "));
+            }
+            for id in &r.deleted {
+                println!("  {verb:<7} {id}");
+            }
+            println!(
+                "{verb} {} snapshot(s) ({} bytes) and {} cache entr(ies) in {} segment(s) ({} bytes); {} bytes in total",
+                r.deleted.len(),
+                r.snapshot_bytes,
+                r.cache.entries_dropped,
+                r.cache.segments_deleted + r.cache.segments_rewritten,
+                r.cache.bytes_reclaimed,
+                r.bytes_reclaimed
+            );
+            if let Some(n) = &r.cache_note {
+                println!("  note: {n}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         SnapshotsCommand::Rollback { snapshot, store } => {

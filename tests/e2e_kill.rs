@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use common::*;
 
-/// Starts a build that stops at `point` (test hook) and returns once it is there.
-fn build_paused_at(pipeline: &str, point: &str) -> Child {
-    let mut child = ragops(&["build", "-p", pipeline])
+/// Starts `ragops args...` stopped at `point` (test hook) and returns once it is there.
+fn paused_at(args: &[&str], point: &str) -> Child {
+    let mut child = ragops(args)
         .env("RAGOPS_TEST_PAUSE_AT", point)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -31,9 +31,14 @@ fn build_paused_at(pipeline: &str, point: &str) -> Child {
     });
     if rx.recv_timeout(Duration::from_secs(120)).is_err() {
         let _ = child.kill();
-        panic!("build never reached {point}");
+        panic!("{args:?} never reached {point}");
     }
     child
+}
+
+/// A full build (no reuse: every stage runs) stopped at `point`.
+fn build_paused_at(pipeline: &str, point: &str) -> Child {
+    paused_at(&["build", "-p", pipeline, "--full"], point)
 }
 
 fn current(store: &str) -> String {
@@ -138,4 +143,120 @@ fn sigkill_at_every_step_keeps_the_live_snapshot() {
         .expect("staging")
         .count();
     assert_eq!(staging, 0, "staging cleaned");
+}
+
+/// After a kill: `current` is `live`, searches as before, verifies, and a build succeeds.
+fn assert_store_intact(st: &str, live: &str, q: &[&str], expected: &serde_json::Value, at: &str) {
+    assert_eq!(current(st), live, "killed at {at}: current moved");
+    let res = ok_json(q);
+    assert_eq!(&res["results"], expected, "killed at {at}: search changed");
+    let v = ok_json(&[
+        "snapshots",
+        "show",
+        "current",
+        "--store",
+        st,
+        "--json",
+        "--verify",
+    ]);
+    assert_eq!(
+        v["verify"]["ok"], true,
+        "killed at {at}: live snapshot damaged"
+    );
+}
+
+#[test]
+fn sigkill_during_incremental_build_or_gc_keeps_the_store_usable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    for f in ["index-rollback.md", "backup-restore.md", "dr-drill.md"] {
+        std::fs::copy(fixtures().join("corpus/handbook").join(f), docs.join(f)).expect("copy");
+    }
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let store = tmp.path().join("store");
+    let st = s(&store);
+    ok_json(&["build", "-p", s(&p), "--json", "-q"]);
+    let edited = docs.join("dr-drill.md");
+    let mut text = std::fs::read_to_string(&edited).expect("read");
+    text.push_str("\n\nA new paragraph about restoring a backup in another region.\n");
+    std::fs::write(&edited, text).expect("edit");
+    let live = ok_json(&["build", "-p", s(&p), "--json", "-q"])["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let q = [
+        "search",
+        "restore a backup",
+        "--store",
+        st,
+        "--mode",
+        "hybrid",
+        "--json",
+        "-k",
+        "3",
+    ];
+    let expected = ok_json(&q)["results"].clone();
+
+    // Incremental build (one file changed again) killed at each step.
+    std::fs::write(
+        docs.join("backup-restore.md"),
+        "# Backup\n\nRewritten: snapshots hourly.\n",
+    )
+    .expect("edit");
+    for point in [
+        "after-reuse",
+        "after-embed",
+        "before-cache-commit",
+        "after-parquet",
+        "before-publish",
+    ] {
+        let mut child = paused_at(&["build", "-p", s(&p)], point);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        assert_store_intact(st, &live, &q, &expected, point);
+    }
+    let next = ok_json(&["build", "-p", s(&p), "--json", "-q"]);
+    assert_eq!(next["incremental"]["documents_reused"], 2, "{next}");
+    assert_eq!(next["incremental"]["cache_entries_torn"], 0);
+    let live = next["snapshot"].as_str().expect("id").to_string();
+    let expected = ok_json(&q)["results"].clone();
+
+    // gc killed after moving a snapshot to trash, and after rewriting a cache segment.
+    for point in ["gc-after-trash", "gc-after-rewrite"] {
+        let mut child = paused_at(&["snapshots", "gc", "--keep", "0", "--store", st], point);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        assert_store_intact(st, &live, &q, &expected, point);
+        let listed = ok_json(&["snapshots", "list", "--store", st, "--json"]);
+        assert!(
+            listed.as_array().is_some_and(|l| !l.is_empty()),
+            "store lists after {point}"
+        );
+    }
+    let r = ok_json(&["snapshots", "gc", "--keep", "0", "--store", st, "--json"]);
+    assert!(r["deleted"]
+        .as_array()
+        .is_some_and(|d| d.iter().all(|id| id != live.as_str())));
+    assert_store_intact(st, &live, &q, &expected, "after gc");
+    assert!(
+        !store.join("trash").exists()
+            || std::fs::read_dir(store.join("trash"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+                == 0
+    );
+    // And a build still works on top.
+    std::fs::write(docs.join("new.md"), "# New\n\nA new document.\n").expect("add");
+    let after = ok_json(&["build", "-p", s(&p), "--json", "-q"]);
+    assert_eq!(after["incremental"]["documents_added"], 1);
+    assert_eq!(after["incremental"]["cache_entries_torn"], 0);
 }

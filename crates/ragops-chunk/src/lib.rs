@@ -148,6 +148,7 @@ impl Chunker {
                     format: doc.format,
                     mtime: doc.mtime,
                     embed_text: p.chunk.to_string(),
+                    embed_key: None,
                     token_count: 0,
                 }
             })

@@ -232,6 +232,34 @@ pub struct StoreConfig {
     /// Store directory, relative to the pipeline file.
     #[serde(default = "default_store_dir")]
     pub dir: String,
+    /// Which snapshots `ragops snapshots gc` keeps (besides `current` and tagged ones).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// Retention policy: a snapshot is kept when it is among the `keep_last` newest, younger than
+/// `keep_within`, named by `current` or by a tag. Everything else is deleted by gc.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+    /// A duration such as "7d" or "12h"; none by default.
+    #[serde(default)]
+    pub keep_within: Option<String>,
+}
+
+fn default_keep_last() -> usize {
+    5
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            keep_last: default_keep_last(),
+            keep_within: None,
+        }
+    }
 }
 
 fn default_store_dir() -> String {
@@ -242,6 +270,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             dir: default_store_dir(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -310,6 +339,10 @@ impl PipelineConfig {
                 "[embedding] batch_size and max_batch_tokens must be at least 1".into(),
             ));
         }
+        if let Some(w) = &self.store.retention.keep_within {
+            humantime::parse_duration(w)
+                .map_err(|e| invalid(format!("[store.retention] keep_within = {w:?}: {e}")))?;
+        }
         for pattern in self.sources.include.iter().chain(&self.sources.exclude) {
             if pattern.trim().is_empty() {
                 return Err(invalid("[sources] empty glob pattern".into()));
@@ -323,18 +356,31 @@ impl PipelineConfig {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Hash of everything that determines a snapshot's content: the store location and the
-    /// batching knobs (which change speed, not vectors) are left out.
+    /// The settings that determine a snapshot's content: the normalised configuration without
+    /// the store section and the batching knobs (which change speed, not vectors).
+    pub fn content_json(&self) -> serde_json::Value {
+        content_part(self.normalized_json())
+    }
+
+    /// Hash of [`PipelineConfig::content_json`].
     pub fn content_hash(&self) -> String {
-        let mut value = self.normalized_json();
-        if let Some(map) = value.as_object_mut() {
-            map.remove("store");
-            if let Some(e) = map.get_mut("embedding").and_then(|e| e.as_object_mut()) {
-                e.remove("batch_size");
-                e.remove("max_batch_tokens");
-            }
-        }
-        Sha256Hasher::new().part(value.to_string()).hex()
+        Sha256Hasher::new()
+            .part(self.content_json().to_string())
+            .hex()
+    }
+
+    /// Hash of the settings that shape each document's chunks and embedded texts, given the
+    /// model identity: chunking, enrichment, the JSONL mapping and the embedding model. A
+    /// document with the same bytes and the same reuse key gets the same chunks and vectors.
+    pub fn reuse_key(&self, model_identity: &str) -> String {
+        let e = &self.embedding;
+        Sha256Hasher::new()
+            .part(self.chunking_hash())
+            .part(serde_json::to_string(&self.enrich).unwrap_or_default())
+            .part(serde_json::to_string(&self.sources.jsonl).unwrap_or_default())
+            .part(format!("{:?}", e.max_tokens))
+            .part(model_identity)
+            .hex()
     }
 
     /// Hash of the settings that determine chunk boundaries; part of every chunk id.
@@ -348,6 +394,66 @@ impl PipelineConfig {
             .part(tokenizer)
             .hex()
     }
+}
+
+/// Drops what does not shape a snapshot's content from a normalised configuration.
+pub fn content_part(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = value.as_object_mut() {
+        map.remove("store");
+        if let Some(e) = map.get_mut("embedding").and_then(|e| e.as_object_mut()) {
+            e.remove("batch_size");
+            e.remove("max_batch_tokens");
+        }
+    }
+    value
+}
+
+/// One setting that differs between two configurations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigChange {
+    /// Dotted key, e.g. `chunking.size`.
+    pub key: String,
+    pub old: serde_json::Value,
+    pub new: serde_json::Value,
+}
+
+/// The leaf settings that differ between two JSON configurations (missing = null).
+pub fn config_diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<ConfigChange> {
+    fn walk(
+        prefix: &str,
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        out: &mut Vec<ConfigChange>,
+    ) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(
+                        &key,
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(ConfigChange {
+                key: prefix.to_string(),
+                old: a.clone(),
+                new: b.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
 }
 
 impl LoadedPipeline {
@@ -468,5 +574,41 @@ mod tests {
         c.enrich.contextual_header = false;
         assert_ne!(a.content_hash(), c.content_hash());
         assert_eq!(a.chunking_hash(), c.chunking_hash());
+        assert_ne!(a.reuse_key("m"), c.reuse_key("m"));
+        assert_ne!(a.reuse_key("m"), a.reuse_key("other model"));
+        let mut e = a.clone();
+        e.sources.paths.push("more".into());
+        assert_eq!(
+            a.reuse_key("m"),
+            e.reuse_key("m"),
+            "sources are not per-document"
+        );
+    }
+
+    #[test]
+    fn config_diff_names_dotted_keys() {
+        let a = parse("[sources]\npaths = [\"d\"]\n").unwrap();
+        let mut b = a.clone();
+        b.chunking.size = 128;
+        b.enrich.contextual_header = false;
+        b.store.dir = "x".into();
+        let d = config_diff(&a.content_json(), &b.content_json());
+        let keys: Vec<&str> = d.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, vec!["chunking.size", "enrich.contextual_header"]);
+        assert_eq!(d[0].old, serde_json::json!(256));
+        assert_eq!(d[0].new, serde_json::json!(128));
+        assert!(config_diff(&a.content_json(), &a.content_json()).is_empty());
+    }
+
+    #[test]
+    fn retention_duration_is_validated() {
+        let ok = parse(
+            "[sources]\npaths = [\"d\"]\n[store.retention]\nkeep_last = 2\nkeep_within = \"7d\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.store.retention.keep_last, 2);
+        let err = parse("[sources]\npaths = [\"d\"]\n[store.retention]\nkeep_within = \"soon\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("keep_within"), "{err}");
     }
 }

@@ -8,9 +8,9 @@ pub mod hash;
 pub mod types;
 
 pub use config::{
-    normalize_path, ChunkStrategy, ChunkUnit, ChunkingConfig, ConfigError, EmbeddingConfig,
-    EnrichConfig, IndexConfig, JsonlConfig, LoadedPipeline, PipelineConfig, SourcesConfig,
-    StoreConfig,
+    config_diff, content_part, normalize_path, ChunkStrategy, ChunkUnit, ChunkingConfig,
+    ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig, IndexConfig, JsonlConfig,
+    LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig,
 };
 pub use hash::{sha256_hex, Sha256Hasher};
 pub use types::{Chunk, Document, Format, PageSpan, Section, Skipped};

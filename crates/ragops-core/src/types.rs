@@ -111,6 +111,9 @@ pub struct Chunk {
     /// header. Never stored in the chunk table.
     #[serde(skip)]
     pub embed_text: String,
+    /// Embedding-cache key: SHA-256 of `embed_text` (set by the embed stage).
+    #[serde(skip)]
+    pub embed_key: Option<[u8; 32]>,
     // ---- filled by the embed stage ----
     /// Number of model tokens of `embed_text` (special tokens included, after truncation).
     pub token_count: u32,

@@ -41,6 +41,8 @@ pub struct EmbedOutput {
     pub token_counts: Vec<u32>,
     /// How many texts were longer than the model's maximum and were truncated.
     pub truncated: usize,
+    /// Per text: whether it was truncated.
+    pub was_truncated: Vec<bool>,
 }
 
 pub struct Embedder {
@@ -222,10 +224,11 @@ impl Embedder {
         let dim = self.info.dim;
         let mut vectors = vec![Vec::new(); texts.len()];
         let token_counts: Vec<u32> = encodings.iter().map(|e| e.get_ids().len() as u32).collect();
-        let truncated = encodings
+        let was_truncated: Vec<bool> = encodings
             .iter()
-            .filter(|e| !e.get_overflowing().is_empty())
-            .count();
+            .map(|e| !e.get_overflowing().is_empty())
+            .collect();
+        let truncated = was_truncated.iter().filter(|t| **t).count();
         let mut done = 0;
         let lengths: Vec<usize> = order
             .iter()
@@ -270,6 +273,7 @@ impl Embedder {
             vectors,
             token_counts,
             truncated,
+            was_truncated,
         })
     }
 

@@ -79,6 +79,7 @@ mod tests {
             format: Format::Markdown,
             mtime: None,
             embed_text: String::new(),
+            embed_key: None,
             token_count: 0,
         }
     }

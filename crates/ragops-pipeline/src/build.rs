@@ -1,15 +1,18 @@
 //! `ragops build`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use ragops_chunk::Chunker;
 use ragops_core::{Chunk, ChunkUnit, LoadedPipeline, Skipped, TOOL_VERSION};
 use ragops_embed::{hub, Embedder};
 use ragops_store::{
-    pause_point, ChunkTableWriter, Counts, FulltextWriter, Manifest, ModelRecord, SourceRecord,
-    Store, CHUNKS_FILE, FORMAT_VERSION, FULLTEXT_DIR,
+    cache_key, model_key, pause_point, CachedEmbedding, ChunkBatches, ChunkTableWriter, Counts,
+    EmbeddingCache, FulltextWriter, Manifest, ModelRecord, SegmentWriter, SourceFileRecord,
+    SourceRecord, Store, CHUNKS_FILE, FORMAT_VERSION, FULLTEXT_DIR,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -28,6 +31,36 @@ pub struct BuildOptions {
     pub strict: bool,
     /// Point `current` at the new snapshot when it is complete.
     pub publish: bool,
+    /// Reprocess every document: reuse nothing from the parent, read nothing from the
+    /// embedding cache (new vectors are still added to it).
+    pub full: bool,
+    /// Build a new snapshot even when sources, config and model are unchanged.
+    pub force: bool,
+    /// How long to wait for another writer to release the store lock.
+    pub wait: Duration,
+}
+
+/// How much of the parent snapshot an incremental build reused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IncrementalReport {
+    /// Why nothing was reused from the parent (no parent, config or model changed, `--full`).
+    pub no_reuse_reason: Option<String>,
+    /// Documents compared with the parent snapshot.
+    pub documents_added: u64,
+    pub documents_changed: u64,
+    pub documents_deleted: u64,
+    pub documents_unchanged: u64,
+    /// Documents whose chunks and vectors were copied from the parent.
+    pub documents_reused: u64,
+    /// Documents loaded, chunked and embedded in this build.
+    pub documents_processed: u64,
+    pub chunks_reused: u64,
+    pub chunks_new: u64,
+    pub embeddings_cached: u64,
+    pub embeddings_computed: u64,
+    pub cache_entries_torn: u64,
+    /// Entries this build added to the embedding cache.
+    pub cache_entries_added: u64,
 }
 
 /// What a build did; printed by the CLI (`--json` prints this structure).
@@ -35,14 +68,55 @@ pub struct BuildOptions {
 pub struct BuildReport {
     pub snapshot: String,
     pub published: bool,
+    /// True when nothing changed since the parent: no snapshot was written.
+    pub up_to_date: bool,
     pub parent: Option<String>,
     pub store: PathBuf,
     pub model: ModelRecord,
     pub counts: Counts,
+    pub incremental: IncrementalReport,
     pub skipped: Vec<Skipped>,
     /// Seconds per stage.
     pub timings: BTreeMap<String, f64>,
     pub embeddings_per_sec: f64,
+}
+
+/// The model record a manifest stores, from a loaded embedder.
+fn model_record(embedder: &Embedder) -> Result<ModelRecord, PipelineError> {
+    let info = embedder.info();
+    Ok(ModelRecord {
+        id: info.id.clone(),
+        revision: info.revision.clone(),
+        weights_sha256: embedder.weights_sha256()?,
+        dim: info.dim,
+        max_tokens: info.max_tokens,
+        pooling: format!("{:?}", info.pooling).to_lowercase(),
+        normalize: info.normalize,
+    })
+}
+
+/// Identity of a model for reuse and cache keys.
+pub(crate) fn model_identity(m: &ModelRecord) -> String {
+    format!("{}@{}#{}", m.id, m.revision, m.weights_sha256)
+}
+
+/// SHA-256 of each file's bytes (`None` when unreadable: the loader reports why).
+pub(crate) fn hash_files(files: &[ragops_load::SourceFile]) -> Vec<Option<String>> {
+    files
+        .par_iter()
+        .map(|f| {
+            std::fs::read(&f.path)
+                .ok()
+                .map(|b| ragops_core::sha256_hex(&b))
+        })
+        .collect()
+}
+
+/// Documents of the parent that an incremental build copies, keyed by document id, with the
+/// (possibly moved or touched) file's current path and mtime.
+struct ReusePlan {
+    docs: HashMap<String, SourceRecord>,
+    parent_table: PathBuf,
 }
 
 pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, PipelineError> {
@@ -51,14 +125,21 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
     let cfg = &pipeline.config;
     let store_dir = opts.store.clone().unwrap_or_else(|| pipeline.store_dir());
     let store = Store::create(&store_dir)?;
-    let lock = store.lock("ragops build")?;
+    if !opts.wait.is_zero() {
+        progress.info("waiting for the store lock");
+    }
+    let lock = store.lock_wait("ragops build", opts.wait)?;
     let cleaned = store.clean_staging(&lock)?;
     if cleaned > 0 {
         progress.info(&format!(
-            "removed {cleaned} unfinished snapshot(s) left by an interrupted build"
+            "removed {cleaned} unfinished snapshot(s) left by an interrupted build or gc"
         ));
     }
     let parent = store.current()?;
+    let parent_manifest = match &parent {
+        Some(id) => Some(store.manifest(id)?),
+        None => None,
+    };
     let mut timings = BTreeMap::new();
 
     // Model first: a missing model should fail before any work is done.
@@ -71,15 +152,9 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
     let embedder = Embedder::load(&files, cfg.embedding.max_tokens)?
         .with_max_batch_tokens(cfg.embedding.max_batch_tokens);
     let info = embedder.info().clone();
-    let model = ModelRecord {
-        id: info.id.clone(),
-        revision: info.revision.clone(),
-        weights_sha256: embedder.weights_sha256()?,
-        dim: info.dim,
-        max_tokens: info.max_tokens,
-        pooling: format!("{:?}", info.pooling).to_lowercase(),
-        normalize: info.normalize,
-    };
+    let model = model_record(&embedder)?;
+    let identity = model_identity(&model);
+    let reuse_key = cfg.reuse_key(&identity);
     timings.insert("model_load".into(), t.elapsed().as_secs_f64());
     progress.info(&format!(
         "model {} ({}), dim {}, max {} tokens",
@@ -89,9 +164,6 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         model.max_tokens
     ));
 
-    // Stream: waves of files are loaded and chunked (rayon) on one thread, embedded on another
-    // and persisted on this one, connected by bounded queues, so memory depends on the wave
-    // and batch sizes rather than on the corpus. Everything is written under staging/.
     let (files_found, discovery_skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
     for s in &discovery_skipped {
         progress.info(&format!("skipped {}: {}", s.path, s.reason));
@@ -99,6 +171,116 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
     if opts.strict && !discovery_skipped.is_empty() {
         return Err(PipelineError::Strict(discovery_skipped));
     }
+    let t = Instant::now();
+    let hashes = hash_files(&files_found);
+    timings.insert("hash".into(), t.elapsed().as_secs_f64());
+
+    // Compare the walk with the parent: what can be copied, and is there anything to do?
+    let mut incremental = IncrementalReport::default();
+    let mut carried_skips = Vec::new();
+    let mut reuse: Option<ReusePlan> = None;
+    match &parent_manifest {
+        None => incremental.no_reuse_reason = Some("no parent snapshot".into()),
+        Some(_) if opts.full => incremental.no_reuse_reason = Some("--full".into()),
+        Some(pm) if pm.reuse_key != reuse_key => {
+            incremental.no_reuse_reason = Some(
+                if pm.model.weights_sha256 != model.weights_sha256 || pm.model.id != model.id {
+                    "the embedding model changed".into()
+                } else {
+                    "the chunking, enrichment or JSONL settings changed".into()
+                },
+            )
+        }
+        Some(pm) => {
+            let pid = pm.id.clone();
+            let bad = store.verify_file(&pid, CHUNKS_FILE)?;
+            if bad {
+                progress.info(&format!(
+                    "parent snapshot {pid}: {CHUNKS_FILE} fails its checksum; rebuilding everything"
+                ));
+                incremental.no_reuse_reason = Some(format!("parent {CHUNKS_FILE} is damaged"));
+            } else {
+                let (plan, skips) = plan_reuse(pm, &files_found, &hashes);
+                carried_skips = skips;
+                reuse = Some(ReusePlan {
+                    docs: plan,
+                    parent_table: store.snapshot_dir(&pid).join(CHUNKS_FILE),
+                });
+            }
+        }
+    }
+    let reused_files: HashSet<&str> = match (&reuse, &parent_manifest) {
+        (Some(plan), Some(pm)) => pm
+            .sources
+            .iter()
+            .filter(|s| plan.docs.contains_key(&s.id))
+            .map(|s| file_of(&s.id))
+            .collect(),
+        _ => HashSet::new(),
+    };
+    let to_process: Vec<ragops_load::SourceFile> = files_found
+        .iter()
+        .filter(|f| !reused_files.contains(f.id.as_str()))
+        .cloned()
+        .collect();
+
+    if let Some(pm) = &parent_manifest {
+        let unchanged_walk = source_files_unchanged(pm, &files_found, &hashes);
+        if unchanged_walk
+            && !opts.force
+            && !opts.full
+            && pm.config_hash == cfg.content_hash()
+            && pm.reuse_key == reuse_key
+        {
+            progress.info(&format!(
+                "up to date: sources, config and model match snapshot {} (use --force to rebuild)",
+                pm.id
+            ));
+            return Ok(BuildReport {
+                snapshot: pm.id.clone(),
+                published: false,
+                up_to_date: true,
+                parent: parent.clone(),
+                store: store_dir,
+                model,
+                counts: pm.counts.clone(),
+                incremental: IncrementalReport {
+                    documents_unchanged: pm.sources.len() as u64,
+                    ..Default::default()
+                },
+                skipped: pm.skipped.clone(),
+                timings,
+                embeddings_per_sec: 0.0,
+            });
+        }
+    }
+    if let Some(plan) = &reuse {
+        progress.info(&format!(
+            "incremental: reusing {} document(s) of {}, processing {} file(s) of {}",
+            plan.docs.len(),
+            parent.as_deref().unwrap_or("?"),
+            to_process.len(),
+            files_found.len()
+        ));
+    }
+
+    // The embedding cache of this model, shared by every snapshot of the store.
+    let cache = EmbeddingCache::open(
+        store.root(),
+        &lock,
+        &model_key(
+            &model.id,
+            &model.revision,
+            &model.weights_sha256,
+            model.max_tokens,
+        ),
+        &serde_json::to_value(&model).unwrap_or_default(),
+        info.dim,
+    )?;
+
+    // Stream: waves of files are loaded and chunked (rayon) on one thread, embedded on another
+    // and persisted on this one, connected by bounded queues, so memory depends on the wave
+    // and batch sizes rather than on the corpus. Everything is written under staging/.
     let tokenizer = (cfg.chunking.unit == ChunkUnit::Tokens).then(|| embedder.sizing_tokenizer());
     let chunker = Chunker::new(
         &cfg.chunking,
@@ -108,22 +290,31 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         ragops_enrich::reserved_tokens(&cfg.enrich),
     )?;
     let writer = store.begin_snapshot(&lock, &cfg.content_hash())?;
+    let segment = cache.segment_writer(writer.id())?;
     let stream = Stream {
         cfg,
         strict: opts.strict,
         chunker: &chunker,
         embedder: &embedder,
+        cache: (!opts.full).then_some(&cache),
+        segment: std::sync::Mutex::new(segment),
         progress,
     };
-    let streamed = match stream.run(&files_found, writer.dir(), info.dim) {
+    let streamed = match stream.run(&to_process, reuse.as_ref(), writer.dir(), info.dim) {
         Ok(s) => s,
         Err(e) => {
             writer.abandon();
             return Err(e);
         }
     };
+    let segment = stream
+        .segment
+        .into_inner()
+        .map_err(|_| PipelineError::Usage("embedding thread panicked".into()))?;
+    let added = segment.commit()?;
     let mut skipped = discovery_skipped;
     skipped.extend(streamed.skipped);
+    skipped.extend(carried_skips);
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     if streamed.sources.is_empty() {
         writer.abandon();
@@ -133,14 +324,48 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         });
     }
     let sources = streamed.sources;
+    let source_files = source_file_records(&files_found, &hashes, &sources);
+    incremental.documents_reused = streamed.reused_documents;
+    incremental.documents_processed = sources.len() as u64 - streamed.reused_documents;
+    incremental.chunks_reused = streamed.reused_chunks;
+    incremental.chunks_new = streamed.chunks - streamed.reused_chunks;
+    incremental.embeddings_cached = streamed.cached;
+    incremental.embeddings_computed = streamed.computed;
+    incremental.cache_entries_torn = cache.stats.torn.load(Ordering::Relaxed);
+    incremental.cache_entries_added = added;
+    if let Some(pm) = &parent_manifest {
+        let before: HashMap<&str, &str> = pm
+            .sources
+            .iter()
+            .map(|s| (s.id.as_str(), s.content_hash.as_str()))
+            .collect();
+        let after: HashSet<&str> = sources.iter().map(|s| s.id.as_str()).collect();
+        for s in &sources {
+            match before.get(s.id.as_str()) {
+                None => incremental.documents_added += 1,
+                Some(h) if *h != s.content_hash => incremental.documents_changed += 1,
+                Some(_) => incremental.documents_unchanged += 1,
+            }
+        }
+        incremental.documents_deleted =
+            before.keys().filter(|id| !after.contains(**id)).count() as u64;
+    } else {
+        incremental.documents_added = sources.len() as u64;
+    }
     let counts = Counts {
         documents: sources.len() as u64,
         chunks: streamed.chunks,
         tokens: streamed.tokens,
         skipped: skipped.len() as u64,
         truncated: streamed.truncated,
+        reused_documents: incremental.documents_reused,
+        reused_chunks: incremental.chunks_reused,
+        embeddings_cached: incremental.embeddings_cached,
+        embeddings_computed: incremental.embeddings_computed,
+        cache_entries_torn: incremental.cache_entries_torn,
     };
-    let embeddings_per_sec = counts.chunks as f64 / streamed.embed_secs.max(1e-9);
+    let embeddings_per_sec = streamed.computed as f64 / streamed.embed_secs.max(1e-9);
+    timings.insert("reuse".into(), streamed.reuse_secs);
     timings.insert("load_chunk".into(), streamed.load_secs);
     timings.insert("embed".into(), streamed.embed_secs);
     timings.insert("persist".into(), streamed.persist_secs);
@@ -162,6 +387,8 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         chunking_hash: cfg.chunking_hash(),
         model: model.clone(),
         sources,
+        source_files,
+        reuse_key,
         skipped: skipped.clone(),
         counts: counts.clone(),
         timings: timings.clone(),
@@ -175,14 +402,101 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
     Ok(BuildReport {
         snapshot: id,
         published: opts.publish,
+        up_to_date: false,
         parent,
         store: store_dir,
         model,
         counts,
+        incremental,
         skipped,
         timings,
         embeddings_per_sec,
     })
+}
+
+/// The file a document id comes from (`file#record` for JSONL records).
+fn file_of(doc_id: &str) -> &str {
+    doc_id.split_once('#').map(|(f, _)| f).unwrap_or(doc_id)
+}
+
+/// Documents of unchanged files (same id, same bytes, loaded last time), plus the skip records
+/// of those files (bad JSONL lines) so that they stay in the report.
+fn plan_reuse(
+    parent: &Manifest,
+    files: &[ragops_load::SourceFile],
+    hashes: &[Option<String>],
+) -> (HashMap<String, SourceRecord>, Vec<Skipped>) {
+    let before: HashMap<&str, &SourceFileRecord> = parent
+        .source_files
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let mut same: HashMap<&str, &ragops_load::SourceFile> = HashMap::new();
+    for (f, h) in files.iter().zip(hashes) {
+        if let (Some(h), Some(r)) = (h, before.get(f.id.as_str())) {
+            if *h == r.sha256 && r.documents > 0 {
+                same.insert(f.id.as_str(), f);
+            }
+        }
+    }
+    let mut docs = HashMap::new();
+    let mut paths = HashSet::new();
+    for s in &parent.sources {
+        if let Some(f) = same.get(file_of(&s.id)) {
+            let mut s = s.clone();
+            paths.insert(s.path.clone());
+            s.path = f.display_path.clone();
+            s.mtime = f.mtime;
+            docs.insert(s.id.clone(), s);
+        }
+    }
+    let skips = parent
+        .skipped
+        .iter()
+        .filter(|s| paths.contains(&s.path))
+        .cloned()
+        .collect();
+    (docs, skips)
+}
+
+/// Whether the walk found exactly the files of the parent, with the same bytes.
+fn source_files_unchanged(
+    parent: &Manifest,
+    files: &[ragops_load::SourceFile],
+    hashes: &[Option<String>],
+) -> bool {
+    parent.source_files.len() == files.len()
+        && !files.is_empty()
+        && files.iter().zip(hashes).all(|(f, h)| {
+            parent
+                .source_files
+                .iter()
+                .find(|r| r.id == f.id)
+                .is_some_and(|r| Some(&r.sha256) == h.as_ref() && r.path == f.display_path)
+        })
+}
+
+fn source_file_records(
+    files: &[ragops_load::SourceFile],
+    hashes: &[Option<String>],
+    sources: &[SourceRecord],
+) -> Vec<SourceFileRecord> {
+    let mut docs: HashMap<&str, u32> = HashMap::new();
+    for s in sources {
+        *docs.entry(file_of(&s.id)).or_default() += 1;
+    }
+    files
+        .iter()
+        .zip(hashes)
+        .map(|(f, h)| SourceFileRecord {
+            id: f.id.clone(),
+            path: f.display_path.clone(),
+            size: f.size,
+            mtime: f.mtime,
+            sha256: h.clone().unwrap_or_default(),
+            documents: docs.get(f.id.as_str()).copied().unwrap_or(0),
+        })
+        .collect()
 }
 
 fn display(p: &Path) -> String {
@@ -238,9 +552,22 @@ struct Streamed {
     chunks: u64,
     tokens: u64,
     truncated: u64,
+    reused_documents: u64,
+    reused_chunks: u64,
+    cached: u64,
+    computed: u64,
+    reuse_secs: f64,
     load_secs: f64,
     embed_secs: f64,
     persist_secs: f64,
+}
+
+/// What the embedding thread counted.
+#[derive(Default)]
+struct EmbedStats {
+    secs: f64,
+    cached: u64,
+    computed: u64,
 }
 
 struct Stream<'a> {
@@ -248,14 +575,20 @@ struct Stream<'a> {
     strict: bool,
     chunker: &'a Chunker,
     embedder: &'a Embedder,
+    /// Where vectors are looked up first (`None` under `--full`).
+    cache: Option<&'a EmbeddingCache>,
+    /// Where computed vectors are added.
+    segment: Mutex<SegmentWriter>,
     progress: &'a Progress,
 }
 
 impl Stream<'_> {
-    /// Loads, chunks, enriches, embeds and writes every file; returns what the manifest needs.
+    /// Copies the reused documents' rows from the parent table, then loads, chunks, enriches,
+    /// embeds and writes every other file; returns what the manifest needs.
     fn run(
         &self,
         files: &[ragops_load::SourceFile],
+        reuse: Option<&ReusePlan>,
         dir: &Path,
         dim: usize,
     ) -> Result<Streamed, PipelineError> {
@@ -265,15 +598,30 @@ impl Stream<'_> {
         } else {
             None
         };
-        let bar = self.progress.stage("build", files.len() as u64, "files");
         let mut out = Streamed::default();
+        let reused_ids: HashSet<String> = reuse
+            .map(|r| r.docs.keys().cloned().collect())
+            .unwrap_or_default();
+        let bar = self.progress.stage("build", files.len() as u64, "files");
         std::thread::scope(|scope| -> Result<(), PipelineError> {
             let (wave_tx, wave_rx) = std::sync::mpsc::sync_channel::<Wave>(QUEUE_DEPTH);
             let (emb_tx, emb_rx) = std::sync::mpsc::sync_channel::<Embedded>(QUEUE_DEPTH);
-            let producer = scope.spawn(move || self.produce(files, wave_tx));
+            let reused_ids = &reused_ids;
+            let producer = scope.spawn(move || self.produce(files, reused_ids, wave_tx));
             let embedder = scope.spawn(move || self.embed(wave_rx, emb_tx));
             let mut files_done = 0u64;
             let write = || -> Result<(), PipelineError> {
+                // Reused rows first, while the other threads load and embed the rest.
+                if let Some(plan) = reuse {
+                    let t = Instant::now();
+                    let copied = copy_reused(plan, &mut table, fulltext.as_mut())?;
+                    out.reused_chunks = copied.chunks;
+                    out.tokens += copied.tokens;
+                    out.reused_documents = copied.sources.len() as u64;
+                    out.sources.extend(copied.sources);
+                    out.reuse_secs = t.elapsed().as_secs_f64();
+                    pause_point("after-reuse");
+                }
                 for e in emb_rx {
                     let t = Instant::now();
                     for (batch, vecs) in e
@@ -288,7 +636,6 @@ impl Stream<'_> {
                         }
                     }
                     out.persist_secs += t.elapsed().as_secs_f64();
-                    out.chunks += e.wave.chunks.len() as u64;
                     out.tokens += e
                         .wave
                         .chunks
@@ -300,6 +647,7 @@ impl Stream<'_> {
                     bar.set(files_done);
                     out.sources.extend(e.wave.sources);
                     out.skipped.extend(e.wave.skipped);
+                    out.chunks += e.wave.chunks.len() as u64;
                 }
                 Ok(())
             };
@@ -312,9 +660,13 @@ impl Stream<'_> {
                 .join()
                 .map_err(|_| PipelineError::Usage("embedding thread panicked".into()))?;
             out.load_secs = produced?;
-            out.embed_secs = embedded?;
+            let stats = embedded?;
+            out.embed_secs = stats.secs;
+            out.cached = stats.cached;
+            out.computed = stats.computed;
             written
         })?;
+        out.chunks += out.reused_chunks;
         bar.finish(files.len() as u64);
         table.finish()?;
         pause_point("after-parquet");
@@ -329,10 +681,11 @@ impl Stream<'_> {
     fn produce(
         &self,
         files: &[ragops_load::SourceFile],
+        reused: &HashSet<String>,
         tx: std::sync::mpsc::SyncSender<Wave>,
     ) -> Result<f64, PipelineError> {
         let mut secs = 0.0;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = reused.clone();
         for (i, group) in waves(files).into_iter().enumerate() {
             let t = Instant::now();
             let loaded = ragops_load::load_all(group, &self.cfg.sources);
@@ -391,31 +744,71 @@ impl Stream<'_> {
         Ok(secs)
     }
 
-    /// Embeds waves; returns the seconds spent.
+    /// Embeds waves, looking each text up in the embedding cache first and adding what it
+    /// computes; returns the time spent and the cache hits and misses.
     fn embed(
         &self,
         rx: std::sync::mpsc::Receiver<Wave>,
         tx: std::sync::mpsc::SyncSender<Embedded>,
-    ) -> Result<f64, PipelineError> {
-        let mut secs = 0.0;
+    ) -> Result<EmbedStats, PipelineError> {
+        let mut stats = EmbedStats::default();
+        let dim = self.embedder.info().dim;
         for (i, mut wave) in rx.into_iter().enumerate() {
             let t = Instant::now();
-            let mut vectors = Vec::with_capacity(wave.chunks.len() * self.embedder.info().dim);
+            let mut vectors = vec![0f32; wave.chunks.len() * dim];
             let mut truncated = 0;
-            for slice in wave.chunks.chunks_mut(EMBED_SLICE) {
-                let texts: Vec<&str> = slice.iter().map(|c| c.embed_text.as_str()).collect();
+            for (s, slice) in wave.chunks.chunks_mut(EMBED_SLICE).enumerate() {
+                let base = s * EMBED_SLICE;
+                let mut missing = Vec::new();
+                for (j, c) in slice.iter_mut().enumerate() {
+                    let key = cache_key(&c.embed_text);
+                    c.embed_key = Some(key);
+                    match self.cache.and_then(|cache| cache.get(&key)) {
+                        Some(hit) => {
+                            c.token_count = hit.token_count;
+                            truncated += hit.truncated as usize;
+                            vectors[(base + j) * dim..(base + j + 1) * dim]
+                                .copy_from_slice(&hit.vector);
+                            c.embed_text = String::new();
+                            stats.cached += 1;
+                        }
+                        None => missing.push(j),
+                    }
+                }
+                if missing.is_empty() {
+                    continue;
+                }
+                let texts: Vec<&str> = missing
+                    .iter()
+                    .map(|&j| slice[j].embed_text.as_str())
+                    .collect();
                 let out = self
                     .embedder
                     .embed(&texts, self.cfg.embedding.batch_size, |_| {})?;
                 drop(texts);
-                for (c, n) in slice.iter_mut().zip(&out.token_counts) {
-                    c.token_count = *n;
+                let mut segment = self
+                    .segment
+                    .lock()
+                    .map_err(|_| PipelineError::Usage("cache writer poisoned".into()))?;
+                for (k, &j) in missing.iter().enumerate() {
+                    let c = &mut slice[j];
+                    c.token_count = out.token_counts[k];
                     c.embed_text = String::new();
+                    let entry = CachedEmbedding {
+                        token_count: out.token_counts[k],
+                        truncated: out.was_truncated[k],
+                        vector: out.vectors[k].clone(),
+                    };
+                    if let Some(key) = &c.embed_key {
+                        segment.add(key, &entry)?;
+                    }
+                    vectors[(base + j) * dim..(base + j + 1) * dim]
+                        .copy_from_slice(&out.vectors[k]);
                 }
                 truncated += out.truncated;
-                vectors.extend(out.vectors.into_iter().flatten());
+                stats.computed += missing.len() as u64;
             }
-            secs += t.elapsed().as_secs_f64();
+            stats.secs += t.elapsed().as_secs_f64();
             if tx
                 .send(Embedded {
                     wave,
@@ -430,8 +823,50 @@ impl Stream<'_> {
                 pause_point("after-embed");
             }
         }
-        Ok(secs)
+        Ok(stats)
     }
+}
+
+/// Rows copied from the parent snapshot.
+struct Copied {
+    sources: Vec<SourceRecord>,
+    chunks: u64,
+    tokens: u64,
+}
+
+/// Streams the parent's chunk table and writes the rows of reused documents, with their
+/// current path and mtime. Reused documents' source records are rebuilt from their rows.
+fn copy_reused(
+    plan: &ReusePlan,
+    table: &mut ChunkTableWriter,
+    mut fulltext: Option<&mut FulltextWriter>,
+) -> Result<Copied, PipelineError> {
+    let mut copied = Copied {
+        sources: plan.docs.values().cloned().collect(),
+        chunks: 0,
+        tokens: 0,
+    };
+    for batch in ChunkBatches::open(&plan.parent_table)? {
+        let (chunks, vectors, dim) = batch?;
+        let mut keep = Vec::new();
+        let mut keep_vecs = Vec::new();
+        for (c, v) in chunks.into_iter().zip(vectors.chunks(dim.max(1))) {
+            if let Some(src) = plan.docs.get(&c.doc_id) {
+                let mut c = c;
+                c.source_path = src.path.clone();
+                c.mtime = src.mtime;
+                copied.tokens += c.token_count as u64;
+                keep_vecs.extend_from_slice(v);
+                keep.push(c);
+            }
+        }
+        table.write(&keep, &keep_vecs)?;
+        if let Some(ft) = fulltext.as_deref_mut() {
+            ft.add(&keep)?;
+        }
+        copied.chunks += keep.len() as u64;
+    }
+    Ok(copied)
 }
 
 #[cfg(test)]

@@ -163,6 +163,7 @@ fn text_row(i: usize, text: &str, tokens: u32) -> Chunk {
         format: Format::Text,
         mtime: None,
         embed_text: String::new(),
+        embed_key: None,
         token_count: tokens,
     }
 }

@@ -3,12 +3,21 @@
 //! stays a thin layer of argument parsing and printing.
 
 mod build;
+mod check;
 mod embed_file;
+mod maintain;
 mod ops;
 pub mod progress;
 
-pub use build::{build, BuildOptions, BuildReport};
+pub use build::{build, BuildOptions, BuildReport, IncrementalReport};
+pub use check::{
+    check, CheckOptions, CheckReport, ModelDrift, SourceDrift, CHECK_ERROR, CHECK_FRESH,
+    CHECK_STALE,
+};
 pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, EmbedFileReport};
+pub use maintain::{
+    diff, gc, parse_duration, retention_with, untag, ChangedDocument, GcReport, Kept, SnapshotDiff,
+};
 pub use ops::{
     load_embedder, resolve_store, rollback, search, tag, SearchResult, SearchResults,
     DEFAULT_PIPELINE,

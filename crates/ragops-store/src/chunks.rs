@@ -18,6 +18,8 @@
 //! | mtime        | Int64, nullable               | source mtime, Unix seconds               |
 //! | token_count  | UInt32                        | model tokens embedded                    |
 //! | embedding    | FixedSizeList<Float32, dim>   | unit-length when the model normalises    |
+//! | embed_key    | FixedSizeBinary(32), nullable | embedding-cache key (SHA-256 of the      |
+//! |              |                               | embedded text); absent in older tables   |
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,8 +27,8 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Int64Array, ListArray, RecordBatch,
-    StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeListArray, Float32Array, Int64Array, ListArray,
+    RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -68,6 +70,7 @@ fn schema(dim: usize) -> SchemaRef {
             ),
             false,
         ),
+        Field::new("embed_key", DataType::FixedSizeBinary(32), true),
     ]))
 }
 
@@ -176,6 +179,15 @@ impl ChunkTableWriter {
                 chunks.iter().map(|c| c.token_count),
             )),
             Arc::new(embedding),
+            Arc::new(
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    chunks
+                        .iter()
+                        .map(|c| c.embed_key.as_ref().map(|k| k.as_slice())),
+                    32,
+                )
+                .map_err(|e| pq_err(&self.path, e))?,
+            ),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| pq_err(&self.path, e))?;
@@ -238,69 +250,146 @@ fn parse_format(s: &str) -> Format {
     }
 }
 
+/// Reads a `chunks.parquet` one row group at a time: `(chunks, row-major vectors, dim)`.
+pub struct ChunkBatches {
+    path: PathBuf,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+}
+
+impl ChunkBatches {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let file = File::open(path).map_err(crate::io(path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| pq_err(path, e))?
+            .build()
+            .map_err(|e| pq_err(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+        })
+    }
+}
+
+impl Iterator for ChunkBatches {
+    type Item = Result<(Vec<Chunk>, Vec<f32>, usize), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.reader.next()?;
+        Some(
+            batch
+                .map_err(|e| pq_err(&self.path, e))
+                .and_then(|b| decode_batch(&b, &self.path)),
+        )
+    }
+}
+
+fn decode_batch(
+    batch: &RecordBatch,
+    path: &Path,
+) -> Result<(Vec<Chunk>, Vec<f32>, usize), StoreError> {
+    let ids = column::<StringArray>(batch, "chunk_id", path)?;
+    let docs = column::<StringArray>(batch, "doc_id", path)?;
+    let ordinal = column::<UInt32Array>(batch, "ordinal", path)?;
+    let text = column::<StringArray>(batch, "text", path)?;
+    let sb = column::<UInt64Array>(batch, "start_byte", path)?;
+    let eb = column::<UInt64Array>(batch, "end_byte", path)?;
+    let sc = column::<UInt64Array>(batch, "start_char", path)?;
+    let ec = column::<UInt64Array>(batch, "end_char", path)?;
+    let headings = column::<ListArray>(batch, "heading_path", path)?;
+    let page = column::<UInt32Array>(batch, "page", path)?;
+    let title = column::<StringArray>(batch, "title", path)?;
+    let source = column::<StringArray>(batch, "source_path", path)?;
+    let format = column::<StringArray>(batch, "format", path)?;
+    let mtime = column::<Int64Array>(batch, "mtime", path)?;
+    let tokens = column::<UInt32Array>(batch, "token_count", path)?;
+    let emb = column::<FixedSizeListArray>(batch, "embedding", path)?;
+    // Tables written before the embedding cache have no key column.
+    let keys = column::<FixedSizeBinaryArray>(batch, "embed_key", path).ok();
+    let dim = emb.value_length() as usize;
+    let values = emb
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
+    let start = emb.offset() * dim;
+    let vectors = values.values()[start..start + batch.num_rows() * dim].to_vec();
+    let mut chunks = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let hp = headings.value(i);
+        let hp = hp
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| pq_err(path, "heading_path items are not Utf8"))?;
+        chunks.push(Chunk {
+            id: ids.value(i).to_string(),
+            doc_id: docs.value(i).to_string(),
+            ordinal: ordinal.value(i),
+            text: text.value(i).to_string(),
+            start_byte: sb.value(i),
+            end_byte: eb.value(i),
+            start_char: sc.value(i),
+            end_char: ec.value(i),
+            heading_path: (0..hp.len()).map(|j| hp.value(j).to_string()).collect(),
+            page: page.is_valid(i).then(|| page.value(i)),
+            title: title.value(i).to_string(),
+            source_path: source.value(i).to_string(),
+            format: parse_format(format.value(i)),
+            mtime: mtime.is_valid(i).then(|| mtime.value(i)),
+            embed_text: String::new(),
+            embed_key: keys
+                .filter(|k| k.is_valid(i))
+                .and_then(|k| k.value(i).try_into().ok()),
+            token_count: tokens.value(i),
+        });
+    }
+    Ok((chunks, vectors, dim))
+}
+
 /// Reads a whole `chunks.parquet`.
 pub fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
-    let file = File::open(path).map_err(crate::io(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| pq_err(path, e))?
-        .build()
-        .map_err(|e| pq_err(path, e))?;
     let mut table = ChunkTable::default();
-    for batch in reader {
-        let batch = batch.map_err(|e| pq_err(path, e))?;
-        let ids = column::<StringArray>(&batch, "chunk_id", path)?;
-        let docs = column::<StringArray>(&batch, "doc_id", path)?;
-        let ordinal = column::<UInt32Array>(&batch, "ordinal", path)?;
-        let text = column::<StringArray>(&batch, "text", path)?;
-        let sb = column::<UInt64Array>(&batch, "start_byte", path)?;
-        let eb = column::<UInt64Array>(&batch, "end_byte", path)?;
-        let sc = column::<UInt64Array>(&batch, "start_char", path)?;
-        let ec = column::<UInt64Array>(&batch, "end_char", path)?;
-        let headings = column::<ListArray>(&batch, "heading_path", path)?;
-        let page = column::<UInt32Array>(&batch, "page", path)?;
-        let title = column::<StringArray>(&batch, "title", path)?;
-        let source = column::<StringArray>(&batch, "source_path", path)?;
-        let format = column::<StringArray>(&batch, "format", path)?;
-        let mtime = column::<Int64Array>(&batch, "mtime", path)?;
-        let tokens = column::<UInt32Array>(&batch, "token_count", path)?;
-        let emb = column::<FixedSizeListArray>(&batch, "embedding", path)?;
-        table.dim = emb.value_length() as usize;
-        let values = emb
-            .values()
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
-        let start = emb.offset() * table.dim;
-        table
-            .vectors
-            .extend_from_slice(&values.values()[start..start + batch.num_rows() * table.dim]);
-        for i in 0..batch.num_rows() {
-            let hp = headings.value(i);
-            let hp = hp
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| pq_err(path, "heading_path items are not Utf8"))?;
-            table.chunks.push(Chunk {
-                id: ids.value(i).to_string(),
-                doc_id: docs.value(i).to_string(),
-                ordinal: ordinal.value(i),
-                text: text.value(i).to_string(),
-                start_byte: sb.value(i),
-                end_byte: eb.value(i),
-                start_char: sc.value(i),
-                end_char: ec.value(i),
-                heading_path: (0..hp.len()).map(|j| hp.value(j).to_string()).collect(),
-                page: page.is_valid(i).then(|| page.value(i)),
-                title: title.value(i).to_string(),
-                source_path: source.value(i).to_string(),
-                format: parse_format(format.value(i)),
-                mtime: mtime.is_valid(i).then(|| mtime.value(i)),
-                embed_text: String::new(),
-                token_count: tokens.value(i),
-            });
-        }
+    for batch in ChunkBatches::open(path)? {
+        let (chunks, vectors, dim) = batch?;
+        table.dim = dim;
+        table.chunks.extend(chunks);
+        table.vectors.extend_from_slice(&vectors);
     }
     Ok(table)
+}
+
+/// The embedding-cache keys of a chunk table (only that column is read). `None` when the
+/// table predates the key column or a row has no key.
+pub fn read_embed_keys(path: &Path) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+    let file = File::open(path).map_err(crate::io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(path, e))?;
+    let Some(idx) = builder
+        .schema()
+        .fields()
+        .iter()
+        .position(|f| f.name() == "embed_key")
+    else {
+        return Ok(None);
+    };
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [idx]);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| pq_err(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| pq_err(path, e))?;
+        let keys = column::<FixedSizeBinaryArray>(&batch, "embed_key", path)?;
+        for i in 0..keys.len() {
+            if !keys.is_valid(i) {
+                return Ok(None);
+            }
+            match keys.value(i).try_into() {
+                Ok(k) => out.push(k),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -328,6 +417,7 @@ mod tests {
             format: Format::Markdown,
             mtime: Some(1_700_000_000),
             embed_text: String::new(),
+            embed_key: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
             token_count: 7,
         }
     }
@@ -355,5 +445,24 @@ mod tests {
         let expected: Vec<Chunk> = a.into_iter().chain(b).collect();
         assert_eq!(t.chunks, expected);
         assert_eq!(t.vector(4), &[12.0, 13.0, 14.0]);
+        assert_eq!(
+            read_embed_keys(&path).unwrap(),
+            None,
+            "row 0 has no key, so the set is unknown"
+        );
+    }
+
+    #[test]
+    fn embed_keys_are_read_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(CHUNKS_FILE);
+        let mut w = ChunkTableWriter::create(&path, 2).unwrap();
+        let a: Vec<Chunk> = [1, 2].into_iter().map(sample_chunk).collect();
+        w.write(&a, &[0.0; 4]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            read_embed_keys(&path).unwrap(),
+            Some(vec![[1u8; 32], [2u8; 32]])
+        );
     }
 }

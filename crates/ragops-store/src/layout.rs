@@ -14,6 +14,8 @@ use crate::{io, StoreError};
 
 const SNAPSHOTS: &str = "snapshots";
 const STAGING: &str = "staging";
+/// Snapshots being deleted by gc: renamed here first (atomic), then removed.
+const TRASH: &str = "trash";
 const REFS: &str = "refs";
 const TAGS: &str = "tags";
 const CURRENT: &str = "current";
@@ -37,7 +39,8 @@ pub struct RefMove {
     pub time: String,
     pub r#ref: String,
     pub from: Option<String>,
-    pub to: String,
+    /// `None` when the ref was removed (untag).
+    pub to: Option<String>,
     pub action: String,
 }
 
@@ -50,7 +53,7 @@ pub struct SnapshotSummary {
 }
 
 /// fsync a directory so a rename or a new entry in it is durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
@@ -128,6 +131,24 @@ impl Store {
         self.root.join(SNAPSHOTS).join(id)
     }
 
+    /// Takes the writer lock, waiting up to `wait` for another writer to finish; then fails
+    /// with an error naming the holder.
+    pub fn lock_wait(
+        &self,
+        what: &str,
+        wait: std::time::Duration,
+    ) -> Result<StoreLock, StoreError> {
+        let start = std::time::Instant::now();
+        loop {
+            match self.lock(what) {
+                Err(StoreError::Locked { .. }) if start.elapsed() < wait => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes the writer lock without waiting; a clear error names the holder if it is taken.
     pub fn lock(&self, what: &str) -> Result<StoreLock, StoreError> {
         let path = self.root.join(LOCK);
@@ -161,11 +182,24 @@ impl Store {
         Ok(StoreLock { _file: file })
     }
 
-    /// Removes snapshots left half-written in `staging/` by a crashed or killed build.
+    /// Removes snapshots left half-written in `staging/` by a crashed or killed build, and
+    /// half-deleted ones in `trash/` left by a killed gc.
     pub fn clean_staging(&self, _lock: &StoreLock) -> Result<usize, StoreError> {
-        let dir = self.root.join(STAGING);
         let mut n = 0;
-        for e in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
+        for dir in [self.root.join(STAGING), self.root.join(TRASH)] {
+            if !dir.is_dir() {
+                continue;
+            }
+            n += clear_dir(&dir)?;
+        }
+        Ok(n)
+    }
+}
+
+fn clear_dir(dir: &Path) -> Result<usize, StoreError> {
+    {
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
             let p = e.path();
             let r = if p.is_dir() {
                 std::fs::remove_dir_all(&p)
@@ -177,7 +211,18 @@ impl Store {
         }
         Ok(n)
     }
+}
 
+/// Total size of the files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    walk_files(dir)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+impl Store {
     /// Starts a new snapshot in `staging/`.
     pub fn begin_snapshot(
         &self,
@@ -185,9 +230,10 @@ impl Store {
         salt: &str,
     ) -> Result<SnapshotWriter, StoreError> {
         let now = SystemTime::now();
-        let stamp = humantime::format_rfc3339_seconds(now)
+        // Milliseconds, so that ids sort in creation order (gc's "newest" relies on it).
+        let stamp = humantime::format_rfc3339_millis(now)
             .to_string()
-            .replace(['-', ':'], "");
+            .replace(['-', ':', '.'], "");
         let nanos = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -322,11 +368,16 @@ impl Store {
         }
         let from = self.read_ref(path)?;
         write_atomic(path, format!("{to}\n").as_bytes())?;
+        self.log_move(name, from.clone(), Some(to.to_string()), action);
+        Ok(from)
+    }
+
+    fn log_move(&self, name: &str, from: Option<String>, to: Option<String>, action: &str) {
         let entry = RefMove {
             time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             r#ref: name.to_string(),
-            from: from.clone(),
-            to: to.to_string(),
+            from,
+            to,
             action: action.to_string(),
         };
         let log = self.root.join(REFS).join(LOG);
@@ -335,7 +386,43 @@ impl Store {
                 let _ = writeln!(f, "{line}");
             }
         }
-        Ok(from)
+    }
+
+    /// Removes `refs/tags/<name>`; returns the snapshot it named. The snapshot itself stays
+    /// (gc may delete it later if nothing else keeps it).
+    pub fn remove_tag(&self, _lock: &StoreLock, name: &str) -> Result<String, StoreError> {
+        if !valid_tag(name) {
+            return Err(StoreError::BadTag(name.to_string()));
+        }
+        let path = self.root.join(REFS).join(TAGS).join(name);
+        let Some(id) = self.read_ref(&path)? else {
+            return Err(StoreError::UnknownTag(name.to_string()));
+        };
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        self.log_move(&format!("tags/{name}"), Some(id.clone()), None, "untag");
+        Ok(id)
+    }
+
+    /// Deletes a snapshot that no ref names: renamed into `trash/` (atomic, so readers never
+    /// see half a snapshot), then removed. Refuses `current` and tagged snapshots.
+    /// Returns the bytes freed.
+    pub fn delete_snapshot(&self, _lock: &StoreLock, id: &str) -> Result<u64, StoreError> {
+        if self.current()?.as_deref() == Some(id) || self.tags()?.values().any(|t| t == id) {
+            return Err(StoreError::Referenced(id.to_string()));
+        }
+        let dir = self.snapshot_dir(id);
+        let bytes = dir_size(&dir);
+        let trash = self.root.join(TRASH);
+        std::fs::create_dir_all(&trash).map_err(io(&trash))?;
+        let target = trash.join(id);
+        std::fs::rename(&dir, &target).map_err(io(&dir))?;
+        sync_dir(&self.root.join(SNAPSHOTS))?;
+        pause_point("gc-after-trash");
+        std::fs::remove_dir_all(&target).map_err(io(&target))?;
+        Ok(bytes)
     }
 
     /// Points `current` at a complete snapshot (the only way a build becomes live).
@@ -376,6 +463,10 @@ impl Store {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
     }
+}
+
+fn file_matches(path: &Path, rec: &FileRecord) -> bool {
+    matches!(std::fs::read(path), Ok(b) if b.len() as u64 == rec.bytes && sha256_hex(&b) == rec.sha256)
 }
 
 fn walk_files(root: &Path) -> Vec<PathBuf> {
@@ -478,14 +569,20 @@ impl Store {
     pub fn verify(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let m = self.manifest(id)?;
         let dir = self.snapshot_dir(id);
-        let mut bad = Vec::new();
-        for (rel, rec) in &m.files {
-            match std::fs::read(dir.join(rel)) {
-                Ok(b) if b.len() as u64 == rec.bytes && sha256_hex(&b) == rec.sha256 => {}
-                _ => bad.push(rel.clone()),
-            }
-        }
-        Ok(bad)
+        Ok(m.files
+            .iter()
+            .filter(|(rel, rec)| !file_matches(&dir.join(rel), rec))
+            .map(|(rel, _)| rel.clone())
+            .collect())
+    }
+
+    /// Whether one data file of a snapshot is damaged (missing, or checksum differs).
+    pub fn verify_file(&self, id: &str, rel: &str) -> Result<bool, StoreError> {
+        let m = self.manifest(id)?;
+        Ok(match m.files.get(rel) {
+            Some(rec) => !file_matches(&self.snapshot_dir(id).join(rel), rec),
+            None => true,
+        })
     }
 }
 
@@ -516,6 +613,8 @@ mod tests {
                 normalize: true,
             },
             sources: vec![],
+            source_files: vec![],
+            reuse_key: String::new(),
             skipped: vec![],
             counts: Counts::default(),
             timings: BTreeMap::new(),

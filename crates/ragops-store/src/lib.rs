@@ -9,6 +9,8 @@
 //!   refs/tags/<name>
 //!   refs/log.jsonl                  every ref move (audit trail)
 //!   staging/<id>/                   snapshots being written; never read by queries
+//!   trash/<id>/                     snapshots being deleted by gc (renamed here first)
+//!   cache/embeddings/<model>/       content-addressed embedding cache (see `cache`)
 //!   LOCK                            one writer at a time (advisory lock, released on exit/kill)
 //! ```
 //!
@@ -16,16 +18,26 @@
 //! with its manifest already in place; it becomes visible to readers only when a ref (`current`
 //! or a tag) names it. Data files are never modified after that. Rollback and tag only move refs.
 
+mod cache;
 mod chunks;
 mod fulltext;
 mod layout;
 mod manifest;
 
-pub use chunks::{read_chunks, ChunkTable, ChunkTableWriter, CHUNKS_FILE};
+pub use cache::{
+    cache_key, gc_cache, model_key, CacheGcReport, CacheKey, CacheStats, CachedEmbedding,
+    EmbeddingCache, SegmentWriter, CACHE_DIR,
+};
+pub use chunks::{
+    read_chunks, read_embed_keys, ChunkBatches, ChunkTable, ChunkTableWriter, CHUNKS_FILE,
+};
 pub use fulltext::{FulltextIndex, FulltextWriter, FULLTEXT_DIR};
-pub use layout::{pause_point, RefMove, SnapshotSummary, SnapshotWriter, Store, StoreLock};
+pub use layout::{
+    dir_size, pause_point, RefMove, SnapshotSummary, SnapshotWriter, Store, StoreLock,
+};
 pub use manifest::{
-    Counts, FileRecord, Manifest, ModelRecord, SourceRecord, FORMAT_VERSION, MANIFEST_FILE,
+    Counts, FileRecord, Manifest, ModelRecord, SourceFileRecord, SourceRecord, FORMAT_VERSION,
+    MANIFEST_FILE,
 };
 
 use std::path::{Path, PathBuf};
@@ -45,6 +57,10 @@ pub enum StoreError {
     UnknownSnapshot(String),
     #[error("`{0}` matches several snapshots; give more characters of the id")]
     Ambiguous(String),
+    #[error("no tag named `{0}` (see `ragops snapshots list`)")]
+    UnknownTag(String),
+    #[error("snapshot {0} is named by `current` or a tag; move or remove the ref first")]
+    Referenced(String),
     #[error("no snapshot is published yet (run `ragops build`)")]
     NothingPublished,
     #[error("invalid tag name `{0}`: use letters, digits, '.', '_', '-' and '/'")]

@@ -30,6 +30,15 @@ pub struct Manifest {
     pub chunking_hash: String,
     pub model: ModelRecord,
     pub sources: Vec<SourceRecord>,
+    /// Every file the source walk found (loaded or skipped), with the SHA-256 of its bytes:
+    /// what `ragops check` and incremental builds compare against.
+    #[serde(default)]
+    pub source_files: Vec<SourceFileRecord>,
+    /// Hash of every setting that shapes a document's chunks and vectors (chunking, enrich,
+    /// JSONL mapping, model identity and weights). Documents are reused from a parent snapshot
+    /// only when it is equal.
+    #[serde(default)]
+    pub reuse_key: String,
     pub skipped: Vec<Skipped>,
     pub counts: Counts,
     /// Seconds per stage.
@@ -60,6 +69,21 @@ pub struct SourceRecord {
     pub chunks: u32,
 }
 
+/// A file found by the source walk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFileRecord {
+    /// Path relative to its source root (the document id, or the prefix of JSONL record ids).
+    pub id: String,
+    /// Path as configured.
+    pub path: String,
+    pub size: u64,
+    pub mtime: Option<i64>,
+    /// SHA-256 of the file's bytes; empty when it could not be read.
+    pub sha256: String,
+    /// Documents it produced (0 when skipped).
+    pub documents: u32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub documents: u64,
@@ -69,6 +93,19 @@ pub struct Counts {
     pub skipped: u64,
     /// Embedded texts cut at the model's maximum length.
     pub truncated: u64,
+    /// Documents (and their chunks) copied unchanged from the parent snapshot.
+    #[serde(default)]
+    pub reused_documents: u64,
+    #[serde(default)]
+    pub reused_chunks: u64,
+    /// Chunks whose vectors came from the embedding cache / were computed by the model.
+    #[serde(default)]
+    pub embeddings_cached: u64,
+    #[serde(default)]
+    pub embeddings_computed: u64,
+    /// Cache entries found torn or corrupt (recomputed, never served).
+    #[serde(default)]
+    pub cache_entries_torn: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,478 @@
+//! Incremental rebuilds, the embedding cache, `ragops check`, snapshot diff/untag/gc, and
+//! crash safety of incremental builds and gc. Tiny random BERT for speed (real code path).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+/// A private, writable copy of the fixture corpus.
+fn corpus_copy(dir: &Path) -> PathBuf {
+    let dst = dir.join("docs");
+    copy_dir(&fixtures().join("corpus"), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read_dir").flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy");
+        }
+    }
+}
+
+fn build_json(p: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["build", "-p", s(p), "--json", "-q"];
+    args.extend_from_slice(extra);
+    ok_json(&args)
+}
+
+/// chunk id -> (doc id, text, vector) of a snapshot's table.
+fn table(store: &Path, id: &str) -> BTreeMap<String, (String, String, Vec<f32>)> {
+    let t = ragops_store::read_chunks(&store.join("snapshots").join(id).join("chunks.parquet"))
+        .expect("chunk table");
+    t.chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                c.id.clone(),
+                (c.doc_id.clone(), c.text.clone(), t.vector(i).to_vec()),
+            )
+        })
+        .collect()
+}
+
+fn assert_same_table(
+    a: &BTreeMap<String, (String, String, Vec<f32>)>,
+    b: &BTreeMap<String, (String, String, Vec<f32>)>,
+) {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same chunk ids"
+    );
+    for (id, (doc, text, v)) in a {
+        let (doc2, text2, v2) = &b[id];
+        assert_eq!((doc, text), (doc2, text2), "chunk {id}");
+        let diff = v
+            .iter()
+            .zip(v2)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "chunk {id}: vectors differ by {diff}");
+    }
+}
+
+fn sid(v: &Value) -> String {
+    v["snapshot"].as_str().expect("snapshot id").to_string()
+}
+
+#[test]
+fn incremental_build_equals_full_build_and_skips_unchanged_work() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let store = tmp.path().join("store");
+
+    let first = build_json(&p, &[]);
+    let total_docs = first["counts"]["documents"].as_u64().expect("docs");
+    assert_eq!(first["incremental"]["documents_added"], total_docs);
+    assert_eq!(first["incremental"]["embeddings_cached"], 0);
+    assert!(first["incremental"]["embeddings_computed"].as_u64() > Some(0));
+
+    // Nothing changed: nothing is written.
+    let again = build_json(&p, &[]);
+    assert_eq!(again["up_to_date"], true);
+    assert_eq!(sid(&again), sid(&first));
+    let listed = ok_json(&["snapshots", "list", "--store", s(&store), "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // One file edited (a paragraph appended), one deleted, one added.
+    let edited = docs.join("handbook/backup-restore.md");
+    let mut text = std::fs::read_to_string(&edited).expect("read");
+    text.push_str("\n\nRestores of cold archives take up to four hours; plan the window.\n");
+    std::fs::write(&edited, text).expect("edit");
+    std::fs::remove_file(docs.join("notes/glossary.txt")).expect("delete");
+    std::fs::write(
+        docs.join("notes/new-runbook.txt"),
+        "Runbook: rotating the TLS certificates of the query nodes every ninety days.",
+    )
+    .expect("add");
+
+    let inc = build_json(&p, &[]);
+    let i = &inc["incremental"];
+    assert_eq!(i["no_reuse_reason"], Value::Null);
+    assert_eq!(i["documents_added"], 1);
+    assert_eq!(i["documents_changed"], 1);
+    assert_eq!(i["documents_deleted"], 1);
+    assert_eq!(i["documents_processed"], 2, "{i}");
+    assert_eq!(i["documents_reused"], total_docs - 2);
+    assert_eq!(i["documents_unchanged"], total_docs - 2);
+    // The edited document's leading chunks are unchanged: their vectors come from the cache.
+    assert!(i["embeddings_cached"].as_u64() > Some(0), "{i}");
+    let computed = i["embeddings_computed"].as_u64().expect("computed");
+    assert!(
+        computed > 0 && computed < 5,
+        "only the new text is embedded: {i}"
+    );
+    assert_eq!(
+        i["chunks_reused"].as_u64().expect("reused") + i["chunks_new"].as_u64().expect("new"),
+        inc["counts"]["chunks"].as_u64().expect("chunks")
+    );
+
+    // The incremental snapshot holds exactly what a full rebuild produces.
+    let full = build_json(&p, &["--full", "--no-publish"]);
+    assert_eq!(full["incremental"]["documents_reused"], 0);
+    assert_eq!(full["incremental"]["embeddings_cached"], 0);
+    let (t_inc, t_full) = (table(&store, &sid(&inc)), table(&store, &sid(&full)));
+    assert_same_table(&t_inc, &t_full);
+    assert!(t_inc
+        .values()
+        .all(|(doc, _, _)| doc != "notes/glossary.txt"));
+    assert!(t_inc
+        .values()
+        .any(|(doc, _, _)| doc == "notes/new-runbook.txt"));
+    let m = ok_json(&["snapshots", "show", &sid(&inc), "-p", s(&p), "--json"]);
+    let m_full = ok_json(&["snapshots", "show", &sid(&full), "-p", s(&p), "--json"]);
+    assert_eq!(m["sources"], m_full["sources"]);
+    assert_eq!(m["source_files"], m_full["source_files"]);
+    // BM25 finds the deleted document no more, and the new one.
+    let hits = ok_json(&[
+        "search",
+        "rotating the TLS certificates",
+        "-p",
+        s(&p),
+        "--mode",
+        "bm25",
+        "-k",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(hits["results"][0]["doc_id"], "notes/new-runbook.txt");
+
+    // diff names what changed.
+    let d = ok_json(&[
+        "snapshots",
+        "diff",
+        &sid(&first),
+        &sid(&inc),
+        "-p",
+        s(&p),
+        "--json",
+    ]);
+    assert_eq!(
+        d["documents_added"],
+        serde_json::json!(["notes/new-runbook.txt"])
+    );
+    assert_eq!(
+        d["documents_removed"],
+        serde_json::json!(["notes/glossary.txt"])
+    );
+    assert_eq!(
+        d["documents_changed"][0]["id"],
+        "handbook/backup-restore.md"
+    );
+    assert_eq!(d["config_changes"], serde_json::json!([]));
+}
+
+#[test]
+fn torn_cache_entries_are_recomputed_not_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let a = pipeline(
+        tmp.path(),
+        "a.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let b = pipeline(tmp.path(), "b.toml", &[docs], s(&model), 48, "");
+    let store = tmp.path().join("store");
+    let first = build_json(&a, &[]);
+    build_json(&b, &[]);
+    // Damage one byte in every entry of the first build's cache segment.
+    let seg = std::fs::read_dir(
+        std::fs::read_dir(store.join("cache/embeddings"))
+            .expect("cache")
+            .flatten()
+            .next()
+            .expect("model dir")
+            .path(),
+    )
+    .expect("segments")
+    .flatten()
+    .map(|e| e.path())
+    .find(|p| p.to_string_lossy().contains(&sid(&first)))
+    .expect("first build's segment");
+    let mut bytes = std::fs::read(&seg).expect("read segment");
+    let dim = 32; // the tiny model's hidden size
+    let rec = 32 + 8 + dim * 4 + 8;
+    let entries = (bytes.len() - 16) / rec;
+    for i in 0..entries {
+        bytes[16 + i * rec + 50] ^= 0x5a;
+    }
+    std::fs::write(&seg, bytes).expect("write");
+    // Back to config a: its parent (config b) cannot be reused, so every text is looked up.
+    let again = build_json(&a, &[]);
+    let i = &again["incremental"];
+    // Every lookup of a damaged entry is counted (a text may occur in several chunks).
+    assert!(
+        i["cache_entries_torn"].as_u64() >= Some(entries as u64),
+        "{i}"
+    );
+    assert_eq!(i["embeddings_cached"], 0, "no torn entry is served: {i}");
+    assert_same_table(&table(&store, &sid(&first)), &table(&store, &sid(&again)));
+}
+
+fn check(p: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["check", "-p", s(p), "--json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    (out.status.code().expect("exit code"), v)
+}
+
+#[test]
+fn check_reports_fresh_stale_and_errors_with_stable_exit_codes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+
+    // No store yet: an error, not "stale".
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 2, "{v}");
+    assert!(v["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("no ragops store")));
+
+    build_json(&p, &[]);
+    let (code, v) = check(&p, &[]);
+    assert_eq!((code, &v["fresh"]), (0, &Value::Bool(true)), "{v}");
+    assert_eq!(v["reasons"], serde_json::json!([]));
+
+    // Sources: one of each kind of change.
+    std::fs::write(
+        docs.join("handbook/dr-drill.md"),
+        "# DR drill\n\nRewritten.\n",
+    )
+    .expect("edit");
+    std::fs::remove_file(docs.join("site/pricing.html")).expect("delete");
+    std::fs::write(docs.join("notes/extra.txt"), "An extra note.").expect("add");
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["fresh"], false);
+    let path = |rel: &str| docs.join(rel).to_string_lossy().into_owned();
+    assert_eq!(
+        v["sources"]["added"],
+        serde_json::json!([path("notes/extra.txt")])
+    );
+    assert_eq!(
+        v["sources"]["changed"],
+        serde_json::json!([path("handbook/dr-drill.md")])
+    );
+    assert_eq!(
+        v["sources"]["deleted"],
+        serde_json::json!([path("site/pricing.html")])
+    );
+    build_json(&p, &[]);
+    assert_eq!(check(&p, &[]).0, 0, "fresh again after a rebuild");
+
+    // Config drift names the keys; batching knobs are not drift.
+    let drift = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        96,
+        "",
+    );
+    let (code, v) = check(&drift, &[]);
+    assert_eq!(code, 1);
+    let keys: Vec<&str> = v["config_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["key"].as_str())
+        .collect();
+    assert_eq!(keys, vec!["chunking.overlap", "chunking.size"]);
+    let text = std::fs::read_to_string(&drift).expect("read");
+    std::fs::write(
+        &drift,
+        text.replace("size = 96", "size = 64")
+            .replace("overlap = 12", "overlap = 8")
+            .replace("[embedding]", "[embedding]\nbatch_size = 3"),
+    )
+    .expect("write");
+    assert_eq!(check(&drift, &[]).0, 0, "batch size is not content");
+
+    // Model drift: other weights under the same path.
+    ragops_embed::tiny::write_tiny_model(&model, 7).expect("new weights");
+    let (code, v) = check(&drift, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["model"]["changed"], true, "{v}");
+
+    // Age.
+    ragops_embed::tiny::write_tiny_model(&model, 42).expect("old weights");
+    assert_eq!(check(&drift, &[]).0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (code, v) = check(&drift, &["--max-age", "1s"]);
+    assert_eq!(code, 1);
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("--max-age")),
+        "{v}"
+    );
+    assert_eq!(check(&drift, &["--max-age", "1h"]).0, 0);
+    assert_eq!(
+        check(&drift, &["--max-age", "soon"]).0,
+        2,
+        "bad duration is an error"
+    );
+}
+
+fn snapshot_dirs(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(store.join("snapshots"))
+        .expect("snapshots")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn tree_bytes(p: &Path) -> u64 {
+    if p.is_dir() {
+        std::fs::read_dir(p)
+            .expect("read_dir")
+            .flatten()
+            .map(|e| tree_bytes(&e.path()))
+            .sum()
+    } else {
+        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[test]
+fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let store = tmp.path().join("store");
+    let st = s(&store);
+    let mut ids = Vec::new();
+    for size in [64, 48, 40, 56] {
+        let p = pipeline(
+            tmp.path(),
+            "p.toml",
+            std::slice::from_ref(&docs),
+            s(&model),
+            size,
+            "",
+        );
+        ids.push(sid(&build_json(&p, &[])));
+    }
+    assert_eq!(snapshot_dirs(&store), ids, "ids sort in creation order");
+    ok(&["snapshots", "tag", &ids[0], "golden", "--store", st]);
+    ok(&["snapshots", "rollback", &ids[2], "--store", st]);
+    // current = ids[2], tagged = ids[0], newest = ids[3]; ids[1] goes.
+    let cache = store.join("cache");
+    let before_cache = tree_bytes(&cache);
+    let doomed_bytes = tree_bytes(&store.join("snapshots").join(&ids[1]));
+    let dry = ok_json(&[
+        "snapshots",
+        "gc",
+        "--keep",
+        "1",
+        "--dry-run",
+        "--store",
+        st,
+        "--json",
+    ]);
+    assert_eq!(dry["deleted"], serde_json::json!([ids[1]]));
+    assert_eq!(dry["snapshot_bytes"].as_u64(), Some(doomed_bytes));
+    assert_eq!(snapshot_dirs(&store).len(), 4, "dry run deletes nothing");
+    assert_eq!(tree_bytes(&cache), before_cache);
+
+    let r = ok_json(&["snapshots", "gc", "--keep", "1", "--store", st, "--json"]);
+    assert_eq!(r["deleted"], dry["deleted"]);
+    assert_eq!(r["bytes_reclaimed"], dry["bytes_reclaimed"]);
+    assert_eq!(
+        snapshot_dirs(&store),
+        vec![ids[0].clone(), ids[2].clone(), ids[3].clone()]
+    );
+    // Snapshot 1's cache entries (chunk size 48) are used by no kept snapshot: gone from disk.
+    let cache_reclaimed = r["cache"]["bytes_reclaimed"].as_u64().expect("cache bytes");
+    assert!(cache_reclaimed > 0, "{r}");
+    assert_eq!(tree_bytes(&cache), before_cache - cache_reclaimed);
+    // Every kept snapshot still searches and verifies; rebuilding a kept config hits the cache.
+    for id in [&ids[0], &ids[2], &ids[3]] {
+        let v = ok_json(&["snapshots", "show", id, "--store", st, "--json", "--verify"]);
+        assert_eq!(v["verify"]["ok"], true);
+        ok(&[
+            "search",
+            "backup",
+            "--snapshot",
+            id,
+            "--store",
+            st,
+            "--mode",
+            "bm25",
+        ]);
+    }
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let again = build_json(&p, &["--no-publish"]);
+    assert_eq!(again["incremental"]["embeddings_computed"], 0, "{again}");
+
+    // Untag: the snapshot stays until gc; current can never be deleted.
+    ok(&["snapshots", "untag", "golden", "--store", st]);
+    let err = fails(&["snapshots", "untag", "golden", "--store", st]);
+    assert!(err.contains("no tag named"), "{err}");
+    let r = ok_json(&["snapshots", "gc", "--keep", "0", "--store", st, "--json"]);
+    let kept: Vec<&str> = r["kept"]
+        .as_array()
+        .expect("kept")
+        .iter()
+        .filter_map(|k| k["id"].as_str())
+        .collect();
+    assert_eq!(
+        kept,
+        vec![ids[2].as_str()],
+        "only current survives --keep 0"
+    );
+    assert_eq!(snapshot_dirs(&store), vec![ids[2].clone()]);
+    ok(&["search", "backup", "--store", st, "--mode", "bm25"]);
+}
