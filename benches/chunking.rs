@@ -77,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         unit: ChunkUnit::Chars,
         size: 1000,
         overlap: 0,
+        fit_model: true,
     };
     let by_chars = Chunker::new(&chars_cfg, "bench", None, None, 0)?;
     let t = Instant::now();
@@ -106,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         unit: ChunkUnit::Tokens,
         size: LIMIT,
         overlap: 0,
+        fit_model: true,
     };
     let chunker = Chunker::new(
         &config,

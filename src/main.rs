@@ -110,6 +110,57 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Score a snapshot on a question set (recall, precision, MRR, nDCG; span recall/precision/IoU)
+    #[command(
+        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json"
+    )]
+    Eval {
+        /// Question set: span-level JSONL file or BEIR directory
+        #[arg(long)]
+        queries: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Snapshot id (or prefix), tag, or `current`
+        #[arg(long, default_value = "current")]
+        snapshot: String,
+        /// vector, bm25, hybrid, or all (comma-separated list allowed)
+        #[arg(long, default_value = "vector")]
+        mode: String,
+        /// Cut-offs, comma-separated
+        #[arg(short, long, default_value = "5", value_delimiter = ',')]
+        k: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a grid of pipeline variants into snapshots, score them, and rank them
+    #[command(
+        after_help = "Each variant is built into its own snapshot, tagged exp/<name>/<variant>, sharing the\nstore's embedding cache; variants already built and scored for the same questions are\nskipped on a rerun. Prints a leaderboard (quality next to chunks, index bytes and build\nseconds) and writes report.json and a self-contained report.html with charts.\n\nExamples:\n  ragops experiment pipelines/experiments/chunking-eval.toml\n  ragops experiment my-grid.toml --report reports/ --json\n  ragops experiment my-grid.toml --promote     # point current at the winner"
+    )]
+    Experiment {
+        /// Experiment file (TOML)
+        file: PathBuf,
+        /// Directory for report.json and report.html (default: <store>/reports/<name>)
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Point `current` at the winning variant's snapshot
+        #[arg(long)]
+        promote: bool,
+        /// Rebuild and re-score variants done before
+        #[arg(long)]
+        rerun: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Convert question sets into ragops' span-level JSONL
+    #[command(
+        after_help = "Example:\n  ragops questions convert ../shared/data/chunking-eval --output questions.jsonl\n\nchunking-eval layout: questions_df.csv (question, references, corpus_id) with references\nas character offsets into corpora/<corpus_id>.md; document ids become <corpus_id>.md.\nEvery excerpt is checked against the corpus text."
+    )]
+    Questions {
+        #[command(subcommand)]
+        command: QuestionsCommand,
+    },
     /// Embed the texts of a JSONL file and report throughput
     #[command(
         after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json"
@@ -239,6 +290,17 @@ enum SnapshotsCommand {
         snapshot: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuestionsCommand {
+    /// Convert the chunking-evaluation CSV (questions_df.csv + corpora/) to span JSONL
+    Convert {
+        /// Directory holding questions_df.csv and corpora/
+        dir: PathBuf,
+        #[arg(long, short)]
+        output: PathBuf,
     },
 }
 
@@ -488,6 +550,116 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_age,
             json,
         } => Ok(check(store, snapshot, max_age, json)),
+        Command::Eval {
+            queries,
+            store,
+            snapshot,
+            mode,
+            k,
+            json,
+        } => {
+            let modes: Vec<Mode> = if mode == "all" {
+                vec![Mode::Vector, Mode::Bm25, Mode::Hybrid]
+            } else {
+                mode.split(',')
+                    .map(|m| m.trim().parse().map_err(anyhow::Error::msg))
+                    .collect::<Result<_>>()?
+            };
+            anyhow::ensure!(
+                !k.is_empty() && !k.contains(&0),
+                "-k values must be at least 1"
+            );
+            let r = ragops_pipeline::eval(&ragops_pipeline::EvalOptions {
+                store: store.dir()?,
+                snapshot,
+                questions: queries,
+                modes,
+                ks: k,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "snapshot {}: {} questions ({:?}) from {}",
+                r.snapshot,
+                r.question_count,
+                r.kind,
+                r.questions.display()
+            );
+            println!(
+                "  {:<7} {:>3} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}",
+                "mode", "k", "recall", "prec", "MRR", "nDCG", "sp.rec", "sp.prec", "sp.IoU"
+            );
+            let f = |x: Option<f64>| x.map(|v| format!("{:.4}", v)).unwrap_or("-".into());
+            for m in &r.metrics {
+                println!(
+                    "  {:<7} {:>3} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>8} {:>8} {:>8}",
+                    m.mode,
+                    m.k,
+                    m.recall,
+                    m.precision,
+                    m.mrr,
+                    m.ndcg,
+                    f(m.span_recall),
+                    f(m.span_precision),
+                    f(m.span_iou)
+                );
+            }
+            if let Some(m) = r.metrics.first().filter(|m| m.skipped > 0) {
+                println!(
+                    "  ({} question(s) without relevant documents left out)",
+                    m.skipped
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Experiment {
+            file,
+            report,
+            promote,
+            rerun,
+            json,
+            quiet,
+        } => {
+            let progress = Progress::new(if quiet {
+                ProgressMode::Quiet
+            } else {
+                ProgressMode::Auto
+            });
+            let r = ragops_pipeline::experiment(
+                &ragops_pipeline::ExperimentOptions {
+                    file,
+                    report_dir: report,
+                    promote,
+                    rerun,
+                },
+                &progress,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", r.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Questions {
+            command: QuestionsCommand::Convert { dir, output },
+        } => {
+            let c = ragops_eval::convert_chunking_eval(&dir)?;
+            std::fs::write(&output, &c.jsonl)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "wrote {} questions ({} reference excerpts) to {}",
+                c.questions,
+                c.references,
+                output.display()
+            );
+            for m in &c.mismatched {
+                eprintln!("warning: excerpt text differs from the corpus at {m}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Snapshots { command } => snapshots(command),
         Command::Model { command } => model(command),
     }

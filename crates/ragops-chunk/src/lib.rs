@@ -235,6 +235,7 @@ mod tests {
             unit: ChunkUnit::Chars,
             size,
             overlap,
+            fit_model: true,
         }
     }
 
@@ -409,6 +410,7 @@ mod tests {
             unit: ChunkUnit::Tokens,
             size: 40,
             overlap: 5,
+            fit_model: true,
         };
         let c = Chunker::new(&cfg, "h", Some(t.clone()), Some(512), 0).unwrap();
         let chunks = c.chunk(&d).unwrap();

@@ -76,6 +76,9 @@ pub struct JsonlConfig {
     pub text_field: String,
     /// Optional field holding the record's title.
     pub title_field: Option<String>,
+    /// Index "title text" as the document text (how BEIR and MTEB embed a corpus record).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub title_in_text: bool,
 }
 
 impl Default for JsonlConfig {
@@ -84,6 +87,7 @@ impl Default for JsonlConfig {
             id_field: "id".into(),
             text_field: "text".into(),
             title_field: Some("title".into()),
+            title_in_text: false,
         }
     }
 }
@@ -120,6 +124,20 @@ pub struct ChunkingConfig {
     /// Overlap between consecutive chunks in `unit`s (must be smaller than `size`).
     #[serde(default = "default_overlap")]
     pub overlap: usize,
+    /// Cap token-sized chunks so that every chunk fits the model (its maximum length less the
+    /// special tokens and the contextual-header reserve). With `false`, chunks keep the
+    /// configured size and their vectors cover only the first `max_tokens` tokens (the report
+    /// counts them as truncated).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub fit_model: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_strategy() -> ChunkStrategy {
@@ -142,6 +160,7 @@ impl Default for ChunkingConfig {
             unit: default_unit(),
             size: default_chunk_size(),
             overlap: default_overlap(),
+            fit_model: true,
         }
     }
 }
@@ -317,7 +336,8 @@ impl PipelineConfig {
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks the settings serde cannot (sizes, overlap, durations, globs).
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,

@@ -247,14 +247,18 @@ fn load_jsonl(
             skipped.push(Skipped::new(at, format!("duplicate record id `{id}`")));
             continue;
         }
-        let title = cfg
+        let own_title = cfg
             .title_field
             .as_ref()
             .and_then(|t| value.get(t))
             .and_then(|v| v.as_str())
             .filter(|t| !t.trim().is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| id.clone());
+            .map(str::to_string);
+        let body = match (&own_title, cfg.title_in_text) {
+            (Some(t), true) => format!("{t} {body}"),
+            _ => body,
+        };
+        let title = own_title.unwrap_or_else(|| id.clone());
         docs.push(Document {
             id: format!("{}#{id}", f.id),
             source_path: f.display_path.clone(),

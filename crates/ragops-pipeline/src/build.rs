@@ -120,8 +120,17 @@ struct ReusePlan {
 }
 
 pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, PipelineError> {
-    let started = Instant::now();
     let pipeline = LoadedPipeline::load(&opts.pipeline)?;
+    build_pipeline(&pipeline, opts, progress)
+}
+
+/// Builds an already loaded (possibly generated) pipeline; `opts.pipeline` only names it.
+pub fn build_pipeline(
+    pipeline: &LoadedPipeline,
+    opts: &BuildOptions,
+    progress: &Progress,
+) -> Result<BuildReport, PipelineError> {
+    let started = Instant::now();
     let cfg = &pipeline.config;
     let store_dir = opts.store.clone().unwrap_or_else(|| pipeline.store_dir());
     let store = Store::create(&store_dir)?;
@@ -286,7 +295,7 @@ pub fn build(opts: &BuildOptions, progress: &Progress) -> Result<BuildReport, Pi
         &cfg.chunking,
         &cfg.chunking_hash(),
         tokenizer,
-        Some(info.max_tokens),
+        cfg.chunking.fit_model.then_some(info.max_tokens),
         ragops_enrich::reserved_tokens(&cfg.enrich),
     )?;
     let writer = store.begin_snapshot(&lock, &cfg.content_hash())?;

@@ -5,16 +5,20 @@
 mod build;
 mod check;
 mod embed_file;
+mod eval;
+mod experiment;
 mod maintain;
 mod ops;
 pub mod progress;
 
-pub use build::{build, BuildOptions, BuildReport, IncrementalReport};
+pub use build::{build, build_pipeline, BuildOptions, BuildReport, IncrementalReport};
 pub use check::{
     check, CheckOptions, CheckReport, ModelDrift, SourceDrift, CHECK_ERROR, CHECK_FRESH,
     CHECK_STALE,
 };
 pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, EmbedFileReport};
+pub use eval::{eval, load_questions, EvalOptions, EvalReport};
+pub use experiment::{expand, experiment, ExperimentFile, ExperimentOptions, Variant};
 pub use maintain::{
     diff, gc, parse_duration, retention_with, untag, ChangedDocument, GcReport, Kept, SnapshotDiff,
 };
