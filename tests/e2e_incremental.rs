@@ -476,3 +476,40 @@ fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
     assert_eq!(snapshot_dirs(&store), vec![ids[2].clone()]);
     ok(&["search", "backup", "--store", st, "--mode", "bm25"]);
 }
+
+#[test]
+fn a_snapshot_of_a_newer_format_is_refused_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let id = sid(&build_json(&p, &[]));
+    let path = tmp
+        .path()
+        .join("store/snapshots")
+        .join(&id)
+        .join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    m["format_version"] = serde_json::json!(99);
+    std::fs::write(&path, m.to_string()).expect("write");
+    for args in [
+        vec!["search", "backup", "-p", s(&p)],
+        vec!["build", "-p", s(&p), "-q"],
+        vec!["snapshots", "show", "current", "-p", s(&p)],
+    ] {
+        let err = fails(&args);
+        assert!(
+            err.contains("newer ragops (format 99") && err.contains("upgrade ragops"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&["check", "-p", s(&p)]);
+    assert_eq!(out.status.code(), Some(2), "check: an error, not stale");
+}

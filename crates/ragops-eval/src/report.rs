@@ -174,6 +174,61 @@ impl ExperimentReport {
         s
     }
 
+    /// The leaderboard as a Markdown table (every mode and k of each variant).
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Ranked by **{}@{}** ({} mode); {} questions from `{}`; model {}. Percentages.\n",
+            self.metric, self.k, self.mode, self.question_count, self.questions, self.model
+        );
+        let _ = writeln!(
+            s,
+            "| # | variant | mode | k | recall | MRR | nDCG | span recall | span precision | span IoU | chunks | index | build s | embedded / cached | truncated |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let f = |x: Option<f64>| x.map(pct).unwrap_or_else(|| "–".into());
+        for (i, v) in self.variants.iter().enumerate() {
+            let mut first = true;
+            for m in &v.metrics {
+                let (rank, name, cost) = if first {
+                    (
+                        (i + 1).to_string(),
+                        format!("`{}`", v.name),
+                        format!(
+                            "{} | {} | {:.1} | {} / {} | {}",
+                            v.chunks,
+                            human_bytes(v.index_bytes),
+                            v.build_seconds,
+                            v.embeddings_computed,
+                            v.embeddings_cached,
+                            v.truncated
+                        ),
+                    )
+                } else {
+                    (String::new(), String::new(), " |  |  |  | ".to_string())
+                };
+                first = false;
+                let _ = writeln!(
+                    s,
+                    "| {rank} | {name} | {} | {} | {} | {} | {} | {} | {} | {} | {cost} |",
+                    m.mode,
+                    m.k,
+                    pct(m.recall),
+                    pct(m.mrr),
+                    pct(m.ndcg),
+                    f(m.span_recall),
+                    f(m.span_precision),
+                    f(m.span_iou)
+                );
+            }
+        }
+        s
+    }
+
     /// A self-contained HTML page: the leaderboard and two SVG charts.
     pub fn html(&self) -> String {
         let esc = |t: &str| {

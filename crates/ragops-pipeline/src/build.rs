@@ -474,13 +474,16 @@ fn source_files_unchanged(
     files: &[ragops_load::SourceFile],
     hashes: &[Option<String>],
 ) -> bool {
-    parent.source_files.len() == files.len()
+    let before: HashMap<&str, &SourceFileRecord> = parent
+        .source_files
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    before.len() == files.len()
         && !files.is_empty()
         && files.iter().zip(hashes).all(|(f, h)| {
-            parent
-                .source_files
-                .iter()
-                .find(|r| r.id == f.id)
+            before
+                .get(f.id.as_str())
                 .is_some_and(|r| Some(&r.sha256) == h.as_ref() && r.path == f.display_path)
         })
 }

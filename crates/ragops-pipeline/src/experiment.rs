@@ -413,6 +413,8 @@ pub fn experiment(
     write_json(&out_dir.join("report.json"), &report)?;
     let html = out_dir.join("report.html");
     std::fs::write(&html, report.html()).map_err(|e| usage(&html, e))?;
+    let md = out_dir.join("report.md");
+    std::fs::write(&md, report.markdown()).map_err(|e| usage(&md, e))?;
     progress.info(&format!("report: {}", html.display()));
     if opts.promote {
         if let Some(w) = report.variants.first() {
@@ -462,15 +464,17 @@ mod tests {
             names,
             vec![
                 "markdown-tok200-ov0pct-hdr",
-                "markdown-tok400-ov0pct-hdr",
                 "markdown-tok200-ov50pct-hdr",
+                "markdown-tok400-ov0pct-hdr",
                 "markdown-tok400-ov50pct-hdr",
                 "markdown-tok200-ov0pct-nohdr",
             ],
-            "the second grid's header=true variant duplicates the first grid's"
+            "the first key varies fastest; the second grid's header=true variant duplicates \
+             the first grid's"
         );
         assert_eq!(v[3].config.chunking.overlap, 200);
-        assert_eq!(v[2].config.chunking.overlap, 100);
+        assert_eq!(v[1].config.chunking.overlap, 100);
+        assert_eq!(v[2].config.chunking.overlap, 0);
         assert!(!v[4].config.enrich.contextual_header);
     }
 

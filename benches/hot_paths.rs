@@ -1,0 +1,124 @@
+//! Criterion benches of the hot paths: `cargo bench --bench hot_paths`.
+//!
+//! - chunking: ragops' token-sized chunker (one tokenisation per document, offsets-based
+//!   sizing) and the tokenizer alone, on `state_of_the_union.md` from the chunking-eval corpora;
+//! - embedding kernels: the fused bias + erf-GELU and the masked softmax on tensors of a
+//!   256-token batch of all-MiniLM-L6-v2's shape;
+//! - the encoder: one forward pass of the tiny random BERT (always available) and, when it is in
+//!   the hf-hub cache, a batch of 8 × 256-token texts through all-MiniLM-L6-v2.
+//!
+//! Throughput is reported in bytes (chunking) or elements; figures are in benches/README.md.
+
+use candle_core::{Device, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ragops_chunk::Chunker;
+use ragops_core::{ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Format};
+use ragops_embed::kernels::{bias_act_, masked_softmax_, BiasAct};
+use ragops_embed::{hub, Embedder};
+
+fn corpus() -> Option<Document> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/chunking-eval/corpora/state_of_the_union.md");
+    let text = std::fs::read_to_string(&p).ok()?;
+    Some(Document {
+        id: "state_of_the_union.md".into(),
+        source_path: p.display().to_string(),
+        format: Format::Markdown,
+        title: String::new(),
+        sections: ragops_load::markdown_sections(&text),
+        text,
+        pages: vec![],
+        content_hash: String::new(),
+        size: 0,
+        mtime: None,
+    })
+}
+
+fn model() -> Option<Embedder> {
+    let files = hub::resolve(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "main",
+        &hub::cache_root(),
+    )
+    .ok()?;
+    Embedder::load(&files, None).ok()
+}
+
+fn chunking(c: &mut Criterion) {
+    let (Some(doc), Some(embedder)) = (corpus(), model()) else {
+        eprintln!("chunking benches skipped: needs ../shared and the default model");
+        return;
+    };
+    let tokenizer = embedder.sizing_tokenizer();
+    let config = ChunkingConfig {
+        strategy: ChunkStrategy::Markdown,
+        unit: ChunkUnit::Tokens,
+        size: 254,
+        overlap: 0,
+        fit_model: true,
+    };
+    let chunker =
+        Chunker::new(&config, "bench", Some(tokenizer.clone()), Some(256), 0).expect("chunker");
+    let mut g = c.benchmark_group("chunking");
+    g.throughput(Throughput::Bytes(doc.text.len() as u64));
+    g.sample_size(20);
+    g.bench_function("chunker_254_tokens", |b| {
+        b.iter(|| chunker.chunk(&doc).expect("chunks").len())
+    });
+    g.bench_function("tokenizer_only", |b| {
+        b.iter(|| {
+            tokenizer
+                .encode(doc.text.as_str(), false)
+                .expect("encode")
+                .len()
+        })
+    });
+    g.finish();
+}
+
+fn kernels(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let (batch, seq, inter, heads) = (8usize, 256usize, 1536usize, 12usize);
+    let mut g = c.benchmark_group("kernels");
+    let x = Tensor::randn(0f32, 1.0, (batch, seq, inter), &dev).expect("x");
+    let bias = Tensor::randn(0f32, 1.0, inter, &dev).expect("bias");
+    g.throughput(Throughput::Elements((batch * seq * inter) as u64));
+    g.bench_function("bias_gelu_8x256x1536", |b| {
+        b.iter(|| bias_act_(&x, &bias, BiasAct::GeluErf).expect("gelu"))
+    });
+    let scores = Tensor::randn(0f32, 1.0, (batch, heads, seq, seq), &dev).expect("scores");
+    let valid = vec![seq; batch];
+    g.throughput(Throughput::Elements((batch * heads * seq * seq) as u64));
+    g.bench_function("masked_softmax_8x12x256x256", |b| {
+        b.iter(|| masked_softmax_(&scores, &valid, heads, 0.125).expect("softmax"))
+    });
+    g.finish();
+}
+
+fn encoder(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("tiny");
+    ragops_embed::tiny::write_tiny_model(&dir, 1).expect("tiny model");
+    let files = hub::resolve(dir.to_str().expect("utf-8"), "main", &hub::cache_root())
+        .expect("resolve tiny");
+    let tiny = Embedder::load(&files, None).expect("tiny");
+    let text = "the quick brown fox jumps over the lazy dog ".repeat(12);
+    let texts: Vec<&str> = vec![text.as_str(); 8];
+    let mut g = c.benchmark_group("encoder");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(texts.len() as u64));
+    g.bench_with_input(BenchmarkId::new("tiny_bert", 8), &texts, |b, t| {
+        b.iter(|| tiny.embed(t, 8, |_| {}).expect("embed").vectors.len())
+    });
+    if let Some(m) = model() {
+        let long = "Retrieval indexes must stay fresh and reproducible. ".repeat(40);
+        let texts: Vec<&str> = vec![long.as_str(); 8];
+        g.bench_with_input(BenchmarkId::new("minilm_256_tokens", 8), &texts, |b, t| {
+            b.iter(|| m.embed(t, 8, |_| {}).expect("embed").vectors.len())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, chunking, kernels, encoder);
+criterion_main!(benches);
