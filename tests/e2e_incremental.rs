@@ -513,3 +513,47 @@ fn a_snapshot_of_a_newer_format_is_refused_clearly() {
     let out = run(&["check", "-p", s(&p)]);
     assert_eq!(out.status.code(), Some(2), "check: an error, not stale");
 }
+
+#[test]
+fn skip_records_of_reused_files_are_kept_and_strict_still_refuses_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(
+        docs.join("kb.jsonl"),
+        "{\"id\": \"a\", \"text\": \"alpha record about backups\"}\nnot json\n",
+    )
+    .expect("jsonl");
+    std::fs::write(docs.join("note.md"), "# Note\n\nFirst version.\n").expect("md");
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let first = build_json(&p, &[]);
+    let bad = |v: &Value| {
+        v["skipped"].as_array().expect("skipped").iter().any(|s| {
+            s["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("kb.jsonl:2"))
+        })
+    };
+    assert!(bad(&first), "{first}");
+    std::fs::write(docs.join("note.md"), "# Note\n\nSecond version.\n").expect("edit");
+    let out = run(&["build", "-p", s(&p), "--strict", "-q"]);
+    assert!(
+        !out.status.success(),
+        "the reused file's bad line fails --strict"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kb.jsonl:2"));
+    let second = build_json(&p, &[]);
+    assert_eq!(second["incremental"]["documents_reused"], 1, "{second}");
+    assert!(
+        bad(&second),
+        "the skip record is carried with the reused file: {second}"
+    );
+}

@@ -218,6 +218,10 @@ pub fn build_pipeline(
             }
         }
     }
+    // Unchanged files keep their bad records (JSONL lines): --strict still refuses them.
+    if opts.strict && !carried_skips.is_empty() {
+        return Err(PipelineError::Strict(carried_skips));
+    }
     let reused_files: HashSet<&str> = match (&reuse, &parent_manifest) {
         (Some(plan), Some(pm)) => pm
             .sources
@@ -449,7 +453,7 @@ fn plan_reuse(
         }
     }
     let mut docs = HashMap::new();
-    let mut paths = HashSet::new();
+    let mut paths: HashSet<String> = HashSet::new();
     for s in &parent.sources {
         if let Some(f) = same.get(file_of(&s.id)) {
             let mut s = s.clone();
@@ -462,7 +466,14 @@ fn plan_reuse(
     let skips = parent
         .skipped
         .iter()
-        .filter(|s| paths.contains(&s.path))
+        .filter(|s| {
+            // JSONL line records are `path:line`.
+            let file = match s.path.rsplit_once(':') {
+                Some((f, line)) if line.chars().all(|c| c.is_ascii_digit()) => f,
+                _ => s.path.as_str(),
+            };
+            paths.contains(file)
+        })
         .cloned()
         .collect();
     (docs, skips)
