@@ -28,6 +28,22 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// A temp dir with the tiny model, a writable corpus copy and a 64-token pipeline over it.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    (tmp, model, docs, p)
+}
+
 fn build_json(p: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["build", "-p", s(p), "--json", "-q"];
     args.extend_from_slice(extra);
@@ -77,17 +93,7 @@ fn sid(v: &Value) -> String {
 
 #[test]
 fn incremental_build_equals_full_build_and_skips_unchanged_work() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let docs = corpus_copy(tmp.path());
-    let p = pipeline(
-        tmp.path(),
-        "p.toml",
-        std::slice::from_ref(&docs),
-        s(&model),
-        64,
-        "",
-    );
+    let (tmp, _model, docs, p) = setup();
     let store = tmp.path().join("store");
 
     let first = build_json(&p, &[]);
@@ -252,17 +258,7 @@ fn check(p: &Path, extra: &[&str]) -> (i32, Value) {
 
 #[test]
 fn check_reports_fresh_stale_and_errors_with_stable_exit_codes() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let docs = corpus_copy(tmp.path());
-    let p = pipeline(
-        tmp.path(),
-        "p.toml",
-        std::slice::from_ref(&docs),
-        s(&model),
-        64,
-        "",
-    );
+    let (tmp, model, docs, p) = setup();
 
     // No store yet: an error, not "stale".
     let (code, v) = check(&p, &[]);
@@ -479,17 +475,7 @@ fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
 
 #[test]
 fn a_snapshot_of_a_newer_format_is_refused_clearly() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let docs = corpus_copy(tmp.path());
-    let p = pipeline(
-        tmp.path(),
-        "p.toml",
-        std::slice::from_ref(&docs),
-        s(&model),
-        64,
-        "",
-    );
+    let (tmp, _, _, p) = setup();
     let id = sid(&build_json(&p, &[]));
     let path = tmp
         .path()
