@@ -393,7 +393,7 @@ pub fn read_embed_keys(path: &Path) -> Result<Option<Vec<[u8; 32]>>, StoreError>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_chunk(i: u32) -> Chunk {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use ragops_core::Chunk;
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{Field, Schema, Value, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+};
 use tantivy::{doc, Index, IndexWriter, TantivyDocument};
 
 use crate::StoreError;
@@ -20,14 +22,24 @@ struct Fields {
     text: Field,
 }
 
+/// Tokenizer of the searchable fields: tantivy's `en_stem` (simple tokenizer, length filter,
+/// lower case, English Snowball stemmer), so "rebuilds" matches "rebuild". Indexes written
+/// before it used `default` (no stemming) and keep it: queries use each index's own schema.
+const TOKENIZER: &str = "en_stem";
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
+    let stemmed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
     let fields = Fields {
         chunk_id: b.add_text_field("chunk_id", STRING | STORED),
         doc_id: b.add_text_field("doc_id", STRING | STORED),
-        title: b.add_text_field("title", TEXT),
-        headings: b.add_text_field("headings", TEXT),
-        text: b.add_text_field("text", TEXT),
+        title: b.add_text_field("title", stemmed.clone()),
+        headings: b.add_text_field("headings", stemmed.clone()),
+        text: b.add_text_field("text", stemmed),
     };
     (b.build(), fields)
 }
@@ -128,5 +140,37 @@ impl FulltextIndex {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunks::tests::sample_chunk;
+
+    #[test]
+    fn english_stemming_matches_inflections() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(FULLTEXT_DIR);
+        let mut w = FulltextWriter::create(&dir).unwrap();
+        let mut a = sample_chunk(0);
+        a.id = "a".into();
+        a.text = "Nightly rebuilds of the index".into();
+        let mut b = sample_chunk(1);
+        b.id = "b".into();
+        b.text = "Rolling back a snapshot".into();
+        w.add(&[a, b]).unwrap();
+        w.finish().unwrap();
+        let idx = FulltextIndex::open(&dir).unwrap();
+        let ids = |q: &str| -> Vec<String> {
+            idx.search(q, 5)
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(ids("rebuild"), vec!["a".to_string()]);
+        assert_eq!(ids("rolled back snapshots"), vec!["b".to_string()]);
+        assert!(ids("unrelated").is_empty());
     }
 }
