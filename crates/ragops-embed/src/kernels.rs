@@ -79,8 +79,15 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 fn fast_exp<const FMA: bool>(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // 1.5 · 2^23: adding it rounds to an integer held in the low mantissa bits, so n needs no
+    // float→int conversion (Rust's saturating cast does not vectorise well).
+    const MAGIC: f32 = 12_582_912.0;
+    // Comparisons rather than f32::clamp: a plain min/max without NaN fix-ups (NaN cannot
+    // reach here; inputs are finite attention scores).
+    let x = if x < -87.0 { -87.0 } else { x };
+    let x = if x > 88.0 { 88.0 } else { x };
+    let t = madd::<FMA>(x, std::f32::consts::LOG2_E, MAGIC);
+    let n = t - MAGIC;
     let r = madd::<FMA>(n, -LN2_HI, x);
     let r = madd::<FMA>(n, -LN2_LO, r);
     let mut p = 1.0 / 5040.0;
@@ -91,8 +98,10 @@ fn fast_exp<const FMA: bool>(x: f32) -> f32 {
     p = madd::<FMA>(p, r, 0.5);
     p = madd::<FMA>(p, r, 1.0);
     p = madd::<FMA>(p, r, 1.0);
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+    // The low bits of t hold n + 0x40_0000 (two's complement in the mantissa): shift n + 127
+    // into the exponent field.
+    let bits = t.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(bits)
 }
 
 /// erf(x): the rational approximation Eigen and TensorFlow use for f32 (inputs clamped to ±4,
@@ -190,7 +199,7 @@ fn lane_max(xs: &[f32]) -> f32 {
     let mut chunks = xs.chunks_exact(LANES);
     for c in &mut chunks {
         for (a, x) in acc.iter_mut().zip(c) {
-            *a = a.max(*x);
+            *a = if *x > *a { *x } else { *a };
         }
     }
     let tail = chunks
