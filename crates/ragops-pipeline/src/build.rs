@@ -222,15 +222,10 @@ pub fn build_pipeline(
     if opts.strict && !carried_skips.is_empty() {
         return Err(PipelineError::Strict(carried_skips));
     }
-    let reused_files: HashSet<&str> = match (&reuse, &parent_manifest) {
-        (Some(plan), Some(pm)) => pm
-            .sources
-            .iter()
-            .filter(|s| plan.docs.contains_key(&s.id))
-            .map(|s| file_of(&s.id))
-            .collect(),
-        _ => HashSet::new(),
-    };
+    let reused_files: HashSet<&str> = reuse
+        .iter()
+        .flat_map(|plan| plan.docs.keys().map(|id| file_of(id)))
+        .collect();
     let to_process: Vec<ragops_load::SourceFile> = files_found
         .iter()
         .filter(|f| !reused_files.contains(f.id.as_str()))

@@ -146,6 +146,7 @@ pub fn gc(
         .unwrap_or(0);
     let n = list.len();
     let mut kept = Vec::new();
+    let mut kept_models = Vec::new();
     let mut doomed = Vec::new();
     for (i, s) in list.iter().enumerate() {
         let mut reasons = Vec::new();
@@ -170,6 +171,7 @@ pub fn gc(
                 id: s.manifest.id.clone(),
                 reasons,
             });
+            kept_models.push(&s.manifest.model);
         }
     }
     let mut snapshot_bytes = 0;
@@ -183,14 +185,8 @@ pub fn gc(
     // Cache entries referenced by the kept snapshots, per model.
     let mut used: BTreeMap<String, HashSet<CacheKey>> = BTreeMap::new();
     let mut cache_note = None;
-    for k in &kept {
-        let m = store.manifest(&k.id)?;
-        let key = model_key(
-            &m.model.id,
-            &m.model.revision,
-            &m.model.weights_sha256,
-            m.model.max_tokens,
-        );
+    for (k, m) in kept.iter().zip(&kept_models) {
+        let key = model_key(&m.id, &m.revision, &m.weights_sha256, m.max_tokens);
         match read_embed_keys(&store.snapshot_dir(&k.id).join(CHUNKS_FILE))? {
             Some(keys) => used.entry(key).or_default().extend(keys),
             None => {

@@ -197,20 +197,18 @@ impl Store {
 }
 
 fn clear_dir(dir: &Path) -> Result<usize, StoreError> {
-    {
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-            let p = e.path();
-            let r = if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
-            r.map_err(io(&p))?;
-            n += 1;
-        }
-        Ok(n)
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        let p = e.path();
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(io(&p))?;
+        n += 1;
     }
+    Ok(n)
 }
 
 /// Total size of the files under `dir`.
