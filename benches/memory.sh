@@ -27,11 +27,15 @@ for k in 1 10 next; do
   sed -e "s|^paths = .*|paths = [\"docs\"]|" -e "s|^dir = .*|dir = \"store\"|" pipelines/default.toml > "$dir/pipeline.toml"
   /usr/bin/time -f "%M %e" -o "$dir/time" "$bin" build -p "$dir/pipeline.toml" -q --json > "$dir/report.json"
   read -r rss secs < "$dir/time"
-  python3 - "$dir/report.json" "$k" "$rss" "$secs" <<'PY'
+  bytes=$(find "$dir/docs" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+  python3 - "$dir/report.json" "$k" "$rss" "$secs" "$bytes" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 c = r["counts"]
-print(f"x{sys.argv[2]:<4} {c['documents']:>5} documents {c['chunks']:>6} chunks  {float(sys.argv[4]):>7.1f} s  peak RSS {int(sys.argv[3]) / 1024:>7.1f} MiB")
+secs, mb = float(sys.argv[4]), int(sys.argv[5]) / 1e6
+print(f"x{sys.argv[2]:<4} {c['documents']:>5} documents {c['chunks']:>6} chunks {mb:>6.1f} MB  {secs:>7.1f} s  "
+      f"{c['documents'] / secs:>5.2f} docs/s {c['chunks'] / secs:>5.1f} chunks/s {mb / secs:>5.3f} MB/s  "
+      f"peak RSS {int(sys.argv[3]) / 1024:>7.1f} MiB")
 PY
   echo "$rss" > "$dir/rss"
 done

@@ -19,8 +19,9 @@ use serde::Serialize;
 
 use crate::{PipelineError, Progress};
 
-/// Rows per Parquet row group / tantivy batch.
-const WRITE_BATCH: usize = 4096;
+/// Rows per Parquet row group / tantivy batch. Small enough that a wave from one very large
+/// document (thousands of chunks) is encoded a slice at a time.
+const WRITE_BATCH: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {

@@ -51,6 +51,9 @@ fn ft_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Memory arena of the full-text index writer.
+const FULLTEXT_ARENA_BYTES: usize = 20 * 1024 * 1024;
+
 pub struct FulltextWriter {
     path: PathBuf,
     fields: Fields,
@@ -63,8 +66,11 @@ impl FulltextWriter {
         std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
         let (schema, fields) = schema();
         let index = Index::create_in_dir(dir, schema).map_err(|e| ft_err(dir, e))?;
+        // One indexing thread with a small arena: tantivy flushes a segment whenever the arena
+        // is full, so the memory held stays flat however large the corpus (tantivy's minimum is
+        // 15 MB per thread).
         let writer = index
-            .writer_with_num_threads(1, 64 * 1024 * 1024)
+            .writer_with_num_threads(1, FULLTEXT_ARENA_BYTES)
             .map_err(|e| ft_err(dir, e))?;
         Ok(Self {
             path: dir.to_path_buf(),
