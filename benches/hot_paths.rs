@@ -1,7 +1,7 @@
 //! Criterion benches of the hot paths: `cargo bench --bench hot_paths`.
 //!
-//! - chunking: ragops' token-sized chunker (one tokenisation per document, offsets-based
-//!   sizing) and the tokenizer alone, on `state_of_the_union.md` from the chunking-eval corpora;
+//! - chunking: ragops' token-sized chunker, its token spans (fast WordPiece) and the Hugging Face
+//!   tokenizer alone, on `state_of_the_union.md` from the chunking-eval corpora;
 //! - embedding kernels: the fused bias + erf-GELU and the masked softmax on tensors of a
 //!   256-token batch of all-MiniLM-L6-v2's shape;
 //! - the encoder: one forward pass of the tiny random BERT (always available) and, when it is in
@@ -65,6 +65,8 @@ fn chunking(c: &mut Criterion) {
     g.bench_function("chunker_254_tokens", |b| {
         b.iter(|| chunker.chunk(&doc).expect("chunks").len())
     });
+    let spans = ragops_chunk::TokenSpans::new(&tokenizer);
+    g.bench_function("token_spans", |b| b.iter(|| spans.spans(&doc.text).len()));
     g.bench_function("tokenizer_only", |b| {
         b.iter(|| {
             tokenizer

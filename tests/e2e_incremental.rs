@@ -474,6 +474,46 @@ fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
 }
 
 #[test]
+fn a_snapshot_chunked_by_an_older_splitter_is_stale_and_rechunked() {
+    let (tmp, _, _, p) = setup();
+    let first = build_json(&p, &[]);
+    let path = tmp
+        .path()
+        .join("store/snapshots")
+        .join(sid(&first))
+        .join("manifest.json");
+    // What a snapshot from before the token splitter looks like: same settings, other hashes.
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    m["chunking_hash"] = serde_json::json!("chunked-by-text-splitter");
+    m["reuse_key"] = serde_json::json!("reuse-key-of-text-splitter");
+    std::fs::write(&path, m.to_string()).expect("write");
+
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["chunker_changed"], true);
+    assert_eq!(v["config_changes"], serde_json::json!([]));
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("chunking algorithm changed")),
+        "{v}"
+    );
+    let second = build_json(&p, &[]);
+    let inc = &second["incremental"];
+    assert_eq!(inc["documents_reused"], 0, "{inc}");
+    assert_eq!(
+        second["counts"]["chunks"], first["counts"]["chunks"],
+        "the same splitter cuts the same chunks"
+    );
+    let (code, v) = check(&p, &[]);
+    assert_eq!(
+        (code, &v["chunker_changed"]),
+        (0, &Value::Bool(false)),
+        "{v}"
+    );
+}
+
+#[test]
 fn a_snapshot_of_a_newer_format_is_refused_clearly() {
     let (tmp, _, _, p) = setup();
     let id = sid(&build_json(&p, &[]));

@@ -1,23 +1,29 @@
-//! Chunk stage: cut documents into chunks with text-splitter.
+//! Chunk stage: cut documents into chunks.
 //!
-//! * `markdown` strategy: Markdown-aware boundaries for Markdown and HTML sources (the HTML loader
-//!   renders headings as `#` lines), plain-text boundaries for other formats.
-//! * `text` strategy: plain-text boundaries (paragraphs, sentences, words) everywhere.
-//! * Sizes count tokens of the embedding model's tokenizer (special tokens excluded, and the limit
-//!   is capped at the model's maximum length minus `[CLS]`/`[SEP]`) or Unicode characters.
+//! * `markdown` strategy: Markdown headings are the strongest boundaries for Markdown and HTML
+//!   sources (the HTML loader renders headings as `#` lines); other formats get plain-text
+//!   boundaries.
+//! * `text` strategy: plain-text boundaries (paragraphs, lines, sentences, words) everywhere.
+//! * Token sizes count tokens of the embedding model's tokenizer (special tokens excluded, and the
+//!   limit is capped at the model's maximum length minus `[CLS]`/`[SEP]`). Each document is
+//!   tokenised once ([`TokenSpans`], a fast exact WordPiece for BERT tokenizers) and cut by the
+//!   splitter in `split.rs` (its doc comment lists the boundary ranks and the overlap rule).
+//! * Character sizes count Unicode characters and use text-splitter.
 //!
 //! Every chunk keeps byte and character offsets into its document's text, the heading path
 //! enclosing its start and its page. Chunk ids are deterministic:
 //! `sha256(document id, chunking config hash, ordinal, start offset, text)`.
 
-mod sizer;
+mod split;
+mod wordpiece;
 
-pub use sizer::OffsetSizer;
+pub use ragops_core::TOKEN_SPLITTER;
+pub use wordpiece::TokenSpans;
 
 use ragops_core::{
     Chunk, ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Section, Sha256Hasher,
 };
-use text_splitter::{ChunkCharIndex, ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +38,7 @@ pub enum ChunkError {
 pub struct Chunker {
     config: ChunkingConfig,
     chunking_hash: String,
-    tokenizer: Option<Tokenizer>,
+    tokens: Option<TokenSpans>,
     capacity: usize,
 }
 
@@ -54,18 +60,14 @@ impl Chunker {
             )));
         }
         let mut capacity = config.size;
-        let tokenizer = match config.unit {
+        let tokens = match config.unit {
             ChunkUnit::Tokens => {
-                let mut t = tokenizer.ok_or(ChunkError::NoTokenizer)?;
-                // Sizes must reflect the whole candidate text.
-                t.with_truncation(None)
-                    .map_err(|e| ChunkError::Config(e.to_string()))?;
-                t.with_padding(None);
+                let t = tokenizer.ok_or(ChunkError::NoTokenizer)?;
                 if let Some(max) = model_max_tokens {
                     let budget = max.saturating_sub(2 + reserved_tokens).max(max / 2).max(1);
                     capacity = capacity.min(budget);
                 }
-                Some(t)
+                Some(TokenSpans::new(&t))
             }
             ChunkUnit::Chars => None,
         };
@@ -78,7 +80,7 @@ impl Chunker {
         Ok(Self {
             config: config.clone(),
             chunking_hash: chunking_hash.to_string(),
-            tokenizer,
+            tokens,
             capacity,
         })
     }
@@ -93,38 +95,50 @@ impl Chunker {
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>, ChunkError> {
         let markdown =
             self.config.strategy == ChunkStrategy::Markdown && doc.format.is_markdown_like();
-        let pieces = match &self.tokenizer {
-            Some(t) => split(
-                &self.config,
-                self.capacity,
-                OffsetSizer::new(t, &doc.text),
-                markdown,
-                &doc.text,
-            )?,
-            None => split(
-                &self.config,
-                self.capacity,
-                text_splitter::Characters,
-                markdown,
-                &doc.text,
-            )?,
+        let text = doc.text.as_str();
+        let ranges = match &self.tokens {
+            Some(t) => {
+                let headings: Vec<(usize, u8)> = if markdown {
+                    doc.sections
+                        .iter()
+                        .map(|s| (s.byte_start, s.level))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                split::split_tokens(
+                    text,
+                    &t.spans(text),
+                    &headings,
+                    self.capacity,
+                    self.config.overlap,
+                    |s| t.count(s),
+                )
+            }
+            None => split_chars(&self.config, self.capacity, markdown, text)?,
         };
         let headings = HeadingIndex::new(&doc.sections);
-        Ok(pieces
+        // Chunk starts only move forward, so character offsets are counted incrementally.
+        let (mut at_byte, mut at_char) = (0, 0);
+        Ok(ranges
             .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                let start_byte = p.byte_offset;
-                let end_byte = start_byte + p.chunk.len();
-                let start_char = p.char_offset;
-                let end_char = start_char + p.chunk.chars().count();
+            .map(|(i, (start_byte, end_byte))| {
+                let chunk_text = &text[start_byte..end_byte];
+                if start_byte < at_byte {
+                    (at_byte, at_char) = (0, 0);
+                }
+                at_char += text[at_byte..start_byte].chars().count();
+                at_byte = start_byte;
+                let start_char = at_char;
+                let end_char = start_char + chunk_text.chars().count();
                 let id = Sha256Hasher::new()
                     .part(&doc.id)
                     .part(&self.chunking_hash)
                     .part((self.capacity as u64).to_le_bytes())
                     .part((i as u64).to_le_bytes())
                     .part((start_char as u64).to_le_bytes())
-                    .part(p.chunk)
+                    .part(chunk_text)
                     .hex()[..32]
                     .to_string();
                 let page = doc
@@ -136,7 +150,7 @@ impl Chunker {
                     id,
                     doc_id: doc.id.clone(),
                     ordinal: i as u32,
-                    text: p.chunk.to_string(),
+                    text: chunk_text.to_string(),
                     start_byte: start_byte as u64,
                     end_byte: end_byte as u64,
                     start_char: start_char as u64,
@@ -147,7 +161,7 @@ impl Chunker {
                     source_path: doc.source_path.clone(),
                     format: doc.format,
                     mtime: doc.mtime,
-                    embed_text: p.chunk.to_string(),
+                    embed_text: chunk_text.to_string(),
                     embed_key: None,
                     token_count: 0,
                 }
@@ -156,23 +170,28 @@ impl Chunker {
     }
 }
 
-fn split<'t, S: ChunkSizer>(
+/// Character-sized chunks with text-splitter; byte ranges.
+fn split_chars(
     config: &ChunkingConfig,
     capacity: usize,
-    sizer: S,
     markdown: bool,
-    text: &'t str,
-) -> Result<Vec<ChunkCharIndex<'t>>, ChunkError> {
+    text: &str,
+) -> Result<Vec<(usize, usize)>, ChunkError> {
     let cfg = ChunkConfig::new(capacity)
-        .with_sizer(sizer)
+        .with_sizer(text_splitter::Characters)
         .with_overlap(config.overlap)
         .map_err(|e| ChunkError::Config(e.to_string()))?;
+    let range = |(start, chunk): (usize, &str)| (start, start + chunk.len());
     Ok(if markdown {
         MarkdownSplitter::new(cfg)
-            .chunk_char_indices(text)
+            .chunk_indices(text)
+            .map(range)
             .collect()
     } else {
-        TextSplitter::new(cfg).chunk_char_indices(text).collect()
+        TextSplitter::new(cfg)
+            .chunk_indices(text)
+            .map(range)
+            .collect()
     })
 }
 
@@ -371,31 +390,6 @@ mod tests {
 
     fn real_count(t: &Tokenizer, s: &str) -> usize {
         t.encode(s, false).unwrap().get_ids().len()
-    }
-
-    #[test]
-    fn offset_sizer_never_undercounts() {
-        let (_d, t) = tiny_tokenizer();
-        let text = "The index rebuild takes 42 minutes; rollback (to generation 17) is instant. \
-                    Zoë's naïve café-query returned 3 shards — unbelievably fast!\n\n"
-            .repeat(5);
-        let sizer = OffsetSizer::new(&t, &text);
-        let bounds: Vec<usize> = (0..=text.len())
-            .filter(|&i| text.is_char_boundary(i))
-            .collect();
-        let mut checked = 0;
-        for (k, &a) in bounds.iter().enumerate().step_by(7) {
-            for &b in bounds[k..].iter().step_by(13) {
-                let slice = &text[a..b];
-                let counted = sizer.size(slice);
-                assert!(counted >= real_count(&t, slice), "{slice:?}: {counted}");
-                checked += 1;
-            }
-        }
-        assert!(checked > 1000);
-        // On word boundaries the count is exact.
-        let slice = &text[4..text.find(';').unwrap()];
-        assert_eq!(sizer.size(slice), real_count(&t, slice));
     }
 
     #[test]

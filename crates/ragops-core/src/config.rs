@@ -405,16 +405,20 @@ impl PipelineConfig {
 
     /// Hash of the settings that determine chunk boundaries; part of every chunk id.
     pub fn chunking_hash(&self) -> String {
-        let tokenizer = match self.chunking.unit {
-            ChunkUnit::Tokens => self.embedding.model.as_str(),
-            ChunkUnit::Chars => "",
+        let mut h =
+            Sha256Hasher::new().part(serde_json::to_string(&self.chunking).unwrap_or_default());
+        h = match self.chunking.unit {
+            ChunkUnit::Tokens => h.part(self.embedding.model.as_str()).part(TOKEN_SPLITTER),
+            ChunkUnit::Chars => h.part(""),
         };
-        Sha256Hasher::new()
-            .part(serde_json::to_string(&self.chunking).unwrap_or_default())
-            .part(tokenizer)
-            .hex()
+        h.hex()
     }
 }
+
+/// Names the token-sized chunking algorithm (ragops-chunk's splitter). It is part of the chunking
+/// hash of token-sized configurations, so a new algorithm changes chunk ids and the reuse key:
+/// chunks cut by an older algorithm are never mixed with new ones.
+pub const TOKEN_SPLITTER: &str = "ragops-split/1";
 
 /// Drops what does not shape a snapshot's content from a normalised configuration.
 pub fn content_part(mut value: serde_json::Value) -> serde_json::Value {

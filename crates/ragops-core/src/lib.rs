@@ -10,7 +10,7 @@ pub mod types;
 pub use config::{
     config_diff, content_part, normalize_path, ChunkStrategy, ChunkUnit, ChunkingConfig,
     ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig, IndexConfig, JsonlConfig,
-    LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig,
+    LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig, TOKEN_SPLITTER,
 };
 pub use hash::{sha256_hex, Sha256Hasher};
 pub use types::{Chunk, Document, Format, PageSpan, Section, Skipped};

@@ -57,6 +57,8 @@ pub struct CheckReport {
     pub max_age_seconds: Option<u64>,
     pub sources: SourceDrift,
     pub config_changes: Vec<ConfigChange>,
+    /// The settings are the same but this ragops cuts chunks differently.
+    pub chunker_changed: bool,
     pub model: ModelDrift,
 }
 
@@ -126,6 +128,15 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, PipelineError> {
         let keys: Vec<&str> = config_changes.iter().map(|c| c.key.as_str()).collect();
         reasons.push(format!("config changed: {}", keys.join(", ")));
     }
+    // Same settings, different chunk boundaries: this ragops cuts chunks differently.
+    let chunker_changed = config_changes.is_empty() && m.chunking_hash != cfg.chunking_hash();
+    if chunker_changed {
+        reasons.push(format!(
+            "chunking algorithm changed (this ragops cuts token-sized chunks with {}); \
+             the next build re-chunks every document",
+            ragops_core::TOKEN_SPLITTER
+        ));
+    }
 
     // Model: what the pipeline names now, resolved in the local cache.
     let files = hub::resolve(
@@ -174,6 +185,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, PipelineError> {
         max_age_seconds: opts.max_age.map(|d| d.as_secs()),
         sources,
         config_changes,
+        chunker_changed,
         model,
     })
 }
