@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
         overlap: 0,
         fit_model: true,
     };
-    let by_chars = Chunker::new(&chars_cfg, "bench", None, None, 0)?;
+    let by_chars = Chunker::new(&chars_cfg, "bench", None, None, None)?;
     let t = Instant::now();
     for d in &docs {
         by_chars.chunk(d)?;
@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
         "bench",
         Some(tokenizer.clone()),
         Some(LIMIT + 2),
-        0,
+        None,
     )?;
     let mut best = f64::MAX;
     let mut chunks = Vec::new();

@@ -58,7 +58,7 @@ fn chunking(c: &mut Criterion) {
         fit_model: true,
     };
     let chunker =
-        Chunker::new(&config, "bench", Some(tokenizer.clone()), Some(256), 0).expect("chunker");
+        Chunker::new(&config, "bench", Some(tokenizer.clone()), Some(256), None).expect("chunker");
     let mut g = c.benchmark_group("chunking");
     g.throughput(Throughput::Bytes(doc.text.len() as u64));
     g.sample_size(20);

@@ -149,7 +149,7 @@ fn fixtures_build_search_rebuild_and_rollback() {
     // 3. Change the chunk size, rebuild: a new snapshot with other chunks becomes current.
     let text = std::fs::read_to_string(&default).expect("default pipeline");
     let corpus = fixtures().join("corpus");
-    let text = text.replace("size = 256 ", "size = 96 ").replace(
+    let text = text.replace("size = 222 ", "size = 96 ").replace(
         "\"../fixtures/corpus\", \"../fixtures/bad\"",
         &format!("{:?}", s(&corpus)),
     );

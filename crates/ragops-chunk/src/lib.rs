@@ -34,24 +34,34 @@ pub enum ChunkError {
     NoTokenizer,
 }
 
+/// The text the enrich stage puts before a chunk, from the document title and the chunk's
+/// heading path (`ragops_enrich::header`); the embedded text is `header + "\n\n" + chunk`.
+pub type HeaderFn = fn(title: &str, heading_path: &[String]) -> String;
+
 /// Cuts documents into chunks according to a [`ChunkingConfig`].
 pub struct Chunker {
     config: ChunkingConfig,
     chunking_hash: String,
     tokens: Option<TokenSpans>,
     capacity: usize,
+    /// Model tokens available to the chunk and its header together (the model's maximum less
+    /// `[CLS]`/`[SEP]`), when token chunks must fit the model.
+    window: Option<usize>,
+    header: Option<HeaderFn>,
 }
 
 impl Chunker {
     /// `tokenizer` is required for token units; `model_max_tokens` (including special tokens)
-    /// caps the chunk size so that every chunk fits the model, less `reserved_tokens` kept free
-    /// for text the enrich stage puts before the chunk (the contextual header).
+    /// caps the chunk size so that every chunk fits the model. With `header` (the contextual
+    /// header the enrich stage will put before each chunk), a token chunk is sized so that
+    /// header and chunk fit the model together: its capacity is the model's window less the
+    /// header's tokens at the chunk's start (never less than half the window).
     pub fn new(
         config: &ChunkingConfig,
         chunking_hash: &str,
         tokenizer: Option<Tokenizer>,
         model_max_tokens: Option<usize>,
-        reserved_tokens: usize,
+        header: Option<HeaderFn>,
     ) -> Result<Self, ChunkError> {
         if config.size == 0 || config.overlap >= config.size {
             return Err(ChunkError::Config(format!(
@@ -60,12 +70,14 @@ impl Chunker {
             )));
         }
         let mut capacity = config.size;
+        let mut window = None;
         let tokens = match config.unit {
             ChunkUnit::Tokens => {
                 let t = tokenizer.ok_or(ChunkError::NoTokenizer)?;
                 if let Some(max) = model_max_tokens {
-                    let budget = max.saturating_sub(2 + reserved_tokens).max(max / 2).max(1);
-                    capacity = capacity.min(budget);
+                    let w = max.saturating_sub(2).max(1);
+                    window = Some(w);
+                    capacity = capacity.min(w);
                 }
                 Some(TokenSpans::new(&t))
             }
@@ -82,10 +94,37 @@ impl Chunker {
             chunking_hash: chunking_hash.to_string(),
             tokens,
             capacity,
+            window,
+            header,
         })
     }
 
-    /// The effective maximum chunk size in the configured unit.
+    /// Capacity of a token chunk that starts in `section` of `doc` (0: before the first
+    /// heading); `cache` holds the header token counts already computed, by section.
+    fn capacity_at(
+        &self,
+        t: &TokenSpans,
+        doc: &Document,
+        headings: &HeadingIndex,
+        section: usize,
+        cache: &mut [Option<usize>],
+    ) -> usize {
+        let (Some(window), Some(header)) = (self.window, self.header) else {
+            return self.capacity;
+        };
+        let header_tokens = *cache[section].get_or_insert_with(|| {
+            let h = header(&doc.title, headings.path_of(section));
+            if h.is_empty() {
+                0
+            } else {
+                t.count(&h)
+            }
+        });
+        let fits = window.saturating_sub(header_tokens).max(window / 2).max(1);
+        self.capacity.min(fits)
+    }
+
+    /// The maximum chunk size in the configured unit (before any header is taken off).
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -96,9 +135,10 @@ impl Chunker {
         let markdown =
             self.config.strategy == ChunkStrategy::Markdown && doc.format.is_markdown_like();
         let text = doc.text.as_str();
+        let headings = HeadingIndex::new(&doc.sections);
         let ranges = match &self.tokens {
             Some(t) => {
-                let headings: Vec<(usize, u8)> = if markdown {
+                let cuts: Vec<(usize, u8)> = if markdown {
                     doc.sections
                         .iter()
                         .map(|s| (s.byte_start, s.level))
@@ -106,18 +146,22 @@ impl Chunker {
                 } else {
                     Vec::new()
                 };
+                let spans = t.spans(text);
+                let mut cache = vec![None; headings.paths.len() + 1];
                 split::split_tokens(
                     text,
-                    &t.spans(text),
-                    &headings,
-                    self.capacity,
+                    &spans,
+                    &cuts,
+                    |start| {
+                        let section = headings.section_at(spans[start].0);
+                        self.capacity_at(t, doc, &headings, section, &mut cache)
+                    },
                     self.config.overlap,
                     |s| t.count(s),
                 )
             }
             None => split_chars(&self.config, self.capacity, markdown, text)?,
         };
-        let headings = HeadingIndex::new(&doc.sections);
         // Chunk starts only move forward, so character offsets are counted incrementally.
         let (mut at_byte, mut at_char) = (0, 0);
         Ok(ranges
@@ -218,13 +262,21 @@ impl HeadingIndex {
         Self { paths }
     }
 
-    fn path_at(&self, byte: usize) -> Vec<String> {
-        let idx = self.paths.partition_point(|(start, _)| *start <= byte);
-        if idx == 0 {
-            Vec::new()
-        } else {
-            self.paths[idx - 1].1.clone()
+    /// The section a byte offset is in: 0 before the first heading, else 1 + its index.
+    fn section_at(&self, byte: usize) -> usize {
+        self.paths.partition_point(|(start, _)| *start <= byte)
+    }
+
+    /// The heading path of a section numbered as by [`Self::section_at`].
+    fn path_of(&self, section: usize) -> &[String] {
+        match section.checked_sub(1) {
+            Some(i) => &self.paths[i].1,
+            None => &[],
         }
+    }
+
+    fn path_at(&self, byte: usize) -> Vec<String> {
+        self.path_of(self.section_at(byte)).to_vec()
     }
 }
 
@@ -269,7 +321,7 @@ mod tests {
             "h",
             None,
             None,
-            0,
+            None,
         )
         .unwrap();
         let chunks = c.chunk(&d).unwrap();
@@ -311,8 +363,22 @@ mod tests {
     fn ids_are_deterministic_and_config_dependent() {
         let text = "Alpha beta gamma. ".repeat(30);
         let d = doc(&text, Format::Text, vec![]);
-        let a = Chunker::new(&chars_cfg(50, 0, ChunkStrategy::Text), "h1", None, None, 0).unwrap();
-        let b = Chunker::new(&chars_cfg(50, 0, ChunkStrategy::Text), "h2", None, None, 0).unwrap();
+        let a = Chunker::new(
+            &chars_cfg(50, 0, ChunkStrategy::Text),
+            "h1",
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let b = Chunker::new(
+            &chars_cfg(50, 0, ChunkStrategy::Text),
+            "h2",
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         let ids1: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
         let ids2: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
         let ids3: Vec<_> = b.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
@@ -376,7 +442,14 @@ mod tests {
                 page: 3,
             },
         ];
-        let c = Chunker::new(&chars_cfg(15, 0, ChunkStrategy::Text), "h", None, None, 0).unwrap();
+        let c = Chunker::new(
+            &chars_cfg(15, 0, ChunkStrategy::Text),
+            "h",
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         let pages: Vec<_> = c.chunk(&d).unwrap().iter().map(|c| c.page).collect();
         assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
     }
@@ -406,7 +479,7 @@ mod tests {
             overlap: 5,
             fit_model: true,
         };
-        let c = Chunker::new(&cfg, "h", Some(t.clone()), Some(512), 0).unwrap();
+        let c = Chunker::new(&cfg, "h", Some(t.clone()), Some(512), None).unwrap();
         let chunks = c.chunk(&d).unwrap();
         assert!(chunks.len() > 20);
         for ch in &chunks {
@@ -426,6 +499,68 @@ mod tests {
         assert!(covered >= text.split_whitespace().count());
     }
 
+    /// A stand-in for the enrich stage's header: title and heading path joined.
+    fn test_header(title: &str, path: &[String]) -> String {
+        std::iter::once(title)
+            .chain(path.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" > ")
+    }
+
+    #[test]
+    fn header_and_chunk_fit_the_model_together() {
+        let (_d, t) = tiny_tokenizer();
+        // Words of the tiny vocabulary: one token each; a sentence is 10 tokens.
+        let body = "The index rebuild is a snapshot of the shard. ".repeat(30);
+        let long =
+            "Restore the shard index and rollback the search model for the api key alert page";
+        let text = format!("# Backup\n\n{body}\n\n## {long}\n\n{body}");
+        let d = doc(&text, Format::Markdown, ragops_load_sections(&text));
+        let cfg = ChunkingConfig {
+            strategy: ChunkStrategy::Markdown,
+            unit: ChunkUnit::Tokens,
+            size: 256,
+            overlap: 0,
+            fit_model: true,
+        };
+        // A 66-token model: 64 tokens for header and chunk together.
+        let window = 64;
+        let c = Chunker::new(&cfg, "h", Some(t.clone()), Some(66), Some(test_header)).unwrap();
+        let chunks = c.chunk(&d).unwrap();
+        let mut largest = [0usize; 2];
+        for ch in &chunks {
+            let header = test_header(&ch.title, &ch.heading_path);
+            let embedded = real_count(&t, &format!("{header}\n\n{}", ch.text));
+            assert!(
+                embedded <= window,
+                "{embedded} tokens: {header:?} + {:?}",
+                ch.text
+            );
+            let section = usize::from(ch.heading_path.len() == 2);
+            largest[section] = largest[section].max(real_count(&t, &ch.text));
+        }
+        let room = |path: &[&str]| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            window - real_count(&t, &test_header("Doc", &path))
+        };
+        let (short_room, long_room) = (room(&["Backup"]), room(&["Backup", long]));
+        assert!(long_room + 15 < short_room && long_room > window / 2);
+        // Each section's chunks fill what its own header leaves (to within a sentence), not
+        // what a fixed reserve for the longest header would leave.
+        assert!(largest[0] > short_room - 10, "{largest:?} {short_room}");
+        assert!(largest[1] <= long_room, "{largest:?} {long_room}");
+        assert!(largest[1] > long_room - 10, "{largest:?} {long_room}");
+        // Without a header the whole window is the chunk's.
+        let bare = Chunker::new(&cfg, "h", Some(t.clone()), Some(66), None).unwrap();
+        let bare_largest = bare
+            .chunk(&d)
+            .unwrap()
+            .iter()
+            .map(|c| real_count(&t, &c.text))
+            .max();
+        assert!(bare_largest > Some(short_room), "{bare_largest:?}");
+    }
+
     #[test]
     fn token_unit_requires_tokenizer() {
         let cfg = ChunkingConfig {
@@ -433,7 +568,7 @@ mod tests {
             ..chars_cfg(10, 0, ChunkStrategy::Text)
         };
         assert!(matches!(
-            Chunker::new(&cfg, "h", None, None, 0),
+            Chunker::new(&cfg, "h", None, None, None),
             Err(ChunkError::NoTokenizer)
         ));
     }

@@ -39,21 +39,22 @@ const WORD: u8 = 10;
 const PUNCT: u8 = 11;
 const SUBWORD: u8 = 12;
 
-/// Cuts `text` into chunks of at most `capacity` tokens; returns byte ranges.
+/// Cuts `text` into chunks; returns byte ranges.
 ///
 /// `spans` are the token spans of `text`; `headings` are `(byte offset, level)` of the Markdown
-/// headings to treat as boundaries; `recount` tokenises a text alone (used only for chunks that
-/// start or end inside a word).
+/// headings to treat as boundaries; `capacity(i)` is the most tokens a chunk starting at token
+/// `i` may hold (it always takes at least one token beyond the previous chunk); `recount`
+/// tokenises a text alone (used only for chunks that start or end inside a word).
 pub(crate) fn split_tokens(
     text: &str,
     spans: &[(usize, usize)],
     headings: &[(usize, u8)],
-    capacity: usize,
+    mut capacity: impl FnMut(usize) -> usize,
     overlap: usize,
     recount: impl Fn(&str) -> usize,
 ) -> Vec<(usize, usize)> {
     let n = spans.len();
-    if n == 0 || capacity == 0 {
+    if n == 0 {
         return Vec::new();
     }
     let rank = ranks(text, spans, headings);
@@ -62,6 +63,7 @@ pub(crate) fn split_tokens(
     let (mut start, mut prev_end) = (0, 0);
     loop {
         let lo = start.max(prev_end);
+        let capacity = capacity(start).max(lo - start + 1);
         let mut limit = (start + capacity).min(n);
         let end = loop {
             let e = best_cut(&rank, lo + 1, limit, n);
@@ -201,7 +203,7 @@ mod tests {
         overlap: usize,
     ) -> Vec<&'t str> {
         let spans = words(text);
-        split_tokens(text, &spans, headings, cap, overlap, |t| words(t).len())
+        split_tokens(text, &spans, headings, |_| cap, overlap, |t| words(t).len())
             .into_iter()
             .map(|(a, b)| &text[a..b])
             .collect()
@@ -266,7 +268,7 @@ mod tests {
         let spans = words(&text);
         for cap in [1usize, 2, 3, 7, 16, 50] {
             for overlap in [0, cap / 2, cap.saturating_sub(1)] {
-                let got = split_tokens(&text, &spans, &[], cap, overlap, |t| words(t).len());
+                let got = split_tokens(&text, &spans, &[], |_| cap, overlap, |t| words(t).len());
                 let mut covered = 0;
                 let mut last_end = 0;
                 for &(a, b) in &got {
@@ -344,13 +346,20 @@ mod tests {
         // any text starting inside it: the splitter must shrink such chunks.
         let text = "abcdef";
         let spans: Vec<_> = (0..6).map(|i| (i, i + 1)).collect();
-        let got = split_tokens(text, &spans, &[], 4, 0, |t| {
-            if t.starts_with('a') {
-                t.len()
-            } else {
-                10
-            }
-        });
+        let got = split_tokens(
+            text,
+            &spans,
+            &[],
+            |_| 4,
+            0,
+            |t| {
+                if t.starts_with('a') {
+                    t.len()
+                } else {
+                    10
+                }
+            },
+        );
         assert_eq!(got[0], (0, 4));
         // The rest start inside the word: each is shrunk to one piece.
         assert_eq!(&got[1..], &[(4, 5), (5, 6)]);

@@ -152,7 +152,7 @@ fn token_chunks_fit_when_tokenised_alone() {
             overlap,
             fit_model: true,
         };
-        let chunker = Chunker::new(&cfg, "h", Some(t.clone()), Some(256), 0).expect("chunker");
+        let chunker = Chunker::new(&cfg, "h", Some(t.clone()), Some(256), None).expect("chunker");
         for (name, text) in corpus().iter().take(60) {
             let doc = Document {
                 id: name.clone(),

@@ -146,8 +146,10 @@ fn default_strategy() -> ChunkStrategy {
 fn default_unit() -> ChunkUnit {
     ChunkUnit::Tokens
 }
+/// all-MiniLM-L6-v2's 256-token window less [CLS]/[SEP] and 32 tokens for a typical contextual
+/// header (a chunk with a longer header is made smaller still, so nothing is truncated).
 fn default_chunk_size() -> usize {
-    256
+    222
 }
 fn default_overlap() -> usize {
     32
@@ -408,7 +410,17 @@ impl PipelineConfig {
         let mut h =
             Sha256Hasher::new().part(serde_json::to_string(&self.chunking).unwrap_or_default());
         h = match self.chunking.unit {
-            ChunkUnit::Tokens => h.part(self.embedding.model.as_str()).part(TOKEN_SPLITTER),
+            // Token chunks leave room for their contextual header when they must fit the model.
+            ChunkUnit::Tokens => h
+                .part(self.embedding.model.as_str())
+                .part(TOKEN_SPLITTER)
+                .part(
+                    if self.chunking.fit_model && self.enrich.contextual_header {
+                        "header"
+                    } else {
+                        ""
+                    },
+                ),
             ChunkUnit::Chars => h.part(""),
         };
         h.hex()
@@ -554,7 +566,7 @@ mod tests {
     #[test]
     fn defaults_fill_in() {
         let c = parse("[sources]\npaths = [\"docs\"]\n").expect("valid");
-        assert_eq!(c.chunking.size, 256);
+        assert_eq!(c.chunking.size, 222);
         assert_eq!(c.chunking.unit, ChunkUnit::Tokens);
         assert_eq!(c.embedding.model, DEFAULT_MODEL);
         assert_eq!(c.sources.include, vec!["**/*".to_string()]);
@@ -597,7 +609,12 @@ mod tests {
         let mut c = a.clone();
         c.enrich.contextual_header = false;
         assert_ne!(a.content_hash(), c.content_hash());
-        assert_eq!(a.chunking_hash(), c.chunking_hash());
+        // Token chunks leave room for the header; character chunks do not depend on it.
+        assert_ne!(a.chunking_hash(), c.chunking_hash());
+        let (mut chars_on, mut chars_off) = (a.clone(), c.clone());
+        chars_on.chunking.unit = ChunkUnit::Chars;
+        chars_off.chunking.unit = ChunkUnit::Chars;
+        assert_eq!(chars_on.chunking_hash(), chars_off.chunking_hash());
         assert_ne!(a.reuse_key("m"), c.reuse_key("m"));
         assert_ne!(a.reuse_key("m"), a.reuse_key("other model"));
         let mut e = a.clone();
@@ -619,7 +636,7 @@ mod tests {
         let d = config_diff(&a.content_json(), &b.content_json());
         let keys: Vec<&str> = d.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, vec!["chunking.size", "enrich.contextual_header"]);
-        assert_eq!(d[0].old, serde_json::json!(256));
+        assert_eq!(d[0].old, serde_json::json!(222));
         assert_eq!(d[0].new, serde_json::json!(128));
         assert!(config_diff(&a.content_json(), &a.content_json()).is_empty());
     }

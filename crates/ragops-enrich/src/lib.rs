@@ -8,28 +8,21 @@ use ragops_core::{Chunk, EnrichConfig};
 /// Longest contextual header kept, in characters (it shares the model's token budget).
 pub const MAX_HEADER_CHARS: usize = 200;
 
-/// Model tokens the chunker leaves free for the contextual header when a chunk would otherwise
-/// fill the model's whole input. Longer headers make the embedded text longer than the model's
-/// maximum; such texts are truncated and counted in the build report.
-pub const HEADER_TOKEN_RESERVE: usize = 32;
-
-/// Tokens to keep free in each chunk for what this stage prepends.
-pub fn reserved_tokens(config: &EnrichConfig) -> usize {
-    if config.contextual_header {
-        HEADER_TOKEN_RESERVE
-    } else {
-        0
-    }
+/// The contextual header of a chunk: document title then the heading path, without repeating a
+/// first heading equal to the title. The chunker sizes token chunks with this same function
+/// (`ragops_chunk::HeaderFn`), so header and chunk fit the model together.
+pub fn contextual_header(chunk: &Chunk) -> String {
+    header(&chunk.title, &chunk.heading_path)
 }
 
-/// The contextual header of a chunk: document title then the heading path, without repeating a
-/// first heading equal to the title.
-pub fn contextual_header(chunk: &Chunk) -> String {
+/// The contextual header for a document title and a heading path, at most
+/// [`MAX_HEADER_CHARS`] characters.
+pub fn header(title: &str, heading_path: &[String]) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    if !chunk.title.trim().is_empty() {
-        parts.push(chunk.title.trim());
+    if !title.trim().is_empty() {
+        parts.push(title.trim());
     }
-    for h in &chunk.heading_path {
+    for h in heading_path {
         if parts.last().map(|p| p.eq_ignore_ascii_case(h.trim())) != Some(true) {
             parts.push(h.trim());
         }

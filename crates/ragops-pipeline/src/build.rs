@@ -296,7 +296,9 @@ pub fn build_pipeline(
         &cfg.chunking_hash(),
         tokenizer,
         cfg.chunking.fit_model.then_some(info.max_tokens),
-        ragops_enrich::reserved_tokens(&cfg.enrich),
+        cfg.enrich
+            .contextual_header
+            .then_some(ragops_enrich::header as ragops_chunk::HeaderFn),
     )?;
     let writer = store.begin_snapshot(&lock, &cfg.content_hash())?;
     let segment = cache.segment_writer(writer.id())?;
