@@ -45,7 +45,8 @@ pub mod profile {
 
 use profile::time;
 
-use crate::kernels::{bias_act_, bias_residual_, masked_softmax_, BiasAct};
+use crate::attention::fused_attention;
+use crate::kernels::{bias_act_, bias_residual_, BiasAct};
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -237,49 +238,17 @@ impl BertModel {
         scale: f32,
     ) -> candle_core::Result<Tensor> {
         let (b, l, h) = x.dims3()?;
-        let (heads, hd) = (self.heads, self.head_dim);
-        // One matmul for Q, K and V, bias added in place.
+        // One matmul for Q, K and V, bias added in place; then attention per (sequence, head)
+        // straight from that projection (`crate::attention`).
         let qkv = time("qkv", || {
             let qkv = linear_nobias(x, &layer.qkv_w)?;
             bias_act_(&qkv, &layer.qkv_b, BiasAct::Identity)?;
-            qkv.reshape((b, l, 3, heads, hd))
+            Ok::<_, candle_core::Error>(qkv)
         })?;
-        let (q, kt, v) = time("attn_split", || {
-            let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
-            // (b, heads, l, hd), (b, heads, hd, l), (b, heads, l, hd)
-            Ok::<_, candle_core::Error>((
-                part(0)?.contiguous()?,
-                part(1)?.transpose(2, 3)?.contiguous()?,
-                part(2)?.contiguous()?,
-            ))
+        let ctx = time("attention", || {
+            fused_attention(&qkv, valid, self.heads, scale)
         })?;
-        // Attention runs over groups of sequences whose score tensors stay in cache: the
-        // (group, heads, l, l) scores are written by QKᵀ, rewritten by softmax and read by PV.
-        let group = attention_group(b, heads, l);
-        let mut parts = Vec::with_capacity(b.div_ceil(group));
-        for start in (0..b).step_by(group) {
-            let n = group.min(b - start);
-            let (q, kt, v) = (
-                q.narrow(0, start, n)?,
-                kt.narrow(0, start, n)?,
-                v.narrow(0, start, n)?,
-            );
-            let probs = time("attn_qk", || q.matmul(&kt))?;
-            time("attn_softmax", || {
-                masked_softmax_(&probs, &valid[start..start + n], heads, scale)
-            })?;
-            parts.push(time("attn_pv", || probs.matmul(&v))?);
-        }
-        let ctx = time("attn_merge", || {
-            let ctx = if parts.len() == 1 {
-                parts
-                    .pop()
-                    .ok_or_else(|| candle_core::Error::Msg("no attention part".into()))?
-            } else {
-                Tensor::cat(&parts, 0)?
-            };
-            ctx.transpose(1, 2)?.reshape((b, l, h))
-        })?;
+        debug_assert_eq!(ctx.dims(), &[b, l, h]);
         let attn = time("attn_out", || {
             let out = linear_nobias(&ctx, &layer.attn_out_w)?;
             bias_residual_(&out, &layer.attn_out_b, x)?;
@@ -303,15 +272,6 @@ impl BertModel {
         })?;
         time("norm", || layer.out_norm.forward(&out))
     }
-}
-
-/// Bytes of attention scores one group of sequences may use (about one core's L2 cache).
-const ATTENTION_GROUP_BYTES: usize = 2 << 20;
-
-/// Sequences per attention group: as many as keep the scores within `ATTENTION_GROUP_BYTES`.
-fn attention_group(batch: usize, heads: usize, len: usize) -> usize {
-    let per_seq = heads * len * len * std::mem::size_of::<f32>();
-    (ATTENTION_GROUP_BYTES / per_seq.max(1)).clamp(1, batch.max(1))
 }
 
 /// `x @ wᵀ` for `x: (b, l, in)` and `w: (out, in)`, as one `(b·l, in) × (in, out)` product.

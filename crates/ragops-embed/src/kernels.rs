@@ -32,7 +32,7 @@ fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> Result<&'a mu
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let r = range(l, what)?;
     match s {
         CpuStorage::F32(v) => Ok(&v[r]),
@@ -159,6 +159,12 @@ multiversion!(bias_gelu => bias_gelu_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_add => bias_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_residual => bias_residual_rows(rows: &mut [f32], bias: &[f32], residual: &[f32]));
 multiversion!(softmax => softmax_rows(rows: &mut [f32], len: usize, valid: &[usize], scale: f32));
+multiversion!(softmax_all => softmax_rows_all(rows: &mut [f32], len: usize));
+
+/// Softmax of each `len`-value row of `rows` (no mask, no scale), in place.
+pub(crate) fn softmax_square(rows: &mut [f32], len: usize) {
+    softmax_all(rows, len)
+}
 
 #[inline(always)]
 fn bias_gelu_rows<const FMA: bool>(rows: &mut [f32], bias: &[f32]) {
@@ -234,6 +240,13 @@ fn softmax_row<const FMA: bool>(row: &mut [f32], valid: usize, scale: f32) {
         *x *= inv;
     }
     pad.fill(0.0);
+}
+
+#[inline(always)]
+fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
+    for row in rows.chunks_exact_mut(len) {
+        softmax_row::<FMA>(row, len, 1.0);
+    }
 }
 
 #[inline(always)]

@@ -9,6 +9,7 @@
 //!   longest text of each batch.
 //! * [`tiny`]: writes a tiny, randomly initialised BERT for fast tests of the real code path.
 
+pub mod attention;
 pub mod bert;
 mod embedder;
 pub mod hub;

@@ -1,0 +1,230 @@
+//! Fused multi-head self-attention on the CPU.
+//!
+//! Stock candle splits the QKV projection into three tensors (copies), runs Q·Kᵀ and P·V as
+//! batched matmuls whose small per-head products (`k` = head size, 32 for MiniLM) are each
+//! spread over all threads, writes the whole `(batch, heads, len, len)` score tensor, and merges
+//! the heads back with another copy. On 2 cores those per-head hand-offs and copies cost more
+//! than the arithmetic.
+//!
+//! Here one task is one (sequence, head) pair, run on one thread of candle's pool:
+//!
+//! 1. `S = scale · Q Kᵀ` over the sequence's **valid** tokens only (`v × v`, padding skipped),
+//!    reading Q and K in place from the QKV projection with strided gemm operands, into a
+//!    per-thread buffer that stays in cache;
+//! 2. softmax of each row of `S`, in place;
+//! 3. `O = S V`, written straight into the `(batch, len, hidden)` context at the head's columns.
+//!
+//! Rows of padded positions are left at zero: no valid position attends to them (their keys are
+//! masked), and pooling ignores them, so the outputs of real tokens are those of the masked
+//! computation. Tasks write disjoint parts of the output.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::kernels::{slice, softmax_square};
+
+/// `softmax(scale · Q Kᵀ + mask) V` for every head of every sequence.
+struct FusedAttention<'a> {
+    /// Valid (unpadded) length of each sequence; its mask row is `valid` ones, then zeros.
+    valid: &'a [usize],
+    heads: usize,
+    scale: f32,
+}
+
+/// The output buffer, shared by tasks that write disjoint elements of it.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes only its own (sequence, head) block (see `cpu_fwd`).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The pointer (a method, so that closures capture the whole `Out`, not its field).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+impl CustomOp1 for FusedAttention<'_> {
+    fn name(&self) -> &'static str {
+        "ragops-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (batch, len, width) = l.shape().dims3()?;
+        let heads = self.heads;
+        if heads == 0 || !width.is_multiple_of(3 * heads) || self.valid.len() != batch {
+            candle_core::bail!(
+                "attention: qkv of shape {:?} does not fit {heads} heads and {} sequences",
+                l.dims(),
+                self.valid.len()
+            );
+        }
+        if let Some(&v) = self.valid.iter().find(|&&v| v > len) {
+            candle_core::bail!("attention: valid length {v} exceeds the sequence length {len}");
+        }
+        let qkv = slice(s, l, self.name())?;
+        let hidden = width / 3;
+        let hd = hidden / heads;
+        let mut out = vec![0f32; batch * len * hidden];
+        let dst = Out(out.as_mut_ptr());
+        let (rs, ws) = (width as isize, hidden as isize);
+        let task = |scores: &mut Vec<f32>, t: usize| {
+            let (seq, head) = (t / heads, t % heads);
+            let v = self.valid[seq];
+            if v == 0 {
+                return;
+            }
+            let base = seq * len * width + head * hd;
+            let (q, k, val) = (
+                qkv[base..].as_ptr(),
+                qkv[base + hidden..].as_ptr(),
+                qkv[base + 2 * hidden..].as_ptr(),
+            );
+            scores.resize(v * v, 0.0);
+            // SAFETY: Q, K and V of this (sequence, head) are rows `0..v` (stride `width`) of
+            // `hd` values from `base`, `base + hidden` and `base + 2·hidden`, inside the
+            // sequence's `len × width` block of `qkv`; `scores` holds `v × v` values; the output
+            // block is rows `0..v` (stride `hidden`) of `hd` values at the head's column in this
+            // sequence's `len × hidden` block of `out`, which no other task touches.
+            unsafe {
+                // S (v × v) = scale · Q (v × hd) · Kᵀ (hd × v).
+                gemm::gemm(
+                    v,
+                    v,
+                    hd,
+                    scores.as_mut_ptr(),
+                    1,
+                    v as isize,
+                    false,
+                    q,
+                    1,
+                    rs,
+                    k,
+                    rs,
+                    1,
+                    0.0,
+                    self.scale,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+                softmax_square(scores, v);
+                // O (v × hd) = S (v × v) · V (v × hd).
+                gemm::gemm(
+                    v,
+                    hd,
+                    v,
+                    dst.at(seq * len * hidden + head * hd),
+                    1,
+                    ws,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    v as isize,
+                    val,
+                    1,
+                    rs,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        };
+        candle_core::utils::with_threadpool(|| {
+            (0..batch * heads)
+                .into_par_iter()
+                .for_each_init(Vec::new, |scores, t| task(scores, t));
+        });
+        Ok((CpuStorage::F32(out), Shape::from((batch, len, hidden))))
+    }
+}
+
+/// Self-attention of a `(batch, len, 3·hidden)` QKV projection (Q, K, V side by side, each
+/// `heads × head_size`) for right-padded sequences of lengths `valid`: the `(batch, len,
+/// hidden)` context, zero at padded positions.
+pub fn fused_attention(qkv: &Tensor, valid: &[usize], heads: usize, scale: f32) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&FusedAttention {
+        valid,
+        heads,
+        scale,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, D};
+
+    /// The unfused computation with candle ops and an additive mask.
+    fn reference(qkv: &Tensor, valid: &[usize], heads: usize, scale: f64) -> Result<Tensor> {
+        let (b, l, w) = qkv.dims3()?;
+        let (h, hd) = (w / 3, w / 3 / heads);
+        let part = |i: usize| {
+            qkv.narrow(2, i * h, h)?
+                .reshape((b, l, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+        let mask: Vec<f32> = valid
+            .iter()
+            .flat_map(|&n| (0..l).map(move |j| if j < n { 0.0 } else { -1e9 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (b, 1, 1, l), qkv.device())?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))
+    }
+
+    #[test]
+    fn matches_masked_attention_on_valid_rows_and_zeroes_padding() -> Result<()> {
+        let dev = Device::Cpu;
+        let (heads, hd, l) = (3, 8, 11);
+        let valid = [11, 7, 1, 4];
+        let qkv = Tensor::randn(0f32, 1.0, (valid.len(), l, 3 * heads * hd), &dev)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let got = fused_attention(&qkv, &valid, heads, scale as f32)?;
+        let want = reference(&qkv, &valid, heads, scale)?;
+        assert_eq!(got.dims(), want.dims());
+        for (i, &n) in valid.iter().enumerate() {
+            let g = got.get(i)?;
+            let diff = (g.narrow(0, 0, n)? - want.get(i)?.narrow(0, 0, n)?)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "sequence {i}: diff {diff}");
+            if n < l {
+                let pad = g
+                    .narrow(0, n, l - n)?
+                    .abs()?
+                    .max_all()?
+                    .to_scalar::<f32>()?;
+                assert_eq!(pad, 0.0, "sequence {i}: padded rows");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_shapes_that_do_not_fit() -> Result<()> {
+        let qkv = Tensor::zeros((2, 4, 18), candle_core::DType::F32, &Device::Cpu)?;
+        assert!(
+            fused_attention(&qkv, &[4, 4], 4, 1.0).is_err(),
+            "18 = 3·6 is not 3·4·k"
+        );
+        assert!(
+            fused_attention(&qkv, &[4], 3, 1.0).is_err(),
+            "one length for two sequences"
+        );
+        assert!(
+            fused_attention(&qkv, &[4, 5], 3, 1.0).is_err(),
+            "longer than the sequence"
+        );
+        Ok(())
+    }
+}
