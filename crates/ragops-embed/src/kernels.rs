@@ -1,4 +1,5 @@
-//! Fused in-place CPU kernels for the encoder's element-wise work.
+//! Fused in-place CPU kernels for the encoder's element-wise work (the attention's softmax is
+//! called from `crate::attention`, which folds the scale into Q·Kᵀ and skips padded keys).
 //!
 //! Stock candle runs bias addition, GELU, scaling, masking and softmax as separate passes, each
 //! allocating a fresh output tensor (page faults on large attention tensors) and computing `erf`
@@ -158,7 +159,6 @@ macro_rules! multiversion {
 multiversion!(bias_gelu => bias_gelu_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_add => bias_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_residual => bias_residual_rows(rows: &mut [f32], bias: &[f32], residual: &[f32]));
-multiversion!(softmax => softmax_rows(rows: &mut [f32], len: usize, valid: &[usize], scale: f32));
 multiversion!(softmax_all => softmax_rows_all(rows: &mut [f32], len: usize));
 
 /// Softmax of each `len`-value row of `rows` (no mask, no scale), in place.
@@ -228,31 +228,16 @@ fn lane_sum(xs: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn softmax_row<const FMA: bool>(row: &mut [f32], valid: usize, scale: f32) {
-    let (keep, pad) = row.split_at_mut(valid.min(row.len()));
-    // softmax(s·x) = exp(s·x − s·max x) / Σ: scaling folds into the exponent.
-    let shift = scale * lane_max(keep);
-    for x in keep.iter_mut() {
-        *x = fast_exp::<FMA>(madd::<FMA>(*x, scale, -shift));
-    }
-    let inv = 1.0 / lane_sum(keep);
-    for x in keep.iter_mut() {
-        *x *= inv;
-    }
-    pad.fill(0.0);
-}
-
-#[inline(always)]
 fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
     for row in rows.chunks_exact_mut(len) {
-        softmax_row::<FMA>(row, len, 1.0);
-    }
-}
-
-#[inline(always)]
-fn softmax_rows<const FMA: bool>(rows: &mut [f32], len: usize, valid: &[usize], scale: f32) {
-    for (row, &v) in rows.chunks_exact_mut(len).zip(valid) {
-        softmax_row::<FMA>(row, v, scale);
+        let shift = lane_max(row);
+        for x in row.iter_mut() {
+            *x = fast_exp::<FMA>(*x - shift);
+        }
+        let inv = 1.0 / lane_sum(row);
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
     }
 }
 
@@ -317,38 +302,6 @@ impl InplaceOp3 for BiasResidual {
     }
 }
 
-/// Scaled, masked softmax over the last dimension of `(batch, heads, len, len)` scores, in place.
-/// Sequence `b` has `valid[b]` real tokens followed by padding: padded keys get probability 0.
-pub struct MaskedSoftmax {
-    pub valid: Vec<usize>,
-    pub heads: usize,
-    pub scale: f32,
-}
-
-impl candle_core::InplaceOp1 for MaskedSoftmax {
-    fn name(&self) -> &'static str {
-        "ragops-masked-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
-        let dims = l.dims();
-        if dims.len() != 4 || dims[0] != self.valid.len() || dims[1] != self.heads {
-            candle_core::bail!("masked softmax: unexpected shape {dims:?}");
-        }
-        let len = dims[3];
-        let rows_per_seq = dims[1] * dims[2];
-        let x = slice_mut(s, l, self.name())?;
-        let (valid, scale) = (&self.valid, self.scale);
-        par_rows(x, len, |first_row, rows| {
-            let lens: Vec<usize> = (first_row..first_row + rows.len() / len)
-                .map(|r| valid[r / rows_per_seq])
-                .collect();
-            softmax(rows, len, &lens, scale);
-        });
-        Ok(())
-    }
-}
-
 /// `x ← act(x + bias)`, in place.
 pub fn bias_act_(x: &Tensor, bias: &Tensor, act: BiasAct) -> Result<()> {
     x.inplace_op2(bias, &act)
@@ -357,15 +310,6 @@ pub fn bias_act_(x: &Tensor, bias: &Tensor, act: BiasAct) -> Result<()> {
 /// `x ← x + bias + residual`, in place.
 pub fn bias_residual_(x: &Tensor, bias: &Tensor, residual: &Tensor) -> Result<()> {
     x.inplace_op3(bias, residual, &BiasResidual)
-}
-
-/// Scaled, masked softmax of attention scores, in place.
-pub fn masked_softmax_(scores: &Tensor, valid: &[usize], heads: usize, scale: f32) -> Result<()> {
-    scores.inplace_op1(&MaskedSoftmax {
-        valid: valid.to_vec(),
-        heads,
-        scale,
-    })
 }
 
 #[cfg(test)]
@@ -427,23 +371,14 @@ mod tests {
         let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "residual diff {diff}");
 
-        // Scores for 2 sequences (valid 3 of 4, 4 of 4), 2 heads.
-        let scores = Tensor::randn(0f32, 3.0, (2, 2, 4, 4), &dev)?;
-        let mask = Tensor::new(&[[0f32, 0.0, 0.0, -1e9], [0.0, 0.0, 0.0, 0.0]], &dev)?
-            .reshape((2, 1, 1, 4))?;
-        let want =
-            candle_nn::ops::softmax_last_dim(&(scores.clone() * 0.5)?.broadcast_add(&mask)?)?;
-        let got = scores.copy()?;
-        masked_softmax_(&got, &[3, 4], 2, 0.5)?;
+        // Rows of 5 scores, as the fused attention's square score blocks.
+        let scores = Tensor::randn(0f32, 3.0, (5, 5), &dev)?;
+        let want = candle_nn::ops::softmax_last_dim(&scores)?;
+        let mut got = scores.flatten_all()?.to_vec1::<f32>()?;
+        softmax_square(&mut got, 5);
+        let got = Tensor::from_vec(got, (5, 5), &dev)?;
         let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "softmax diff {diff}");
-        let padded = got
-            .narrow(3, 3, 1)?
-            .narrow(0, 0, 1)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert_eq!(padded, 0.0);
         Ok(())
     }
 
