@@ -12,8 +12,8 @@
 //! | 8 | line break |
 //! | 9 | sentence: whitespace after `.`, `!` or `?` (closing quotes and brackets allowed) |
 //! | 10 | word: any other whitespace |
-//! | 11 | punctuation next to a word, no whitespace (`foo` `,`) |
-//! | 12 | inside a word (`un` `##believ` `##able`) or between CJK characters |
+//! | 11 | BERT punctuation (ASCII or Unicode category P) on one side, no whitespace (`foo` `,`) |
+//! | 12 | inside a word (`un` `##believ` `##able`), next to a symbol (`5` `##€`), between CJK characters |
 //!
 //! A chunk starting at cut `s` may end at any cut `e` with `e - s <= capacity`; the splitter takes
 //! the strongest rank in that window and, among cuts of that rank, the furthest. So the boundary
@@ -28,9 +28,10 @@
 //! Overlap: a chunk that ends at a heading is followed by the new section as it is, with no
 //! overlap (repeating the end of the previous section would only blur the new one). Otherwise
 //! the next chunk starts at the earliest cut among the last `overlap` tokens of the previous
-//! chunk that is at least a sentence boundary and at least as strong as the previous chunk's
-//! end; if there is none, it starts where the previous chunk ended. A chunk with overlap always
-//! ends after the previous one.
+//! chunk that is at least as strong as a sentence boundary (or, when the previous chunk ended
+//! at a weaker boundary, as strong as that end) and that leaves the new chunk room for at least
+//! one token beyond the previous one within its own capacity; if there is none, it starts where
+//! the previous chunk ended. A chunk with overlap always ends after the previous one.
 
 const PARAGRAPH: u8 = 7;
 const LINE: u8 = 8;
@@ -63,13 +64,13 @@ pub(crate) fn split_tokens(
     let (mut start, mut prev_end) = (0, 0);
     loop {
         let lo = start.max(prev_end);
-        let capacity = capacity(start).max(lo - start + 1);
-        let mut limit = (start + capacity).min(n);
+        let cap = capacity(start).max(lo - start + 1);
+        let mut limit = (start + cap).min(n);
         let end = loop {
             let e = best_cut(&rank, lo + 1, limit, n);
             let (a, b) = range(start, e);
             let exact = rank[start] < SUBWORD && rank[e] < SUBWORD;
-            if exact || e == lo + 1 || recount(&text[a..b]) <= capacity {
+            if exact || e == lo + 1 || recount(&text[a..b]) <= cap {
                 break e;
             }
             limit = e - 1;
@@ -79,7 +80,12 @@ pub(crate) fn split_tokens(
             break;
         }
         prev_end = end;
-        start = overlap_start(&rank, start, end, overlap).unwrap_or(end);
+        // The overlap must leave room for a new token within the next chunk's own capacity
+        // (which is smaller under a long contextual header).
+        start = match overlap_start(&rank, start, end, overlap) {
+            Some(s) if end - s < capacity(s) => s,
+            _ => end,
+        };
     }
     out
 }
@@ -120,9 +126,11 @@ fn ranks(text: &str, spans: &[(usize, usize)], headings: &[(usize, u8)]) -> Vec<
         rank[i] = if !gap.chars().any(char::is_whitespace) {
             let before = text.get(..prev_end).and_then(|t| t.chars().next_back());
             let after = text.get(next_start..).and_then(|t| t.chars().next());
+            // Without whitespace, BERT separates pre-tokens only at its punctuation (ASCII or
+            // Unicode category P); a symbol (`€`, `°`, emoji) stays inside its word.
             match (before, after) {
-                (Some(b), Some(a)) if b.is_alphanumeric() && a.is_alphanumeric() => SUBWORD,
-                _ => PUNCT,
+                (Some(b), Some(a)) if bert_punctuation(b) || bert_punctuation(a) => PUNCT,
+                _ => SUBWORD,
             }
         } else if blank_line(gap) {
             PARAGRAPH
@@ -136,11 +144,17 @@ fn ranks(text: &str, spans: &[(usize, usize)], headings: &[(usize, u8)]) -> Vec<
     }
     for &(byte, level) in headings {
         let i = spans.partition_point(|s| s.0 < byte);
-        if i > 0 && i < n {
+        // A heading inside a word (offsets that do not fall on a token start) stays in-word.
+        if i > 0 && i < n && rank[i] < SUBWORD {
             rank[i] = rank[i].min(level.clamp(1, 6));
         }
     }
     rank
+}
+
+fn bert_punctuation(c: char) -> bool {
+    use unicode_categories::UnicodeCategories;
+    c.is_ascii_punctuation() || c.is_punctuation()
 }
 
 fn blank_line(gap: &str) -> bool {
@@ -338,6 +352,40 @@ mod tests {
         let spans = [(0, 3), (6, 9), (10, 13), (13, 14), (15, 18)];
         let r = ranks(text, &spans, &[]);
         assert_eq!(&r[1..5], &[SUBWORD, WORD, PUNCT, PUNCT]);
+
+        // BERT keeps symbols inside words: "5€" is "5", "##€", a cut to recount; "5’" splits.
+        let text = "5€ 5’";
+        let spans = [(0, 1), (1, 4), (5, 6), (6, 9)];
+        let r = ranks(text, &spans, &[]);
+        assert_eq!(&r[1..4], &[SUBWORD, WORD, PUNCT]);
+        // A heading offset inside a word does not make the in-word cut a heading cut.
+        let r = ranks(text, &spans, &[(1, 1)]);
+        assert_eq!(r[1], SUBWORD);
+    }
+
+    #[test]
+    fn overlap_stays_within_a_smaller_capacity() {
+        // Sentences of 5 tokens; chunks starting from token 5 on may hold only 5 tokens (a long
+        // header there), so starting the second chunk 5 tokens back (overlap 5) would leave no
+        // room for a new token: it starts where the first ended instead.
+        let text = "Aa bb cc dd. Ee ff gg hh. Ii jj kk ll. Mm nn oo pp. Qq rr ss tt.";
+        let spans = words(text);
+        let cap = |start: usize| if start >= 5 { 5 } else { 10 };
+        let got = split_tokens(text, &spans, &[], cap, 5, |t| words(t).len());
+        for &(a, b) in &got {
+            let start = spans.partition_point(|s| s.0 < a);
+            assert!(words(&text[a..b]).len() <= cap(start), "{:?}", &text[a..b]);
+        }
+        let chunks: Vec<&str> = got.iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(
+            chunks,
+            vec![
+                "Aa bb cc dd. Ee ff gg hh.",
+                "Ii jj kk ll.",
+                "Mm nn oo pp.",
+                "Qq rr ss tt."
+            ]
+        );
     }
 
     #[test]

@@ -120,8 +120,9 @@ impl TokenSpans {
     }
 }
 
-/// Spans from the real tokenizer, shifted by `base`. On a tokenizer error every byte counts as a
-/// token: an overestimate, so no chunk sized with it can exceed the limit.
+/// Spans from the real tokenizer, shifted by `base`. On a tokenizer error every character counts
+/// as a token: an overestimate for BERT vocabularies, and every span stays on character
+/// boundaries.
 fn slow_spans(tokenizer: &Tokenizer, text: &str, base: usize, out: &mut Vec<(usize, usize)>) {
     match tokenizer.encode(text, false) {
         Ok(enc) => out.extend(
@@ -129,8 +130,16 @@ fn slow_spans(tokenizer: &Tokenizer, text: &str, base: usize, out: &mut Vec<(usi
                 .iter()
                 .map(|&(s, e)| (base + s, base + e.max(s))),
         ),
-        Err(_) => out.extend((0..text.len()).map(|i| (base + i, base + i + 1))),
+        Err(_) => char_spans(text, base, out),
     }
+}
+
+/// One span per character of `text`, shifted by `base`.
+fn char_spans(text: &str, base: usize, out: &mut Vec<(usize, usize)>) {
+    out.extend(
+        text.char_indices()
+            .map(|(i, c)| (base + i, base + i + c.len_utf8())),
+    );
 }
 
 impl FastWordPiece {
@@ -154,13 +163,16 @@ impl FastWordPiece {
         let mut starts = Pieces::default();
         let mut conts = Pieces::default();
         for piece in vocab.keys() {
-            match piece.strip_prefix(prefix) {
-                Some(rest) if !rest.is_empty() => conts.insert(rest),
-                _ => starts.insert(piece),
-            };
+            // At a word's start WordPiece matches against the whole vocabulary, prefixed
+            // entries included; after it, against the prefixed entries only.
+            starts.insert(piece);
+            if let Some(rest) = piece.strip_prefix(prefix).filter(|r| !r.is_empty()) {
+                conts.insert(rest);
+            }
         }
-        // Added tokens are matched on the raw text; one matched after normalisation (any case)
-        // or that swallows the whitespace beside it would make segments depend on each other.
+        // Added tokens are matched on the raw text; one matched after normalisation (any case),
+        // one that swallows the whitespace beside it or one that contains whitespace would make
+        // segments depend on each other.
         let added_tokens = v["added_tokens"]
             .as_array()
             .map(Vec::as_slice)
@@ -169,6 +181,9 @@ impl FastWordPiece {
             ["normalized", "lstrip", "rstrip", "single_word"]
                 .iter()
                 .any(|flag| t[*flag] == true)
+                || t["content"]
+                    .as_str()
+                    .is_some_and(|c| c.chars().any(char::is_whitespace))
         }) {
             return None;
         }
@@ -328,6 +343,13 @@ mod tests {
     }
 
     #[test]
+    fn error_fallback_spans_whole_characters() {
+        let mut out = Vec::new();
+        char_spans("zé€", 10, &mut out);
+        assert_eq!(out, vec![(10, 11), (11, 13), (13, 16)]);
+    }
+
+    #[test]
     fn other_pipelines_use_the_real_tokenizer() {
         let (_d, t) = tiny();
         let mut json: serde_json::Value =
@@ -338,6 +360,13 @@ mod tests {
         assert!(!spans.is_fast());
         let s = "Shard sizing, latency alerts.";
         assert_eq!(spans.spans(s), hf(&other, s));
+
+        // An added token containing whitespace is matched across segments: declined.
+        let mut json: serde_json::Value =
+            serde_json::from_str(&t.to_string(false).unwrap()).unwrap();
+        json["added_tokens"][0]["content"] = serde_json::json!("two words");
+        let spaced: Tokenizer = json.to_string().parse().unwrap();
+        assert!(!TokenSpans::new(&spaced).is_fast());
 
         // An added token matched after normalisation: the fast path declines too.
         let mut json: serde_json::Value =
