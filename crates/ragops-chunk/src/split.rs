@@ -154,7 +154,12 @@ fn ranks(text: &str, spans: &[(usize, usize)], headings: &[(usize, u8)]) -> Vec<
 
 fn bert_punctuation(c: char) -> bool {
     use unicode_categories::UnicodeCategories;
-    c.is_ascii_punctuation() || c.is_punctuation()
+    // BERT counts every ASCII symbol as punctuation; the Unicode table is for the rest.
+    if c.is_ascii() {
+        c.is_ascii_punctuation()
+    } else {
+        c.is_punctuation()
+    }
 }
 
 fn blank_line(gap: &str) -> bool {
