@@ -129,6 +129,7 @@ enum Command {
         /// Cut-offs, comma-separated
         #[arg(short, long, default_value = "5", value_delimiter = ',')]
         k: Vec<usize>,
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -148,8 +149,10 @@ enum Command {
         /// Rebuild and re-score variants done before
         #[arg(long)]
         rerun: bool,
+        /// Print the experiment report as JSON on stdout
         #[arg(long)]
         json: bool,
+        /// No progress output on stderr
         #[arg(short, long)]
         quiet: bool,
     },
@@ -175,6 +178,7 @@ enum Command {
         /// Model id (hf-hub cache) or model directory
         #[arg(long, default_value = ragops_core::config::DEFAULT_MODEL)]
         model: String,
+        /// Hub revision: a branch, tag or commit
         #[arg(long, default_value = "main")]
         revision: String,
         /// Worker threads (default: the number of physical cores)
@@ -192,6 +196,7 @@ enum Command {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// No progress output on stderr
         #[arg(short, long)]
         quiet: bool,
     },
@@ -220,6 +225,7 @@ enum SnapshotsCommand {
     List {
         #[command(flatten)]
         store: StoreArgs,
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -236,6 +242,7 @@ enum SnapshotsCommand {
         /// Recompute the checksums of the data files
         #[arg(long)]
         verify: bool,
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -263,6 +270,7 @@ enum SnapshotsCommand {
         b: String,
         #[command(flatten)]
         store: StoreArgs,
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -279,6 +287,7 @@ enum SnapshotsCommand {
         dry_run: bool,
         #[command(flatten)]
         store: StoreArgs,
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
@@ -299,6 +308,7 @@ enum QuestionsCommand {
     Convert {
         /// Directory holding questions_df.csv and corpora/
         dir: PathBuf,
+        /// Output span JSONL file
         #[arg(long, short)]
         output: PathBuf,
     },
@@ -311,7 +321,9 @@ enum ModelCommand {
         after_help = "Example:\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n\nThe cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."
     )]
     Pull {
+        /// Model id on the hub, e.g. sentence-transformers/all-MiniLM-L6-v2
         name: String,
+        /// Hub revision: a branch, tag or commit
         #[arg(long, default_value = "main")]
         revision: String,
     },
@@ -320,25 +332,38 @@ enum ModelCommand {
         after_help = "Example (air-gapped machine):\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
     )]
     Import {
+        /// Model directory holding config.json, tokenizer.json and model.safetensors
         dir: PathBuf,
+        /// Model id to file it under in the cache (e.g. sentence-transformers/all-MiniLM-L6-v2)
         #[arg(long = "as")]
         name: String,
     },
     /// Show where a model resolves (exit 1 when it is not in the cache)
     #[command(after_help = "Example:\n  ragops model show sentence-transformers/all-MiniLM-L6-v2")]
     Show {
+        /// Model id (hf-hub cache) or model directory
         name: String,
+        /// Hub revision: a branch, tag or commit
         #[arg(long, default_value = "main")]
         revision: String,
     },
     /// List models in the cache
     List {
+        /// Print the result as JSON on stdout
         #[arg(long)]
         json: bool,
     },
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when stdout is a closed pipe (`ragops search ... | head`):
+    // end quietly instead of panicking in `println!`. A build ended this way is like a kill,
+    // which never touches the live snapshot.
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     ragops_embed::tune_allocator();
     let cli = Cli::parse();
     match run(cli) {
@@ -533,8 +558,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "embedded {} texts ({} tokens, {} truncated) in {:.2}s with {} threads",
-                    r.texts, r.tokens, r.truncated, r.seconds, r.threads
+                    "embedded {} texts ({} tokens, {} truncated) in {:.2}s with {} thread{}",
+                    r.texts,
+                    r.tokens,
+                    r.truncated,
+                    r.seconds,
+                    r.threads,
+                    if r.threads == 1 { "" } else { "s" }
                 );
                 println!(
                     "  {:.1} texts/s, {:.0} tokens/s, {:.1} GFLOP/s",

@@ -216,6 +216,23 @@ fn snapshot_commands_tag_rollback_and_no_publish() {
     let hybrid = ok_json(&["search", "rollback", "--store", st, "--json", "-k", "3"]);
     assert_eq!(hybrid["results"].as_array().map(Vec::len), Some(3));
 
+    // Output into a closed pipe (`ragops search ... | head` after head is done) ends the
+    // process the Unix way, by SIGPIPE, without a panic.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = ragops(&q)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("ragops runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
+    }
+
     // Rollback without a target goes to the parent; with a target, to that snapshot.
     let out = ok(&["snapshots", "rollback", "--store", st]);
     assert!(out.contains(&format!("{b} -> {a}")), "{out}");
