@@ -2,7 +2,7 @@
 //!
 //! - chunking: ragops' token-sized chunker, its token spans (fast WordPiece) and the Hugging Face
 //!   tokenizer alone, on `state_of_the_union.md` from the chunking-eval corpora;
-//! - embedding kernels: the fused bias + erf-GELU and the masked softmax on tensors of a
+//! - embedding kernels: the fused bias + erf-GELU and the fused self-attention on tensors of a
 //!   256-token batch of all-MiniLM-L6-v2's shape;
 //! - the encoder: one forward pass of the tiny random BERT (always available) and, when it is in
 //!   the hf-hub cache, a batch of 8 × 256-token texts through all-MiniLM-L6-v2.

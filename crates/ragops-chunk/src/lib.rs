@@ -310,20 +310,18 @@ mod tests {
         }
     }
 
+    /// A character-sized chunker (no tokenizer, model or header).
+    fn chars_chunker(size: usize, overlap: usize, strategy: ChunkStrategy, hash: &str) -> Chunker {
+        Chunker::new(&chars_cfg(size, overlap, strategy), hash, None, None, None).unwrap()
+    }
+
     #[test]
     fn offsets_slice_the_document_including_multibyte() {
         let text = "# Zoë's guide\n\nCafé prices are in €. ".repeat(20)
             + "\n## Ünïcode section\n\nMore text — here.";
         let sections = ragops_load_sections(&text);
         let d = doc(&text, Format::Markdown, sections);
-        let c = Chunker::new(
-            &chars_cfg(60, 10, ChunkStrategy::Markdown),
-            "h",
-            None,
-            None,
-            None,
-        )
-        .unwrap();
+        let c = chars_chunker(60, 10, ChunkStrategy::Markdown, "h");
         let chunks = c.chunk(&d).unwrap();
         assert!(chunks.len() > 5);
         let chars: Vec<char> = text.chars().collect();
@@ -363,22 +361,8 @@ mod tests {
     fn ids_are_deterministic_and_config_dependent() {
         let text = "Alpha beta gamma. ".repeat(30);
         let d = doc(&text, Format::Text, vec![]);
-        let a = Chunker::new(
-            &chars_cfg(50, 0, ChunkStrategy::Text),
-            "h1",
-            None,
-            None,
-            None,
-        )
-        .unwrap();
-        let b = Chunker::new(
-            &chars_cfg(50, 0, ChunkStrategy::Text),
-            "h2",
-            None,
-            None,
-            None,
-        )
-        .unwrap();
+        let a = chars_chunker(50, 0, ChunkStrategy::Text, "h1");
+        let b = chars_chunker(50, 0, ChunkStrategy::Text, "h2");
         let ids1: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
         let ids2: Vec<_> = a.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
         let ids3: Vec<_> = b.chunk(&d).unwrap().into_iter().map(|c| c.id).collect();
@@ -442,14 +426,7 @@ mod tests {
                 page: 3,
             },
         ];
-        let c = Chunker::new(
-            &chars_cfg(15, 0, ChunkStrategy::Text),
-            "h",
-            None,
-            None,
-            None,
-        )
-        .unwrap();
+        let c = chars_chunker(15, 0, ChunkStrategy::Text, "h");
         let pages: Vec<_> = c.chunk(&d).unwrap().iter().map(|c| c.page).collect();
         assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
     }

@@ -268,10 +268,6 @@ impl FastWordPiece {
         } else {
             word
         };
-        if self.starts.contains(w) {
-            out.push(whole);
-            return;
-        }
         let mark = out.len();
         let mut s = 0;
         while s < w.len() {
