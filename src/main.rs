@@ -86,9 +86,9 @@ enum Command {
         /// hybrid, vector or bm25
         #[arg(long, default_value = "hybrid")]
         mode: Mode,
-        /// Number of results
-        #[arg(short, default_value_t = 10)]
-        k: usize,
+        /// Number of results (1 to 10000)
+        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+        k: u16,
         /// Print results as JSON
         #[arg(long)]
         json: bool,
@@ -494,7 +494,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             k,
             json,
         } => {
-            let res = ragops_pipeline::search(&store.dir()?, &snapshot, &query, mode, k)?;
+            let res = ragops_pipeline::search(&store.dir()?, &snapshot, &query, mode, k.into())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&res)?);
             } else {
@@ -596,8 +596,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .collect::<Result<_>>()?
             };
             anyhow::ensure!(
-                !k.is_empty() && !k.contains(&0),
-                "-k values must be at least 1"
+                !k.is_empty() && k.iter().all(|k| (1..=10_000).contains(k)),
+                "-k values must be between 1 and 10000"
             );
             let r = ragops_pipeline::eval(&ragops_pipeline::EvalOptions {
                 store: store.dir()?,
@@ -800,13 +800,16 @@ fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
             if json {
                 let rows: Vec<_> = list
                     .iter()
-                    .map(|s| {
-                        serde_json::json!({
-                            "id": s.manifest.id, "current": s.current, "tags": s.tags,
-                            "created_at": s.manifest.created_at, "parent": s.manifest.parent,
-                            "counts": s.manifest.counts, "config_hash": s.manifest.config_hash,
-                            "model": s.manifest.model.id,
-                        })
+                    .map(|s| match &s.manifest {
+                        Ok(m) => serde_json::json!({
+                            "id": s.id, "current": s.current, "tags": s.tags,
+                            "created_at": m.created_at, "parent": m.parent,
+                            "counts": m.counts, "config_hash": m.config_hash,
+                            "model": m.model.id,
+                        }),
+                        Err(e) => serde_json::json!({
+                            "id": s.id, "current": s.current, "tags": s.tags, "damaged": e,
+                        }),
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -818,17 +821,19 @@ fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
                     "id", "created", "docs", "chunks", "config"
                 );
                 for s in &list {
-                    let m = &s.manifest;
-                    println!(
-                        "{} {:<26} {:<21} {:>6} {:>7}  {:<12} {}",
-                        if s.current { "*" } else { " " },
-                        m.id,
-                        m.created_at,
-                        m.counts.documents,
-                        m.counts.chunks,
-                        short(&m.config_hash),
-                        s.tags.join(",")
-                    );
+                    let mark = if s.current { "*" } else { " " };
+                    match &s.manifest {
+                        Ok(m) => println!(
+                            "{mark} {:<26} {:<21} {:>6} {:>7}  {:<12} {}",
+                            m.id,
+                            m.created_at,
+                            m.counts.documents,
+                            m.counts.chunks,
+                            short(&m.config_hash),
+                            s.tags.join(",")
+                        ),
+                        Err(e) => println!("{mark} {:<26} DAMAGED: {e}", s.id),
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -841,12 +846,30 @@ fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
         } => {
             let st = Store::open(&store.dir()?)?;
             let id = st.resolve(&snapshot)?;
-            let m = st.manifest(&id)?;
-            let bad = if verify { Some(st.verify(&id)?) } else { None };
+            let report = if verify { Some(st.verify(&id)?) } else { None };
+            let m = match (st.manifest(&id), &report) {
+                (Ok(m), _) => m,
+                // The manifest itself is damaged: the verify report says how.
+                (Err(_), Some(r)) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(
+                                &serde_json::json!({"id": id, "verify": r})
+                            )?
+                        );
+                    } else {
+                        println!("snapshot   {id}");
+                        println!("verify     FAILED: {}", r.problems().join("; "));
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                (Err(e), None) => return Err(e.into()),
+            };
             if json {
                 let mut v = serde_json::to_value(&m)?;
-                if let Some(bad) = &bad {
-                    v["verify"] = serde_json::json!({"ok": bad.is_empty(), "mismatched": bad});
+                if let Some(r) = &report {
+                    v["verify"] = serde_json::to_value(r)?;
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -881,15 +904,15 @@ fn snapshots(cmd: SnapshotsCommand) -> Result<ExitCode> {
                 for s in &m.skipped {
                     println!("skipped    {}: {}", s.path, s.reason);
                 }
-                if let Some(bad) = &bad {
-                    if bad.is_empty() {
+                if let Some(r) = &report {
+                    if r.ok {
                         println!("verify     ok: every checksum matches");
                     } else {
-                        println!("verify     FAILED: {}", bad.join(", "));
+                        println!("verify     FAILED: {}", r.problems().join("; "));
                     }
                 }
             }
-            Ok(if bad.is_some_and(|b| !b.is_empty()) {
+            Ok(if report.is_some_and(|r| !r.ok) {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS

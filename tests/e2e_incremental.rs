@@ -477,16 +477,12 @@ fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
 fn a_snapshot_chunked_by_an_older_splitter_is_stale_and_rechunked() {
     let (tmp, _, _, p) = setup();
     let first = build_json(&p, &[]);
-    let path = tmp
-        .path()
-        .join("store/snapshots")
-        .join(sid(&first))
-        .join("manifest.json");
+    let dir = tmp.path().join("store/snapshots").join(sid(&first));
     // What a snapshot from before the token splitter looks like: same settings, other hashes.
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    m["chunking_hash"] = serde_json::json!("chunked-by-text-splitter");
-    m["reuse_key"] = serde_json::json!("reuse-key-of-text-splitter");
-    std::fs::write(&path, m.to_string()).expect("write");
+    rewrite_manifest(&dir, |m| {
+        m["chunking_hash"] = serde_json::json!("chunked-by-text-splitter");
+        m["reuse_key"] = serde_json::json!("reuse-key-of-text-splitter");
+    });
 
     let (code, v) = check(&p, &[]);
     assert_eq!(code, 1, "{v}");
@@ -517,14 +513,8 @@ fn a_snapshot_chunked_by_an_older_splitter_is_stale_and_rechunked() {
 fn a_snapshot_of_a_newer_format_is_refused_clearly() {
     let (tmp, _, _, p) = setup();
     let id = sid(&build_json(&p, &[]));
-    let path = tmp
-        .path()
-        .join("store/snapshots")
-        .join(&id)
-        .join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    m["format_version"] = serde_json::json!(99);
-    std::fs::write(&path, m.to_string()).expect("write");
+    let dir = tmp.path().join("store/snapshots").join(&id);
+    rewrite_manifest(&dir, |m| m["format_version"] = serde_json::json!(99));
     for args in [
         vec!["search", "backup", "-p", s(&p)],
         vec!["build", "-p", s(&p), "-q"],

@@ -99,3 +99,16 @@ pub fn pipeline(
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Rewrites a snapshot's manifest as a consistent writer would (its `manifest.sha256` updated):
+/// how tests stand in for snapshots written by other ragops versions.
+pub fn rewrite_manifest(snapshot_dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = snapshot_dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read manifest")).expect("json");
+    edit(&mut m);
+    let bytes = serde_json::to_vec_pretty(&m).expect("json");
+    std::fs::write(&path, &bytes).expect("write manifest");
+    let sha = ragops_core::sha256_hex(&bytes);
+    std::fs::write(snapshot_dir.join("manifest.sha256"), format!("{sha}\n")).expect("sidecar");
+}

@@ -53,9 +53,22 @@ pub struct SourcesConfig {
     /// Glob patterns to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Files larger than this are skipped and reported.
+    /// Files larger than this are skipped and reported (and never read or hashed).
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Per-file budget: bytes a file's compressed streams (PDF) may inflate to, all together.
+    #[serde(default = "default_max_inflated_bytes")]
+    pub max_inflated_bytes: u64,
+    /// Per-file budget: pages of a PDF.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Per-file budget: seconds one file may take to load.
+    #[serde(default = "default_max_load_seconds")]
+    pub max_load_seconds: u64,
+    /// Follow symbolic links that lead out of a source directory (by default such a link is
+    /// skipped with the reason; links that stay inside are always followed).
+    #[serde(default)]
+    pub follow_links: bool,
     #[serde(default)]
     pub jsonl: JsonlConfig,
 }
@@ -66,6 +79,15 @@ fn default_include() -> Vec<String> {
 
 fn default_max_file_bytes() -> u64 {
     64 * 1024 * 1024
+}
+fn default_max_inflated_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_max_pages() -> u32 {
+    20_000
+}
+fn default_max_load_seconds() -> u64 {
+    120
 }
 
 /// How JSONL records map to documents.
@@ -347,6 +369,11 @@ impl PipelineConfig {
         if self.sources.paths.is_empty() {
             return Err(invalid("[sources] paths is empty".into()));
         }
+        if self.sources.max_pages == 0 || self.sources.max_load_seconds == 0 {
+            return Err(invalid(
+                "[sources] max_pages and max_load_seconds must be at least 1".into(),
+            ));
+        }
         if self.chunking.size == 0 {
             return Err(invalid("[chunking] size must be at least 1".into()));
         }
@@ -392,15 +419,24 @@ impl PipelineConfig {
     }
 
     /// Hash of the settings that shape each document's chunks and embedded texts, given the
-    /// model identity: chunking, enrichment, the JSONL mapping and the embedding model. A
-    /// document with the same bytes and the same reuse key gets the same chunks and vectors.
+    /// model identity: chunking, enrichment, the JSONL mapping, the per-file limits (which
+    /// decide whether a file loads at all), `max_tokens` and the embedding model. A document
+    /// with the same bytes and the same reuse key gets the same chunks and vectors.
     pub fn reuse_key(&self, model_identity: &str) -> String {
-        let e = &self.embedding;
+        let s = &self.sources;
+        let limits = serde_json::json!({
+            "max_file_bytes": s.max_file_bytes,
+            "max_inflated_bytes": s.max_inflated_bytes,
+            "max_pages": s.max_pages,
+            "max_load_seconds": s.max_load_seconds,
+            "follow_links": s.follow_links,
+        });
         Sha256Hasher::new()
             .part(self.chunking_hash())
             .part(serde_json::to_string(&self.enrich).unwrap_or_default())
-            .part(serde_json::to_string(&self.sources.jsonl).unwrap_or_default())
-            .part(format!("{:?}", e.max_tokens))
+            .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
+            .part(limits.to_string())
+            .part(serde_json::to_string(&self.embedding.max_tokens).unwrap_or_default())
             .part(model_identity)
             .hex()
     }
@@ -531,18 +567,35 @@ impl LoadedPipeline {
         self.resolve(&self.config.store.dir)
     }
 
-    /// The embedding model reference: a directory path (resolved against the pipeline file) when
-    /// the configured value names an existing directory or looks like a path, else a hub id.
+    /// The embedding model reference: an absolute directory path (resolved against the
+    /// pipeline file, `~` against `$HOME`) when the configured value is a local reference
+    /// (see [`is_local_model_ref`]), else the hub id as written. A directory that happens to
+    /// be named like a hub id is never used in its place.
     pub fn model_ref(&self) -> String {
         let m = &self.config.embedding.model;
-        let looks_like_path = m.starts_with('.') || m.starts_with('/') || m.starts_with('~');
-        let resolved = self.resolve(m);
-        if looks_like_path || resolved.is_dir() {
-            resolved.to_string_lossy().into_owned()
-        } else {
-            m.clone()
+        if !is_local_model_ref(m) {
+            return m.clone();
         }
+        let resolved = match (m.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => normalize_path(&PathBuf::from(home).join(rest)),
+            _ => self.resolve(m),
+        };
+        std::path::absolute(&resolved)
+            .unwrap_or(resolved)
+            .to_string_lossy()
+            .into_owned()
     }
+}
+
+/// Whether a model reference names a local directory rather than a hub id: an absolute path,
+/// one that starts with `.` or `~`, or one with more than one `/` (a hub id is `name` or
+/// `org/name`).
+pub fn is_local_model_ref(m: &str) -> bool {
+    m.starts_with('/')
+        || m.starts_with('.')
+        || m.starts_with('~')
+        || m.contains('\\')
+        || m.matches('/').count() > 1
 }
 
 #[cfg(test)]
@@ -617,6 +670,13 @@ mod tests {
         assert_eq!(chars_on.chunking_hash(), chars_off.chunking_hash());
         assert_ne!(a.reuse_key("m"), c.reuse_key("m"));
         assert_ne!(a.reuse_key("m"), a.reuse_key("other model"));
+        let mut l = a.clone();
+        l.sources.max_file_bytes = 16;
+        assert_ne!(
+            a.reuse_key("m"),
+            l.reuse_key("m"),
+            "limits decide what loads"
+        );
         let mut e = a.clone();
         e.sources.paths.push("more".into());
         assert_eq!(
@@ -639,6 +699,40 @@ mod tests {
         assert_eq!(d[0].old, serde_json::json!(222));
         assert_eq!(d[0].new, serde_json::json!(128));
         assert!(config_diff(&a.content_json(), &a.content_json()).is_empty());
+    }
+
+    #[test]
+    fn model_refs_are_local_only_when_written_as_paths() {
+        for local in ["/m", "./m", "../m", "~/m", "a/b/c"] {
+            assert!(is_local_model_ref(local), "{local}");
+        }
+        for hub in ["org/name", "bert-base-uncased"] {
+            assert!(!is_local_model_ref(hub), "{hub}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("org/name")).unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            "[sources]\npaths=[\"d\"]\n[embedding]\nmodel=\"org/name\"\n",
+        )
+        .unwrap();
+        let lp = LoadedPipeline::load(&p).unwrap();
+        assert_eq!(
+            lp.model_ref(),
+            "org/name",
+            "a directory does not shadow the id"
+        );
+        std::fs::write(
+            &p,
+            "[sources]\npaths=[\"d\"]\n[embedding]\nmodel=\"./org/name\"\n",
+        )
+        .unwrap();
+        let lp = LoadedPipeline::load(&p).unwrap();
+        assert_eq!(
+            PathBuf::from(lp.model_ref()),
+            std::path::absolute(dir.path().join("org/name")).unwrap()
+        );
     }
 
     #[test]

@@ -1,10 +1,49 @@
 //! SHA-256 helpers. Every id and content hash in ragops is lowercase hex SHA-256 (or a prefix).
 
+use std::io::Read;
+use std::path::Path;
+
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Size and SHA-256 of a file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Buffer of [`sha256_reader`]: memory stays at this size whatever the input.
+const HASH_BUF: usize = 1 << 20;
+
+/// Hashes everything `r` yields in 1 MiB reads: memory does not grow with the input.
+pub fn sha256_reader(mut r: impl Read) -> std::io::Result<FileDigest> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUF];
+    let mut bytes = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok(FileDigest {
+        bytes,
+        sha256: hex::encode(h.finalize()),
+    })
+}
+
+/// Streams a file through SHA-256 (never reads it into memory whole).
+pub fn sha256_file(path: &Path) -> std::io::Result<FileDigest> {
+    sha256_reader(std::fs::File::open(path)?)
 }
 
 /// Incremental hasher for composite keys. Each part is length-prefixed so that
@@ -40,6 +79,18 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn streaming_hash_equals_in_memory_hash() {
+        let data: Vec<u8> = (0..(3 * HASH_BUF + 17)).map(|i| (i % 251) as u8).collect();
+        let d = sha256_reader(&data[..]).unwrap();
+        assert_eq!(d.bytes, data.len() as u64);
+        assert_eq!(d.sha256, sha256_hex(&data));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(sha256_file(&p).unwrap(), d);
     }
 
     #[test]

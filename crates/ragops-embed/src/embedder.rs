@@ -129,7 +129,17 @@ impl Embedder {
     /// (clamped to its position embeddings).
     pub fn load(files: &ModelFiles, max_tokens: Option<usize>) -> Result<Self, EmbedError> {
         let dir = &files.dir;
-        let config: BertConfig = read_json(&dir.join("config.json"))?;
+        let config_path = dir.join("config.json");
+        let config: BertConfig = read_json(&config_path)?;
+        if config.max_position_embeddings < 2 || config.hidden_size == 0 {
+            return Err(EmbedError::Config {
+                path: config_path,
+                message: format!(
+                    "max_position_embeddings ({}) must be at least 2 and hidden_size ({}) at least 1",
+                    config.max_position_embeddings, config.hidden_size
+                ),
+            });
+        }
         let (pooling, normalize, st_max) = sentence_transformers_settings(dir, &config)?;
         let max_tokens = max_tokens
             .unwrap_or(st_max)

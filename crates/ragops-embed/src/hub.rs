@@ -1,10 +1,9 @@
 //! The Hugging Face hub cache layout: resolve, pull (hf-hub) and import (offline) models.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ragops_core::Sha256Hasher;
-use sha2::{Digest, Sha256};
 
 use crate::{io_err, EmbedError};
 
@@ -90,31 +89,64 @@ fn check_complete(dir: &Path) -> Result<(), EmbedError> {
     }
 }
 
-/// Resolves a model reference: an existing directory is used as is; otherwise `model_ref` is a
-/// hub id looked up in `cache` at `revision` (a ref name such as `main`, or a commit hash).
+/// Whether a revision is a 40-hex commit or a safe ref name (`main`, `v1.0`, `refs/pr/1`):
+/// letters, digits, `.`, `_` and `-` in `/`-separated parts, none empty, hidden or a path step.
+pub fn valid_revision(revision: &str) -> bool {
+    !revision.is_empty()
+        && revision.len() <= 255
+        && revision.split('/').all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+}
+
+/// Resolves a model reference. A local reference (an absolute path, or one starting with `./`,
+/// `../` or `~`, or with more than one `/`: see [`ragops_core::is_local_model_ref`]) is a model
+/// directory, recorded by its canonical path with revision `local`. Anything else is a hub id,
+/// looked up in `cache` at `revision` (a ref name such as `main`, or a commit hash); a
+/// directory of the same name in the working directory is never used in its place.
 pub fn resolve(model_ref: &str, revision: &str, cache: &Path) -> Result<ModelFiles, EmbedError> {
-    let as_path = Path::new(model_ref);
-    if as_path.is_dir() {
-        check_complete(as_path)?;
+    if ragops_core::is_local_model_ref(model_ref) {
+        let dir = Path::new(model_ref);
+        if !dir.is_dir() {
+            return Err(EmbedError::LocalModelMissing(dir.to_path_buf()));
+        }
+        check_complete(dir)?;
+        let dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
         return Ok(ModelFiles {
-            id: model_ref.to_string(),
+            id: dir.to_string_lossy().into_owned(),
             revision: "local".into(),
-            dir: as_path.to_path_buf(),
+            dir,
         });
     }
     validate_id(model_ref)?;
+    if !valid_revision(revision) {
+        return Err(EmbedError::BadRevision(revision.to_string()));
+    }
     let repo = repo_dir(cache, model_ref);
     let not_found = || EmbedError::ModelNotFound {
         id: model_ref.to_string(),
         revision: revision.to_string(),
         cache: cache.to_path_buf(),
+        local_dir: Path::new(model_ref)
+            .is_dir()
+            .then(|| PathBuf::from(".").join(model_ref)),
     };
     let commit = if is_commit_hash(revision) && repo.join("snapshots").join(revision).is_dir() {
         revision.to_string()
     } else {
-        let r =
-            std::fs::read_to_string(repo.join("refs").join(revision)).map_err(|_| not_found())?;
-        r.trim().to_string()
+        let ref_file = repo.join("refs").join(revision);
+        let r = std::fs::read_to_string(&ref_file).map_err(|_| not_found())?;
+        let commit = r.trim();
+        if !is_commit_hash(commit) {
+            return Err(EmbedError::BadCacheRef {
+                path: ref_file,
+                contents: commit.chars().take(80).collect(),
+            });
+        }
+        commit.to_string()
     };
     let dir = repo.join("snapshots").join(&commit);
     if !dir.is_dir() {
@@ -154,30 +186,93 @@ pub fn pull(id: &str, revision: &str, cache: &Path) -> Result<ModelFiles, EmbedE
 }
 
 fn sha256_file(path: &Path) -> Result<String, EmbedError> {
-    let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| io_err(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    ragops_core::sha256_file(path)
+        .map(|d| d.sha256)
+        .map_err(|e| io_err(path, e))
 }
 
-/// SHA-256 of a cached file: the blob name when the file is a link into `blobs/` named by its
-/// SHA-256 (as hf-hub stores LFS files and as `import` stores every file), else computed.
+/// Where verified file hashes are remembered: `<cache>/.ragops/verified-sha256.json`.
+fn memo_path() -> PathBuf {
+    cache_root().join(".ragops").join("verified-sha256.json")
+}
+
+/// Most entries the memo keeps (a few per model; it is cleared when it grows past this).
+const MEMO_ENTRIES: usize = 256;
+
+/// What identifies a file's bytes without reading them: size, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Fingerprint {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    sha256: String,
+}
+
+fn fingerprint(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(-1);
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    (meta.len(), mtime_ns, inode)
+}
+
+/// SHA-256 of a file's bytes. The bytes are always hashed (a blob's name is never trusted),
+/// but the result is remembered by canonical path, size, modification time and inode, so a
+/// query does not rehash a 90 MB weights file that has not changed since it was verified.
+/// The memo is best effort: when it cannot be read or written the file is simply hashed.
 pub fn file_sha256(path: &Path) -> Result<String, EmbedError> {
-    if let Ok(target) = std::fs::read_link(path) {
-        if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
-            if name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Ok(name.to_string());
-            }
+    let canon = path.canonicalize().map_err(|e| io_err(path, e))?;
+    let meta = std::fs::metadata(&canon).map_err(|e| io_err(&canon, e))?;
+    let (size, mtime_ns, inode) = fingerprint(&meta);
+    let key = canon.to_string_lossy().into_owned();
+    let memo_file = memo_path();
+    let mut memo: std::collections::BTreeMap<String, Fingerprint> = std::fs::read(&memo_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(f) = memo.get(&key) {
+        if f.size == size && f.mtime_ns == mtime_ns && f.inode == inode && f.sha256.len() == 64 {
+            return Ok(f.sha256.clone());
         }
     }
-    sha256_file(path)
+    let sha256 = sha256_file(&canon)?;
+    if memo.len() >= MEMO_ENTRIES {
+        memo.clear();
+    }
+    memo.insert(
+        key,
+        Fingerprint {
+            size,
+            mtime_ns,
+            inode,
+            sha256: sha256.clone(),
+        },
+    );
+    save_memo(&memo_file, &memo);
+    Ok(sha256)
+}
+
+/// Writes the memo atomically (temp file, rename); failures are ignored.
+fn save_memo(path: &Path, memo: &std::collections::BTreeMap<String, Fingerprint>) {
+    let Some(dir) = path.parent() else {
+        return;
+    };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(".verified.{}.tmp", std::process::id()));
+    let Ok(json) = serde_json::to_vec(memo) else {
+        return;
+    };
+    if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }
 
 /// Copies a model directory into the cache as `id`: blobs named by SHA-256, a snapshot whose
@@ -350,9 +445,89 @@ mod tests {
         assert!(err.contains("ragops model pull org/absent"), "{err}");
         assert!(err.contains("ragops model import"), "{err}");
         assert!(matches!(
-            resolve("../etc", "main", tmp.path()),
+            resolve("org/..", "main", tmp.path()),
             Err(EmbedError::BadModelId(_))
         ));
+        // A path is a local directory, never looked up in the cache.
+        assert!(matches!(
+            resolve("../no-such-model-dir", "main", tmp.path()),
+            Err(EmbedError::LocalModelMissing(_))
+        ));
+    }
+
+    #[test]
+    fn revision_and_ref_contents_are_validated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(src.join(f), f).unwrap();
+        }
+        let cache = tmp.path().join("cache");
+        import(&src, "org/m", &cache).unwrap();
+        for bad in ["../../evil", "/abs", "a/../b", ".hidden", ""] {
+            assert!(
+                matches!(
+                    resolve("org/m", bad, &cache),
+                    Err(EmbedError::BadRevision(_))
+                ),
+                "{bad}"
+            );
+        }
+        // A ref whose contents are a path, not a commit, is refused.
+        let elsewhere = tmp.path().join("elsewhere/m");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(elsewhere.join(f), "evil").unwrap();
+        }
+        std::fs::write(
+            repo_dir(&cache, "org/m").join("refs/main"),
+            elsewhere.to_str().unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            resolve("org/m", "main", &cache),
+            Err(EmbedError::BadCacheRef { .. })
+        ));
+    }
+
+    #[test]
+    fn blob_names_are_not_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(src.join(f), f).unwrap();
+        }
+        let cache = tmp.path().join("cache");
+        let m = import(&src, "org/m", &cache).unwrap();
+        let weights = m.dir.join("model.safetensors");
+        let before = file_sha256(&weights).unwrap();
+        assert_eq!(before, ragops_core::sha256_hex(b"model.safetensors"));
+        // Replace the blob's bytes under the same (hash) name.
+        let blob = weights.canonicalize().unwrap();
+        std::fs::write(&blob, "other weights").unwrap();
+        assert_eq!(
+            file_sha256(&weights).unwrap(),
+            ragops_core::sha256_hex(b"other weights")
+        );
+    }
+
+    #[test]
+    fn a_local_directory_never_shadows_a_hub_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            resolve("org/absent", "main", tmp.path()),
+            Err(EmbedError::ModelNotFound { .. })
+        ));
+        let local = tmp.path().join("models/m");
+        std::fs::create_dir_all(&local).unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(local.join(f), f).unwrap();
+        }
+        let m = resolve(local.to_str().unwrap(), "main", tmp.path()).unwrap();
+        assert_eq!(m.revision, "local");
+        assert!(Path::new(&m.id).is_absolute());
     }
 
     #[test]

@@ -26,16 +26,25 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error(
-        "model `{id}` (revision `{revision}`) is not in the model cache at {cache}.\n\
+        "model `{id}` (revision `{revision}`) is not in the model cache at {cache}.{}\n\
          Fetch it with `ragops model pull {id}` (needs access to huggingface.co), or on an \
          air-gapped machine import a downloaded copy with `ragops model import DIR --as {id}` \
-         (scripts/setup.sh does this for the default model)"
+         (scripts/setup.sh does this for the default model)",
+        local_dir_note(.local_dir)
     )]
     ModelNotFound {
         id: String,
         revision: String,
         cache: PathBuf,
+        /// A directory named like the id exists here: it is not used in place of the hub id.
+        local_dir: Option<PathBuf>,
     },
+    #[error("model directory {0} does not exist")]
+    LocalModelMissing(PathBuf),
+    #[error("invalid model revision `{0}`: expected a 40-hex commit or a branch/tag name")]
+    BadRevision(String),
+    #[error("model cache ref {path} does not hold a commit hash (it holds {contents:?})")]
+    BadCacheRef { path: PathBuf, contents: String },
     #[error("model directory {dir} is incomplete: missing {missing}")]
     ModelIncomplete { dir: PathBuf, missing: String },
     #[error("invalid model id `{0}`: expected `name` or `org/name`")]
@@ -50,6 +59,17 @@ pub enum EmbedError {
     Candle(#[from] candle_core::Error),
     #[error("download from the Hugging Face hub failed: {0}")]
     Hub(String),
+}
+
+fn local_dir_note(dir: &Option<PathBuf>) -> String {
+    match dir {
+        Some(d) => format!(
+            " A directory {0} exists here, but a hub id never resolves to a directory: \
+             name it as {0} to use it.",
+            d.display()
+        ),
+        None => String::new(),
+    }
 }
 
 pub(crate) fn io_err(path: &std::path::Path, e: impl std::fmt::Display) -> EmbedError {

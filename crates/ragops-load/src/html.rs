@@ -1,8 +1,11 @@
 //! HTML to text: main content only (no script, style, nav, footer...), headings kept as
 //! Markdown-style `#` lines so the Markdown-aware chunker sees the structure.
 
+use ego_tree::NodeRef;
 use ragops_core::Section;
-use scraper::{ElementRef, Html, Node, Selector};
+use scraper::{Html, Node, Selector};
+
+use crate::{cap_title, Budget, LoadError};
 
 pub struct RenderedPage {
     pub title: Option<String>,
@@ -38,12 +41,27 @@ const BLOCK: &[&str] = &[
     "caption",
 ];
 
-pub fn render(source: &str) -> RenderedPage {
-    let doc = Html::parse_document(source);
+/// Deepest element nesting rendered. Browsers stop nesting at 512 (Chromium's parser); the HTML
+/// tree builder's scope checks cost time in proportion to the depth for every element, so a
+/// page nested 200,000 deep would take minutes to parse. Deeper pages are skipped.
+pub const MAX_DEPTH: usize = 1024;
+
+/// Bytes fed to the parser between two checks of the time budget.
+const PARSE_SLICE: usize = 64 << 10;
+
+/// Renders a page. It is parsed a slice at a time (checking the time budget between slices)
+/// and the DOM is walked with an explicit stack (no recursion), so nesting costs heap, not
+/// stack. A page nested deeper than [`MAX_DEPTH`] is refused before parsing.
+pub fn render(source: &str, budget: &Budget) -> Result<RenderedPage, LoadError> {
+    let depth = nesting_depth(source.as_bytes());
+    if depth > MAX_DEPTH {
+        return Err(LoadError::TooDeep { limit: MAX_DEPTH });
+    }
+    let doc = parse(source, budget)?;
     let title = Selector::parse("title")
         .ok()
         .and_then(|s| doc.select(&s).next())
-        .map(|t| collapse(&t.text().collect::<String>()))
+        .map(|t| cap_title(&collapse(&t.text().collect::<String>())))
         .filter(|t| !t.is_empty());
     // Prefer the page's main content when it marks it.
     let root = ["main", "article", "[role=main]", "body"]
@@ -52,7 +70,7 @@ pub fn render(source: &str) -> RenderedPage {
         .find_map(|s| doc.select(&s).next())
         .unwrap_or_else(|| doc.root_element());
     let mut r = Renderer::default();
-    r.element(root);
+    r.walk(*root, budget)?;
     let text = r.out.trim_end().to_string();
     let sections: Vec<Section> = r
         .sections
@@ -60,11 +78,120 @@ pub fn render(source: &str) -> RenderedPage {
         .filter(|s| !s.title.is_empty())
         .collect();
     let title = title.or_else(|| sections.first().map(|s| s.title.clone()));
-    RenderedPage {
+    Ok(RenderedPage {
         title,
         text,
         sections,
+    })
+}
+
+fn parse(source: &str, budget: &Budget) -> Result<Html, LoadError> {
+    use html5ever::tendril::TendrilSink;
+    let mut parser = html5ever::driver::parse_document(
+        scraper::HtmlTreeSink::new(Html::new_document()),
+        Default::default(),
+    );
+    let mut rest = source;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(PARSE_SLICE);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (slice, tail) = rest.split_at(cut);
+        parser.process(slice.into());
+        rest = tail;
+        budget.check_time()?;
     }
+    Ok(parser.finish())
+}
+
+/// Elements that never hold children, or that the parser closes when a sibling opens: they do
+/// not deepen the tree.
+const FLAT: &[&[u8]] = &[
+    b"area",
+    b"base",
+    b"br",
+    b"col",
+    b"embed",
+    b"hr",
+    b"img",
+    b"input",
+    b"link",
+    b"meta",
+    b"param",
+    b"source",
+    b"track",
+    b"wbr",
+    b"p",
+    b"li",
+    b"dt",
+    b"dd",
+    b"tr",
+    b"td",
+    b"th",
+    b"option",
+    b"!doctype",
+];
+/// Elements whose content is text up to their end tag.
+const RAW: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"plaintext",
+];
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| p + from)
+}
+
+/// The deepest element nesting of a page, from a scan of its tags (start tags deepen, end tags
+/// return; void and self-closing elements, and those closed by a sibling, do not count).
+/// Linear in the page size; an estimate of what the parser builds, never below it by much.
+pub fn nesting_depth(html: &[u8]) -> usize {
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while let Some(p) = html
+        .get(i..)
+        .and_then(|s| s.iter().position(|&b| b == b'<'))
+    {
+        i += p + 1;
+        if html[i..].starts_with(b"!--") {
+            i = find(html, b"-->", i).map_or(html.len(), |e| e + 3);
+            continue;
+        }
+        let close = html.get(i) == Some(&b'/');
+        let start = i + close as usize;
+        let end = start
+            + html[start..]
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'!' || *b == b'-'))
+                .unwrap_or(html.len() - start);
+        let name = html[start..end].to_ascii_lowercase();
+        let Some(gt) = html[end..].iter().position(|&b| b == b'>').map(|g| g + end) else {
+            break;
+        };
+        i = gt + 1;
+        if name.is_empty() || FLAT.contains(&name.as_slice()) {
+            continue;
+        }
+        if close {
+            depth = depth.saturating_sub(1);
+        } else if html[..gt].ends_with(b"/") {
+            // Self-closing: no depth.
+        } else if RAW.contains(&name.as_slice()) {
+            let mut end_tag = b"</".to_vec();
+            end_tag.extend_from_slice(&name);
+            i = find(html, &end_tag, i).unwrap_or(html.len());
+        } else {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
 }
 
 fn collapse(s: &str) -> String {
@@ -77,6 +204,27 @@ struct Renderer {
     sections: Vec<Section>,
     pre: usize,
 }
+
+/// What to do when an element's children are done.
+enum Close {
+    Heading {
+        start: usize,
+        level: u8,
+        text_start: usize,
+    },
+    Pre,
+    Newline,
+    BlankLine,
+}
+
+/// One step of the walk: render a node (and schedule its children), or close an element.
+enum Step<'a> {
+    Node(NodeRef<'a, Node>),
+    Close(Close),
+}
+
+/// Nodes rendered between two checks of the time budget.
+const BUDGET_CHECK_EVERY: usize = 4096;
 
 impl Renderer {
     fn newline(&mut self) {
@@ -119,66 +267,81 @@ impl Renderer {
         }
     }
 
-    fn children(&mut self, el: ElementRef) {
-        for child in el.children() {
-            match child.value() {
-                Node::Text(t) => self.text(t),
-                Node::Element(_) => {
-                    if let Some(e) = ElementRef::wrap(child) {
-                        self.element(e);
+    /// Renders `root` and everything under it, depth first, in document order.
+    fn walk<'a>(&mut self, root: NodeRef<'a, Node>, budget: &Budget) -> Result<(), LoadError> {
+        let mut stack = vec![Step::Node(root)];
+        let mut steps = 0usize;
+        while let Some(step) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(BUDGET_CHECK_EVERY) {
+                budget.check_time()?;
+            }
+            match step {
+                Step::Close(c) => self.close(c),
+                Step::Node(node) => match node.value() {
+                    Node::Text(t) => self.text(t),
+                    Node::Element(e) => {
+                        if let Some(close) = self.open(e.name()) {
+                            let descend = close.is_some() || !LEAF.contains(&e.name());
+                            if let Some(c) = close {
+                                stack.push(Step::Close(c));
+                            }
+                            if descend {
+                                // Children go on the stack last first, so the first pops first.
+                                let at = stack.len();
+                                stack.extend(node.children().map(Step::Node));
+                                stack[at..].reverse();
+                            }
+                        }
                     }
-                }
-                _ => {}
+                    _ => {}
+                },
             }
         }
+        Ok(())
     }
 
-    fn element(&mut self, el: ElementRef) {
-        let name = el.value().name();
+    /// Renders an element's opening. `None`: skip the element and its children.
+    /// `Some(close)`: render its children, then `close` (if any).
+    fn open(&mut self, name: &str) -> Option<Option<Close>> {
         if SKIP.contains(&name) {
-            return;
+            return None;
         }
-        match name {
+        Some(match name {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 let level = name.as_bytes()[1] - b'0';
                 self.blank_line();
                 let start = self.out.len();
                 self.out.push_str(&"#".repeat(level as usize));
                 self.out.push(' ');
-                let text_start = self.out.len();
-                self.children(el);
-                let title = collapse(&self.out[text_start..]);
-                self.out.truncate(text_start);
-                self.out.push_str(&title);
-                self.sections.push(Section {
-                    byte_start: start,
+                Some(Close::Heading {
+                    start,
                     level,
-                    title,
-                });
-                self.blank_line();
+                    text_start: self.out.len(),
+                })
             }
             "pre" => {
                 self.blank_line();
                 self.out.push_str("```\n");
                 self.pre += 1;
-                self.children(el);
-                self.pre -= 1;
-                self.newline();
-                self.out.push_str("```");
-                self.blank_line();
+                Some(Close::Pre)
             }
-            "br" => self.newline(),
-            "hr" => self.blank_line(),
+            "br" => {
+                self.newline();
+                None
+            }
+            "hr" => {
+                self.blank_line();
+                None
+            }
             "li" => {
                 self.newline();
                 self.out.push_str("- ");
-                self.children(el);
-                self.newline();
+                Some(Close::Newline)
             }
-            "tr" => {
+            "tr" | "dt" | "dd" => {
                 self.newline();
-                self.children(el);
-                self.newline();
+                Some(Close::Newline)
             }
             "td" | "th" => {
                 if !self.out.is_empty() && !self.out.ends_with('\n') {
@@ -187,26 +350,113 @@ impl Renderer {
                     }
                     self.out.push_str(" | ");
                 }
-                self.children(el);
-            }
-            "dt" | "dd" => {
-                self.newline();
-                self.children(el);
-                self.newline();
+                None
             }
             _ if BLOCK.contains(&name) => {
                 self.blank_line();
-                self.children(el);
+                Some(Close::BlankLine)
+            }
+            _ => None,
+        })
+    }
+
+    fn close(&mut self, c: Close) {
+        match c {
+            Close::Heading {
+                start,
+                level,
+                text_start,
+            } => {
+                let title = collapse(&self.out[text_start..]);
+                self.out.truncate(text_start);
+                self.out.push_str(&title);
+                self.sections.push(Section {
+                    byte_start: start,
+                    level,
+                    title: cap_title(&title),
+                });
                 self.blank_line();
             }
-            _ => self.children(el),
+            Close::Pre => {
+                self.pre -= 1;
+                self.newline();
+                self.out.push_str("```");
+                self.blank_line();
+            }
+            Close::Newline => self.newline(),
+            Close::BlankLine => self.blank_line(),
         }
     }
 }
 
+/// Elements whose children are not rendered (their opening is all there is).
+const LEAF: &[&str] = &["br", "hr"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn budget() -> Budget {
+        Budget::new(1 << 30, 1000, std::time::Duration::from_secs(60))
+    }
+
+    #[test]
+    fn deep_nesting_renders_without_recursion() {
+        // Just under the cap: rendered on a 2 MiB stack, as rayon's workers have (a recursive
+        // renderer needs far more per level).
+        let depth = MAX_DEPTH - 4;
+        let html = format!(
+            "<html><body>{}x{}</body></html>",
+            "<span><b>".repeat(depth / 2),
+            "</b></span>".repeat(depth / 2)
+        );
+        let page = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || render(&html, &budget()))
+            .unwrap()
+            .join()
+            .expect("no stack overflow")
+            .unwrap();
+        assert_eq!(page.text, "x");
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_quickly() {
+        let depth = 200_000;
+        let html = format!("{}x{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        let t = std::time::Instant::now();
+        assert!(matches!(
+            render(&html, &budget()),
+            Err(LoadError::TooDeep { limit: MAX_DEPTH })
+        ));
+        assert!(t.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn nesting_depth_follows_what_parsers_build() {
+        assert_eq!(
+            nesting_depth(b"<html><body><div><p>a<p>b<br><img src=x/></div></body></html>"),
+            3
+        );
+        assert_eq!(
+            nesting_depth(b"<!-- <div><div> --><script>if (a<b) {}</script><svg/>"),
+            0
+        );
+        assert_eq!(
+            nesting_depth(b"<ul><li>a<li>b</ul><table><tr><td>x</table>"),
+            1
+        );
+        assert_eq!(nesting_depth(b"<DIV><Div></div></DIV>"), 2);
+    }
+
+    #[test]
+    fn long_headings_are_capped_in_sections_not_in_text() {
+        let word = "w ".repeat(5000);
+        let page = render(&format!("<h1>{word}</h1><p>body</p>"), &budget()).unwrap();
+        assert!(page.sections[0].title.chars().count() <= crate::MAX_TITLE_CHARS + 1);
+        assert!(page.title.unwrap().chars().count() <= crate::MAX_TITLE_CHARS + 1);
+        assert!(page.text.len() > 9000);
+    }
 
     #[test]
     fn main_text_headings_and_no_junk() {
@@ -217,7 +467,9 @@ mod tests {
              <ul><li>one</li><li>two</li></ul><table><tr><th>a</th><th>b</th></tr>\
              <tr><td>1</td><td>2</td></tr></table><h2>Zoë</h2><pre><code>x  =  1\ny</code></pre>\
              </main><footer>© corp</footer></body></html>",
-        );
+            &budget(),
+        )
+        .unwrap();
         assert_eq!(page.title.as_deref(), Some("Status FAQ"));
         let t = &page.text;
         assert!(

@@ -2,15 +2,18 @@
 //!
 //! Every file either yields documents or a [`Skipped`] record naming the path and the reason
 //! (binary content, invalid UTF-8, empty, too large, corrupt or encrypted PDF, bad JSONL line...).
-//! Loading never panics on input data: the PDF parser runs under `catch_unwind`.
+//! Loading never panics on input data: the PDF parser runs under `catch_unwind`, no loader
+//! recurses over the input's nesting, and every file's work is bounded by a [`Budget`] (bytes
+//! read and inflated, pages, time) whose breach is a skip reason.
 
 mod html;
 mod markdown;
 mod pdf;
-pub mod pdf_writer;
 mod walk;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ragops_core::{sha256_hex, Document, Format, JsonlConfig, Skipped, SourcesConfig};
 use rayon::prelude::*;
@@ -37,6 +40,75 @@ pub enum LoadError {
     Pdf(String),
     #[error("no valid records in JSONL file")]
     NoRecords,
+    #[error("more than {limit} pages ([sources] max_pages)")]
+    TooManyPages { limit: u32 },
+    #[error(
+        "compressed streams inflate to more than {limit} bytes ([sources] max_inflated_bytes)"
+    )]
+    Inflated { limit: u64 },
+    #[error("loading took longer than {seconds} s ([sources] max_load_seconds)")]
+    Timeout { seconds: u64 },
+    #[error("HTML nested deeper than {limit} elements")]
+    TooDeep { limit: usize },
+}
+
+/// Longest title or heading kept, in characters. Titles and heading paths are copied into
+/// every chunk of a document, so an unbounded one would multiply memory by the chunk count.
+pub const MAX_TITLE_CHARS: usize = 256;
+
+/// A title or heading cut to [`MAX_TITLE_CHARS`] characters (an ellipsis marks the cut).
+pub fn cap_title(t: &str) -> String {
+    match t.char_indices().nth(MAX_TITLE_CHARS) {
+        Some((i, _)) => format!("{}…", t[..i].trim_end()),
+        None => t.to_string(),
+    }
+}
+
+/// The work one file may cost: bytes its compressed streams inflate to, pages, and time.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub max_inflated_bytes: u64,
+    pub max_pages: u32,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl Budget {
+    /// A budget whose clock starts now.
+    pub fn new(max_inflated_bytes: u64, max_pages: u32, timeout: Duration) -> Self {
+        Self {
+            max_inflated_bytes,
+            max_pages,
+            timeout,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// The budget of one file under `[sources]`, starting now.
+    pub fn for_sources(s: &SourcesConfig) -> Self {
+        Self::new(
+            s.max_inflated_bytes,
+            s.max_pages,
+            Duration::from_secs(s.max_load_seconds),
+        )
+    }
+
+    /// An error once the time is up.
+    pub fn check_time(&self) -> Result<(), LoadError> {
+        if Instant::now() > self.deadline {
+            Err(LoadError::Timeout {
+                seconds: self.timeout.as_secs(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn inflated(&self) -> LoadError {
+        LoadError::Inflated {
+            limit: self.max_inflated_bytes,
+        }
+    }
 }
 
 /// Result of loading a batch of files.
@@ -95,7 +167,25 @@ pub fn load_file(
             limit: sources.max_file_bytes,
         });
     }
-    let bytes = std::fs::read(&f.path).map_err(|e| LoadError::Io(e.to_string()))?;
+    // Read at most one byte past the limit: a file that grew since the walk is still refused
+    // without reading it all.
+    let mut bytes = Vec::new();
+    std::fs::File::open(&f.path)
+        .and_then(|file| {
+            file.take(sources.max_file_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| LoadError::Io(e.to_string()))?;
+    load_bytes(f, &bytes, sources)
+}
+
+/// Loads a file's bytes (already read) as `f` says: the same checks and documents as
+/// [`load_file`], without touching the file system.
+pub fn load_bytes(
+    f: &SourceFile,
+    bytes: &[u8],
+    sources: &SourcesConfig,
+) -> Result<(Vec<Document>, Vec<Skipped>), LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Empty);
     }
@@ -106,21 +196,22 @@ pub fn load_file(
         });
     }
     let stem = file_stem(&f.path);
+    let budget = Budget::for_sources(sources);
     let base = |title: String, text: String| Document {
         id: f.id.clone(),
         source_path: f.display_path.clone(),
         format: f.format,
-        title,
+        title: cap_title(&title),
         text,
         sections: Vec::new(),
         pages: Vec::new(),
-        content_hash: sha256_hex(&bytes),
+        content_hash: sha256_hex(bytes),
         size: bytes.len() as u64,
         mtime: f.mtime,
     };
     let doc = match f.format {
         Format::Markdown => {
-            let text = decode_text(&bytes, "Markdown")?;
+            let text = decode_text(bytes, "Markdown")?;
             let sections = markdown_sections(&text);
             let title = sections
                 .iter()
@@ -134,7 +225,7 @@ pub fn load_file(
             }
         }
         Format::Text => {
-            let text = decode_text(&bytes, "text")?;
+            let text = decode_text(bytes, "text")?;
             let title = text
                 .lines()
                 .map(str::trim)
@@ -145,8 +236,8 @@ pub fn load_file(
             base(title, text)
         }
         Format::Html => {
-            let source = decode_text(&bytes, "HTML")?;
-            let page = html::render(&source);
+            let source = decode_text(bytes, "HTML")?;
+            let page = html::render(&source, &budget)?;
             if page.text.trim().is_empty() {
                 return Err(LoadError::NoText);
             }
@@ -157,14 +248,14 @@ pub fn load_file(
             }
         }
         Format::Pdf => {
-            let extracted = pdf::extract(&bytes)?;
+            let extracted = pdf::extract(bytes, &budget)?;
             let title = extracted.title.unwrap_or_else(|| stem.clone());
             Document {
                 pages: extracted.pages,
                 ..base(title, extracted.text)
             }
         }
-        Format::Jsonl => return load_jsonl(f, &bytes, &sources.jsonl),
+        Format::Jsonl => return load_jsonl(f, bytes, &sources.jsonl),
     };
     Ok((vec![doc], Vec::new()))
 }
@@ -189,6 +280,9 @@ fn file_stem(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// Longest JSONL record id accepted (ids go into every chunk row and the manifest).
+const MAX_RECORD_ID_BYTES: usize = 1024;
 
 fn load_jsonl(
     f: &SourceFile,
@@ -233,6 +327,13 @@ fn load_jsonl(
                 continue;
             }
         };
+        if id.len() > MAX_RECORD_ID_BYTES {
+            skipped.push(Skipped::new(
+                at,
+                format!("record id longer than {MAX_RECORD_ID_BYTES} bytes"),
+            ));
+            continue;
+        }
         let body = match value.get(&cfg.text_field) {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
             _ => {
@@ -258,7 +359,7 @@ fn load_jsonl(
             (Some(t), true) => format!("{t} {body}"),
             _ => body,
         };
-        let title = own_title.unwrap_or_else(|| id.clone());
+        let title = cap_title(&own_title.unwrap_or_else(|| id.clone()));
         docs.push(Document {
             id: format!("{}#{id}", f.id),
             source_path: f.display_path.clone(),

@@ -44,7 +44,7 @@ pub fn markdown_sections(text: &str) -> Vec<Section> {
         sections.push(Section {
             byte_start: start + indent,
             level: level as u8,
-            title: title.to_string(),
+            title: crate::cap_title(title),
         });
     }
     sections

@@ -86,12 +86,16 @@ pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, V
             }
             continue;
         }
-        let walker = walkdir::WalkDir::new(&root)
+        // Links are followed (a loop becomes a skip record), but one that leads out of the
+        // source root is skipped unless `follow_links` is set: a link to ~/.aws/credentials
+        // must not put secrets into the index.
+        let canon_root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        let mut walker = walkdir::WalkDir::new(&root)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-        for entry in walker {
+        while let Some(entry) = walker.next() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -103,6 +107,23 @@ pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, V
                     continue;
                 }
             };
+            if entry.path_is_symlink() && !sources.follow_links {
+                let inside = entry
+                    .path()
+                    .canonicalize()
+                    .is_ok_and(|t| t.starts_with(&canon_root));
+                if !inside {
+                    if entry.file_type().is_dir() {
+                        walker.skip_current_dir();
+                    }
+                    skipped.push(Skipped::new(
+                        entry.path().to_string_lossy(),
+                        "symbolic link to outside the source root (set [sources] \
+                         follow_links = true to index it)",
+                    ));
+                    continue;
+                }
+            }
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -172,6 +193,28 @@ mod tests {
         assert_eq!(ids, vec!["a.md", "sub/b.txt"]);
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].path.ends_with("c.docx"));
+        // A link out of the root is skipped; a link inside it is followed.
+        let outside = dir.path().join("secret.txt");
+        std::fs::write(&outside, "aws_secret_access_key=x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("notes.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.md"), root.join("alias.md")).unwrap();
+        let (files, skipped) = discover(&cfg, dir.path());
+        let ids: Vec<_> = files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, vec!["a.md", "alias.md", "sub/b.txt"]);
+        let reasons: Vec<_> = skipped
+            .iter()
+            .filter(|s| s.reason.contains("outside the source root"))
+            .map(|s| s.path.rsplit('/').next().unwrap_or_default())
+            .collect();
+        assert_eq!(reasons, vec!["notes.txt", "up"]);
+        cfg.follow_links = true;
+        let (files, _) = discover(&cfg, dir.path());
+        assert!(files.iter().any(|f| f.id == "notes.txt"));
+        cfg.follow_links = false;
+        for l in ["notes.txt", "up", "alias.md"] {
+            std::fs::remove_file(root.join(l)).unwrap();
+        }
         cfg.paths.push("missing".into());
         let (_, skipped) = discover(&cfg, dir.path());
         assert!(skipped.iter().any(|s| s.reason.contains("not readable")));

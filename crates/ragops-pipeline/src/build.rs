@@ -11,7 +11,7 @@ use ragops_core::{Chunk, ChunkUnit, LoadedPipeline, Skipped, TOOL_VERSION};
 use ragops_embed::{hub, Embedder};
 use ragops_store::{
     cache_key, model_key, pause_point, CachedEmbedding, ChunkBatches, ChunkTableWriter, Counts,
-    EmbeddingCache, FulltextWriter, Manifest, ModelRecord, SegmentWriter, SourceFileRecord,
+    EmbeddingCache, Expect, FulltextWriter, Manifest, ModelRecord, SegmentWriter, SourceFileRecord,
     SourceRecord, Store, CHUNKS_FILE, FORMAT_VERSION, FULLTEXT_DIR,
 };
 use rayon::prelude::*;
@@ -35,7 +35,8 @@ pub struct BuildOptions {
     /// Reprocess every document: reuse nothing from the parent, read nothing from the
     /// embedding cache (new vectors are still added to it).
     pub full: bool,
-    /// Build a new snapshot even when sources, config and model are unchanged.
+    /// Build a new snapshot even when sources, config and model are unchanged, and publish it
+    /// even if `current` moved while it was built.
     pub force: bool,
     /// How long to wait for another writer to release the store lock.
     pub wait: Duration,
@@ -83,7 +84,7 @@ pub struct BuildReport {
 }
 
 /// The model record a manifest stores, from a loaded embedder.
-fn model_record(embedder: &Embedder) -> Result<ModelRecord, PipelineError> {
+pub(crate) fn model_record(embedder: &Embedder) -> Result<ModelRecord, PipelineError> {
     let info = embedder.info();
     Ok(ModelRecord {
         id: info.id.clone(),
@@ -101,14 +102,19 @@ pub(crate) fn model_identity(m: &ModelRecord) -> String {
     format!("{}@{}#{}", m.id, m.revision, m.weights_sha256)
 }
 
-/// SHA-256 of each file's bytes (`None` when unreadable: the loader reports why).
-pub(crate) fn hash_files(files: &[ragops_load::SourceFile]) -> Vec<Option<String>> {
+/// SHA-256 of each file's bytes, streamed (memory does not follow file size). `None` when
+/// the file is unreadable or over `max_file_bytes`: the loader reports why, without reading it.
+pub(crate) fn hash_files(
+    files: &[ragops_load::SourceFile],
+    max_file_bytes: u64,
+) -> Vec<Option<String>> {
     files
         .par_iter()
         .map(|f| {
-            std::fs::read(&f.path)
-                .ok()
-                .map(|b| ragops_core::sha256_hex(&b))
+            if f.size > max_file_bytes {
+                return None;
+            }
+            ragops_core::sha256_file(&f.path).ok().map(|d| d.sha256)
         })
         .collect()
 }
@@ -182,7 +188,7 @@ pub fn build_pipeline(
         return Err(PipelineError::Strict(discovery_skipped));
     }
     let t = Instant::now();
-    let hashes = hash_files(&files_found);
+    let hashes = hash_files(&files_found, cfg.sources.max_file_bytes);
     timings.insert("hash".into(), t.elapsed().as_secs_f64());
 
     // Compare the walk with the parent: what can be copied, and is there anything to do?
@@ -203,8 +209,8 @@ pub fn build_pipeline(
         }
         Some(pm) => {
             let pid = pm.id.clone();
-            let bad = store.verify_file(&pid, CHUNKS_FILE)?;
-            if bad {
+            let intact = store.verify_file(&pid, CHUNKS_FILE)?;
+            if !intact {
                 progress.info(&format!(
                     "parent snapshot {pid}: {CHUNKS_FILE} fails its checksum; rebuilding everything"
                 ));
@@ -408,7 +414,15 @@ pub fn build_pipeline(
     let id = writer.finish(manifest)?;
     pause_point("before-publish");
     if opts.publish {
-        store.publish(&lock, &id, "build")?;
+        // Compare-and-swap: publish only if `current` still names the parent this build
+        // started from (a rollback during the build wins), unless --force.
+        let expect = if opts.force {
+            Expect::Any
+        } else {
+            Expect::Current(parent.clone())
+        };
+        let refs = store.refs_lock("ragops build")?;
+        store.publish(&refs, &id, "build", &expect)?;
     }
     Ok(BuildReport {
         snapshot: id,

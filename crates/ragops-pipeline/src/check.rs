@@ -81,7 +81,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, PipelineError> {
 
     // Sources: the walk now against the files recorded at build time.
     let (files, _) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
-    let hashes = hash_files(&files);
+    let hashes = hash_files(&files, cfg.sources.max_file_bytes);
     let mut sources = SourceDrift::default();
     if m.source_files.is_empty() && !m.sources.is_empty() {
         reasons.push(

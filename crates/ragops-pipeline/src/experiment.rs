@@ -419,8 +419,9 @@ pub fn experiment(
     if opts.promote {
         if let Some(w) = report.variants.first() {
             let store = Store::open(&store_dir)?;
-            let lock = store.lock("ragops experiment --promote")?;
-            store.publish(&lock, &w.snapshot, "promote")?;
+            crate::ops::verified(&store, &w.snapshot)?;
+            let refs = store.refs_lock("ragops experiment --promote")?;
+            store.publish(&refs, &w.snapshot, "promote", &ragops_store::Expect::Any)?;
             progress.info(&format!("current -> {} ({})", w.snapshot, w.name));
         }
     }

@@ -48,6 +48,19 @@ pub enum PipelineError {
     Strict(Vec<Skipped>),
     #[error("no documents were loaded from the sources ({skipped} skipped); check [sources] paths in {pipeline}")]
     NoDocuments { pipeline: PathBuf, skipped: usize },
+    #[error(
+        "the model `{model}` in the cache is not the one snapshot {snapshot} was built with \
+         ({differs} differ; weights {expected:.12} expected, {found:.12} found)"
+    )]
+    ModelMismatch {
+        snapshot: String,
+        model: String,
+        differs: String,
+        expected: String,
+        found: String,
+    },
+    #[error("snapshot {id} is damaged: {}", problems.join("; "))]
+    Damaged { id: String, problems: Vec<String> },
     #[error("{0}")]
     Usage(String),
 }

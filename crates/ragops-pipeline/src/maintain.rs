@@ -94,11 +94,11 @@ pub fn diff(store_dir: &Path, a: &str, b: &str) -> Result<SnapshotDiff, Pipeline
     Ok(d)
 }
 
-/// Removes a tag; returns the snapshot it named.
+/// Removes a tag (refs lock only); returns the snapshot it named.
 pub fn untag(store_dir: &Path, name: &str) -> Result<String, PipelineError> {
     let store = Store::open(store_dir)?;
-    let lock = store.lock("ragops snapshots untag")?;
-    Ok(store.remove_tag(&lock, name)?)
+    let refs = store.refs_lock("ragops snapshots untag")?;
+    Ok(store.remove_tag(&refs, name)?)
 }
 
 /// A snapshot gc keeps, and why.
@@ -122,16 +122,22 @@ pub struct GcReport {
     pub bytes_reclaimed: u64,
 }
 
-/// Deletes snapshots outside the retention policy (never `current` or a tagged one) and the
-/// cache entries no kept snapshot uses. With `dry_run`, only reports what it would do.
+/// Deletes snapshots outside the retention policy (never `current` or a tagged one), damaged
+/// snapshots no ref names, and the cache entries no kept snapshot uses. With `dry_run`, only
+/// reports what it would do: it takes no lock and writes nothing.
 pub fn gc(
     store_dir: &Path,
     retention: &RetentionConfig,
     dry_run: bool,
 ) -> Result<GcReport, PipelineError> {
     let store = Store::open(store_dir)?;
-    let lock = store.lock("ragops snapshots gc")?;
-    store.clean_staging(&lock)?;
+    let lock = if dry_run {
+        None
+    } else {
+        let lock = store.lock("ragops snapshots gc")?;
+        store.clean_staging(&lock)?;
+        Some(lock)
+    };
     let list = store.list()?; // oldest first
     let within = match &retention.keep_within {
         Some(w) => Some(
@@ -156,36 +162,46 @@ pub fn gc(
         for t in &s.tags {
             reasons.push(format!("tag {t}"));
         }
-        if n - i <= retention.keep_last {
-            reasons.push(format!("among the {} newest", retention.keep_last));
-        }
-        if let Some(w) = within {
-            if now - s.manifest.created_unix <= w.as_secs() as i64 {
-                reasons.push(format!("younger than {}", humantime::format_duration(w)));
+        // A damaged snapshot is never kept for retention (nothing can read it), only for a ref.
+        if let Ok(m) = &s.manifest {
+            if n - i <= retention.keep_last {
+                reasons.push(format!("among the {} newest", retention.keep_last));
+            }
+            if let Some(w) = within {
+                if now - m.created_unix <= w.as_secs() as i64 {
+                    reasons.push(format!("younger than {}", humantime::format_duration(w)));
+                }
             }
         }
         if reasons.is_empty() {
-            doomed.push(s.manifest.id.clone());
+            doomed.push(s.id.clone());
         } else {
             kept.push(Kept {
-                id: s.manifest.id.clone(),
+                id: s.id.clone(),
                 reasons,
             });
-            kept_models.push(&s.manifest.model);
+            kept_models.push(s.manifest.as_ref().ok().map(|m| &m.model));
         }
     }
     let mut snapshot_bytes = 0;
     for id in &doomed {
-        if dry_run {
-            snapshot_bytes += ragops_store::dir_size(&store.snapshot_dir(id));
-        } else {
-            snapshot_bytes += store.delete_snapshot(&lock, id)?;
+        match &lock {
+            Some(lock) => snapshot_bytes += store.delete_snapshot(lock, id)?,
+            None => snapshot_bytes += ragops_store::dir_size(&store.snapshot_dir(id)),
         }
     }
     // Cache entries referenced by the kept snapshots, per model.
     let mut used: BTreeMap<String, HashSet<CacheKey>> = BTreeMap::new();
     let mut cache_note = None;
     for (k, m) in kept.iter().zip(&kept_models) {
+        let Some(m) = m else {
+            cache_note = Some(format!(
+                "snapshot {} is damaged but kept (a ref names it); the embedding cache was left \
+                 as it is",
+                k.id
+            ));
+            break;
+        };
         let key = model_key(&m.id, &m.revision, &m.weights_sha256, m.max_tokens);
         match read_embed_keys(&store.snapshot_dir(&k.id).join(CHUNKS_FILE))? {
             Some(keys) => used.entry(key).or_default().extend(keys),
@@ -198,10 +214,10 @@ pub fn gc(
             }
         }
     }
-    let cache = if cache_note.is_none() {
-        gc_cache(store.root(), &lock, &used, dry_run)?
-    } else {
-        CacheGcReport::default()
+    let cache = match (&cache_note, &lock) {
+        (None, Some(lock)) => gc_cache(store.root(), Some(lock), &used)?,
+        (None, None) => gc_cache(store.root(), None, &used)?,
+        (Some(_), _) => CacheGcReport::default(),
     };
     Ok(GcReport {
         dry_run,

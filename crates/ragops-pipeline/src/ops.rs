@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ragops_core::LoadedPipeline;
 use ragops_embed::{hub, Embedder};
 use ragops_search::{Mode, SnapshotSearcher};
-use ragops_store::{Manifest, Store};
+use ragops_store::{Expect, Manifest, Store};
 use serde::Serialize;
 
 use crate::PipelineError;
@@ -32,15 +32,38 @@ pub fn resolve_store(
     Ok(PathBuf::from(".ragops"))
 }
 
-/// Loads the model a snapshot was built with (same id and revision), so that queries are
-/// embedded in the same space as the chunks.
+/// Loads the model a snapshot was built with (same id and revision) and checks that it is the
+/// same model: the SHA-256 of its weights' bytes, its dimension, pooling and normalisation must
+/// equal the manifest's. Queries are then embedded in the same space as the chunks.
 pub fn load_embedder(manifest: &Manifest) -> Result<Embedder, PipelineError> {
     let files = hub::resolve(
         &manifest.model.id,
         &manifest.model.revision,
         &hub::cache_root(),
     )?;
-    Ok(Embedder::load(&files, Some(manifest.model.max_tokens))?)
+    let embedder = Embedder::load(&files, Some(manifest.model.max_tokens))?;
+    let found = crate::build::model_record(&embedder)?;
+    let want = &manifest.model;
+    let differs = [
+        (found.weights_sha256 != want.weights_sha256, "weights"),
+        (found.dim != want.dim, "dimension"),
+        (found.pooling != want.pooling, "pooling"),
+        (found.normalize != want.normalize, "normalisation"),
+    ]
+    .into_iter()
+    .filter(|(d, _)| *d)
+    .map(|(_, what)| what)
+    .collect::<Vec<_>>();
+    if !differs.is_empty() {
+        return Err(PipelineError::ModelMismatch {
+            snapshot: manifest.id.clone(),
+            model: want.id.clone(),
+            differs: differs.join(", "),
+            expected: want.weights_sha256.clone(),
+            found: found.weights_sha256,
+        });
+    }
+    Ok(embedder)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,8 +99,7 @@ pub fn search(
     k: usize,
 ) -> Result<SearchResults, PipelineError> {
     let store = Store::open(store_dir)?;
-    let id = store.resolve(snapshot)?;
-    let searcher = SnapshotSearcher::open(&store, &id)?;
+    let (id, searcher) = open_searcher(&store, snapshot)?;
     let qvec = if SnapshotSearcher::needs_vector(mode) {
         Some(load_embedder(&searcher.manifest)?.embed_query(query)?)
     } else {
@@ -114,14 +136,35 @@ pub fn search(
     })
 }
 
+/// Resolves and opens a snapshot for queries. A snapshot named through a ref (`current`, a
+/// tag) that disappears while it is opened (a concurrent gc after the ref moved) is resolved
+/// again, once.
+pub(crate) fn open_searcher(
+    store: &Store,
+    name: &str,
+) -> Result<(String, SnapshotSearcher), PipelineError> {
+    let id = store.resolve(name)?;
+    match SnapshotSearcher::open(store, &id) {
+        Ok(s) => Ok((id, s)),
+        Err(e) => {
+            let again = store.resolve(name)?;
+            if again == id {
+                return Err(e.into());
+            }
+            let s = SnapshotSearcher::open(store, &again)?;
+            Ok((again, s))
+        }
+    }
+}
+
 /// Points `current` at `target` (a snapshot id, prefix or tag), or, without a target, at the
-/// parent of the current snapshot. Returns (previous, new).
+/// parent of the current snapshot. Returns (previous, new). Takes only the refs lock, so it
+/// is never blocked by a running build; the target is verified first.
 pub fn rollback(
     store_dir: &Path,
     target: Option<&str>,
 ) -> Result<(Option<String>, String), PipelineError> {
     let store = Store::open(store_dir)?;
-    let lock = store.lock("ragops snapshots rollback")?;
     let to = match target {
         Some(t) => store.resolve(t)?,
         None => {
@@ -134,24 +177,31 @@ pub fn rollback(
             })?
         }
     };
-    // Check the target opens before making it live.
-    store.manifest(&to)?;
-    let bad = store.verify(&to)?;
-    if !bad.is_empty() {
-        return Err(PipelineError::Usage(format!(
-            "snapshot {to} fails its checksums ({}); not rolling back to it",
-            bad.join(", ")
-        )));
-    }
-    let prev = store.publish(&lock, &to, "rollback")?;
+    // Check the target before making it live (streaming; outside the refs lock).
+    verified(&store, &to)?;
+    let refs = store.refs_lock("ragops snapshots rollback")?;
+    let prev = store.publish(&refs, &to, "rollback", &Expect::Any)?;
     Ok((prev, to))
 }
 
-/// Tags a snapshot. Returns the resolved snapshot id.
+/// Verifies a snapshot; an error naming every problem when it is not intact.
+pub(crate) fn verified(store: &Store, id: &str) -> Result<(), PipelineError> {
+    let report = store.verify(id)?;
+    if report.ok {
+        Ok(())
+    } else {
+        Err(PipelineError::Damaged {
+            id: id.to_string(),
+            problems: report.problems(),
+        })
+    }
+}
+
+/// Tags a snapshot (refs lock only). Returns the resolved snapshot id.
 pub fn tag(store_dir: &Path, snapshot: &str, name: &str) -> Result<String, PipelineError> {
     let store = Store::open(store_dir)?;
-    let lock = store.lock("ragops snapshots tag")?;
     let id = store.resolve(snapshot)?;
-    store.set_tag(&lock, name, &id)?;
+    let refs = store.refs_lock("ragops snapshots tag")?;
+    store.set_tag(&refs, name, &id)?;
     Ok(id)
 }

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
 pub const RRF_K: f32 = 60.0;
 
+/// Most results one query returns; larger `k` values are cut to it.
+pub const MAX_K: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -101,7 +104,8 @@ impl SnapshotSearcher {
         mode: Mode,
         k: usize,
     ) -> Result<Vec<Hit>, SearchError> {
-        let depth = (k * 4).max(50);
+        let k = k.clamp(1, MAX_K);
+        let depth = k.saturating_mul(4).max(50);
         let mut hits = match mode {
             Mode::Bm25 => self
                 .bm25(query, k)?

@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ragops_core::Sha256Hasher;
 use sha2::{Digest, Sha256};
 
-use crate::layout::{pause_point, sync_dir};
+use crate::fsutil::sync_dir;
+use crate::hooks::pause_point;
 use crate::{io, StoreError, StoreLock};
 
 const MAGIC: &[u8; 8] = b"RGEMB001";
@@ -123,13 +124,19 @@ pub struct EmbeddingCache {
     pub stats: CacheStats,
 }
 
+/// Largest vector dimension a segment header may declare. Anything above is a corrupt header,
+/// never an allocation: embedding models stay far below it.
+const MAX_DIM: usize = 1 << 16;
+
+/// Reads a segment header: its dimension, or `None` when the header is bad.
 fn read_header(file: &mut impl Read) -> Option<usize> {
     let mut h = [0u8; HEADER as usize];
     file.read_exact(&mut h).ok()?;
     if &h[..8] != MAGIC {
         return None;
     }
-    Some(u32::from_le_bytes(h[8..12].try_into().ok()?) as usize)
+    let dim = u32::from_le_bytes(h[8..12].try_into().ok()?) as usize;
+    (1..=MAX_DIM).contains(&dim).then_some(dim)
 }
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
@@ -355,12 +362,15 @@ pub struct CacheGcReport {
 /// A segment whose entries are all unused is deleted; a partly used one is rewritten with the
 /// used entries (new segment committed before the old one is removed, so a kill at any point
 /// leaves every used entry readable).
+///
+/// `lock: None` is a dry run: it reports what would be dropped and writes nothing (deleting
+/// or rewriting needs the writer lock).
 pub fn gc_cache(
     store_root: &Path,
-    _lock: &StoreLock,
+    lock: Option<&StoreLock>,
     used: &BTreeMap<String, HashSet<CacheKey>>,
-    dry_run: bool,
 ) -> Result<CacheGcReport, StoreError> {
+    let dry_run = lock.is_none();
     let mut report = CacheGcReport::default();
     let root = store_root.join(CACHE_DIR);
     let Ok(rd) = std::fs::read_dir(&root) else {
@@ -503,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_header_dimension_is_a_bad_segment_not_an_allocation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("t").unwrap();
+        let dir = tmp.path().join(CACHE_DIR).join("k");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&[0xff; 4]);
+        header.extend_from_slice(&[0; 4]);
+        header.extend_from_slice(&[7u8; 100]);
+        std::fs::write(dir.join("x.seg"), &header).unwrap();
+        assert_eq!(read_header(&mut &header[..]), None);
+        let r = gc_cache(tmp.path(), Some(&lock), &BTreeMap::new()).unwrap();
+        assert_eq!(r.segments_deleted, 1);
+        assert!(!dir.join("x.seg").exists());
+    }
+
+    #[test]
     fn gc_keeps_used_entries_and_reports_bytes() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::create(tmp.path()).unwrap();
@@ -519,12 +547,12 @@ mod tests {
         w.commit().unwrap();
         let used: BTreeMap<String, HashSet<CacheKey>> =
             [("mk".to_string(), [cache_key("b")].into_iter().collect())].into();
-        let dry = gc_cache(tmp.path(), &lock, &used, true).unwrap();
+        let dry = gc_cache(tmp.path(), None, &used).unwrap();
         assert_eq!(dry.entries_dropped, 3);
         assert_eq!(dry.bytes_reclaimed, 3 * record_len(3) + HEADER);
         let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
         assert_eq!(c.len(), 4, "a dry run deletes nothing");
-        let real = gc_cache(tmp.path(), &lock, &used, false).unwrap();
+        let real = gc_cache(tmp.path(), Some(&lock), &used).unwrap();
         assert_eq!(real.bytes_reclaimed, dry.bytes_reclaimed);
         assert_eq!((real.segments_deleted, real.segments_rewritten), (1, 1));
         let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
@@ -538,7 +566,7 @@ mod tests {
         assert_eq!(on_disk, HEADER + record_len(3));
         // A model no kept snapshot uses loses its whole directory.
         let none = BTreeMap::new();
-        gc_cache(tmp.path(), &lock, &none, false).unwrap();
+        gc_cache(tmp.path(), Some(&lock), &none).unwrap();
         assert!(!tmp.path().join(CACHE_DIR).join("mk").exists());
     }
 }

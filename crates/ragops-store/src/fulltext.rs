@@ -4,11 +4,15 @@ use std::path::{Path, PathBuf};
 
 use ragops_core::Chunk;
 use tantivy::collector::TopDocs;
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 use tantivy::query::QueryParser;
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
-use tantivy::{doc, Index, IndexWriter, TantivyDocument};
+use tantivy::{doc, Index, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::StoreError;
 
@@ -95,15 +99,85 @@ impl FulltextWriter {
         Ok(())
     }
 
-    /// Commits and waits for merges so the directory is complete when this returns.
+    /// Commits and waits for merges so the directory is complete when this returns. The lock
+    /// files tantivy's writer leaves are removed: they are not data.
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.writer.commit().map_err(|e| ft_err(&self.path, e))?;
         self.writer
             .wait_merging_threads()
             .map_err(|e| ft_err(&self.path, e))?;
+        for lock in [".tantivy-meta.lock", ".tantivy-writer.lock"] {
+            let p = self.path.join(lock);
+            if p.is_file() {
+                std::fs::remove_file(&p).map_err(crate::io(&p))?;
+            }
+        }
         Ok(())
     }
 }
+
+/// A tantivy directory for reading a published snapshot: every read goes to the memory-mapped
+/// files, and nothing is ever written. Its locks are no-ops (a published index never changes,
+/// so there is nothing to exclude), which is what lets a read-only store be searched.
+#[derive(Debug, Clone)]
+struct ReadOnlyDirectory(MmapDirectory);
+
+fn read_only(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!("{}: published snapshots are read-only", path.display()),
+    )
+}
+
+impl Directory for ReadOnlyDirectory {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> Result<std::sync::Arc<dyn FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        Err(DeleteError::IoError {
+            io_error: std::sync::Arc::new(read_only(path)),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        Err(OpenWriteError::wrap_io_error(
+            read_only(path),
+            path.to_path_buf(),
+        ))
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, _data: &[u8]) -> std::io::Result<()> {
+        Err(read_only(path))
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn acquire_lock(&self, _lock: &Lock) -> Result<DirectoryLock, LockError> {
+        Ok(DirectoryLock::from(Box::new(())))
+    }
+
+    fn watch(&self, _cb: WatchCallback) -> tantivy::Result<WatchHandle> {
+        Ok(WatchHandle::empty())
+    }
+}
+
+/// Most hits one full-text query collects (tantivy reserves memory for the limit up front).
+const MAX_LIMIT: usize = 100_000;
 
 /// A read-only full-text index.
 pub struct FulltextIndex {
@@ -114,9 +188,15 @@ pub struct FulltextIndex {
 }
 
 impl FulltextIndex {
+    /// Opens an index for reading without writing anything into its directory.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let index = Index::open_in_dir(dir).map_err(|e| ft_err(dir, e))?;
-        let reader = index.reader().map_err(|e| ft_err(dir, e))?;
+        let mmap = MmapDirectory::open(dir).map_err(|e| ft_err(dir, e))?;
+        let index = Index::open(ReadOnlyDirectory(mmap)).map_err(|e| ft_err(dir, e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| ft_err(dir, e))?;
         let (_, fields) = schema();
         Ok(Self {
             path: dir.to_path_buf(),
@@ -136,7 +216,10 @@ impl FulltextIndex {
         let (q, _errors) = parser.parse_query_lenient(query);
         let searcher = self.reader.searcher();
         let top = searcher
-            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .search(
+                &q,
+                &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)).order_by_score(),
+            )
             .map_err(|e| ft_err(&self.path, e))?;
         let mut out = Vec::with_capacity(top.len());
         for (score, addr) in top {
@@ -178,5 +261,33 @@ mod tests {
         assert_eq!(ids("rebuild"), vec!["a".to_string()]);
         assert_eq!(ids("rolled back snapshots"), vec!["b".to_string()]);
         assert!(ids("unrelated").is_empty());
+    }
+
+    #[test]
+    fn reading_writes_nothing_into_the_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(FULLTEXT_DIR);
+        let mut w = FulltextWriter::create(&dir).unwrap();
+        w.add(&[sample_chunk(0)]).unwrap();
+        w.finish().unwrap();
+        let listing = || {
+            let mut v: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listing();
+        assert!(
+            !before
+                .iter()
+                .any(|n| n.to_string_lossy().ends_with(".lock")),
+            "{before:?}"
+        );
+        let idx = FulltextIndex::open(&dir).unwrap();
+        idx.search("text", 5).unwrap();
+        assert_eq!(listing(), before);
     }
 }

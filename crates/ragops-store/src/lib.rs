@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! <store>/
+//!   store.json                      marker: this directory is a ragops store (format, version)
 //!   snapshots/<id>/manifest.json    immutable once written
+//!   snapshots/<id>/manifest.sha256  SHA-256 of manifest.json
 //!   snapshots/<id>/chunks.parquet
 //!   snapshots/<id>/fulltext/        tantivy index
 //!   refs/current                    the alias; replaced atomically (write temp, fsync, rename)
@@ -11,7 +13,8 @@
 //!   staging/<id>/                   snapshots being written; never read by queries
 //!   trash/<id>/                     snapshots being deleted by gc (renamed here first)
 //!   cache/embeddings/<model>/       content-addressed embedding cache (see `cache`)
-//!   LOCK                            one writer at a time (advisory lock, released on exit/kill)
+//!   LOCK                            one data writer at a time (advisory lock, released on exit/kill)
+//!   refs/LOCK                       short lock around every ref move
 //! ```
 //!
 //! Invariants: a snapshot is written under `staging/`, fsynced, then renamed into `snapshots/`
@@ -20,9 +23,14 @@
 
 mod cache;
 mod chunks;
+mod fsutil;
 mod fulltext;
-mod layout;
+mod hooks;
+mod lock;
 mod manifest;
+mod refs;
+mod snapshot;
+mod store;
 
 pub use cache::{
     cache_key, gc_cache, model_key, CacheGcReport, CacheKey, CacheStats, CachedEmbedding,
@@ -31,14 +39,17 @@ pub use cache::{
 pub use chunks::{
     read_chunks, read_embed_keys, ChunkBatches, ChunkTable, ChunkTableWriter, CHUNKS_FILE,
 };
+pub use fsutil::dir_size;
 pub use fulltext::{FulltextIndex, FulltextWriter, FULLTEXT_DIR};
-pub use layout::{
-    dir_size, pause_point, RefMove, SnapshotSummary, SnapshotWriter, Store, StoreLock,
-};
+pub use hooks::pause_point;
+pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
     Counts, FileRecord, Manifest, ModelRecord, SourceFileRecord, SourceRecord, FORMAT_VERSION,
-    MANIFEST_FILE,
+    MANIFEST_FILE, MANIFEST_SHA256_FILE,
 };
+pub use refs::{valid_snapshot_id, valid_tag, Expect, RefMove};
+pub use snapshot::{SnapshotWriter, VerifyReport};
+pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
 
 use std::path::{Path, PathBuf};
 
@@ -49,21 +60,58 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no ragops store at {0} (run `ragops build` first, or pass --store)")]
+    #[error("no ragops store at {0}")]
     NoStore(PathBuf),
-    #[error("the store {path} is locked by another writer ({holder}); wait for it to finish")]
+    #[error(
+        "{path} is not a ragops store: it is not empty and has no {marker} (it holds {})",
+        found.join(", "),
+        marker = store::MARKER_FILE
+    )]
+    NotAStore { path: PathBuf, found: Vec<String> },
+    #[error("store marker {path} is invalid: {message}")]
+    BadMarker { path: PathBuf, message: String },
+    #[error(
+        "the store {path} was written by a newer ragops (store version {found}, this build \
+         reads up to {supported})"
+    )]
+    NewerStore {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the store is locked by another writer ({holder}): {path}")]
     Locked { path: PathBuf, holder: String },
-    #[error("no snapshot matches `{0}` (see `ragops snapshots list`)")]
+    #[error("ref `{name}` does not hold a snapshot id (it holds {contents:?})")]
+    BadRef { name: String, contents: String },
+    #[error(
+        "`current` moved while snapshot {snapshot} was being built (it named {}, now {}); \
+         the snapshot was written but not published",
+        expected.as_deref().unwrap_or("nothing"),
+        found.as_deref().unwrap_or("nothing")
+    )]
+    CurrentMoved {
+        expected: Option<String>,
+        found: Option<String>,
+        snapshot: String,
+    },
+    #[error("manifest of snapshot {id} does not match its checksum (edited?): {path}")]
+    ManifestTampered { id: String, path: PathBuf },
+    #[error("the manifest in snapshot directory {dir} names another snapshot id ({manifest})")]
+    IdMismatch { dir: String, manifest: String },
+    #[error("no snapshot matches `{0}`")]
     UnknownSnapshot(String),
     #[error("`{0}` matches several snapshots; give more characters of the id")]
     Ambiguous(String),
-    #[error("no tag named `{0}` (see `ragops snapshots list`)")]
+    #[error("no tag named `{0}`")]
     UnknownTag(String),
     #[error("snapshot {0} is named by `current` or a tag; move or remove the ref first")]
     Referenced(String),
-    #[error("no snapshot is published yet (run `ragops build`)")]
+    #[error("no snapshot is published yet")]
     NothingPublished,
-    #[error("invalid tag name `{0}`: use letters, digits, '.', '_', '-' and '/'")]
+    #[error(
+        "invalid tag name `{0}`: use letters, digits, '.', '_', '-' and '/', and not the \
+         form of a snapshot id"
+    )]
     BadTag(String),
     #[error("manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },

@@ -11,6 +11,9 @@ use crate::{io, StoreError};
 /// Version of the on-disk snapshot format. A store holding a newer version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// SHA-256 of `manifest.json`, written beside it before the snapshot is renamed into place:
+/// an edited manifest no longer matches it.
+pub const MANIFEST_SHA256_FILE: &str = "manifest.sha256";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -116,24 +119,31 @@ pub struct FileRecord {
 
 impl Manifest {
     pub fn read(path: &Path) -> Result<Manifest, StoreError> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        Manifest::parse(&bytes, path)
+    }
+
+    /// Parses a manifest; a newer format is refused. `path` is only used in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest, StoreError> {
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Manifest {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
         let version = value
             .get("format_version")
             .and_then(|v| v.as_u64())
-            .unwrap_or(0) as u32;
-        if version > FORMAT_VERSION {
+            .unwrap_or(0);
+        if version > u64::from(FORMAT_VERSION) {
             return Err(StoreError::NewerFormat {
                 id: value
                     .get("id")
                     .and_then(|v| v.as_str())
                     .unwrap_or("?")
-                    .to_string(),
-                found: version,
+                    .chars()
+                    .take(64)
+                    .collect(),
+                found: u32::try_from(version).unwrap_or(u32::MAX),
                 supported: FORMAT_VERSION,
             });
         }
@@ -141,5 +151,42 @@ impl Manifest {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Checks that the manifest belongs where it was found: its id is the directory's, and
+    /// its parent (if any) has the form of a snapshot id.
+    pub fn check_identity(&self, dir_id: &str, path: &Path) -> Result<(), StoreError> {
+        if self.id != dir_id {
+            return Err(StoreError::IdMismatch {
+                dir: dir_id.to_string(),
+                manifest: self.id.chars().take(64).collect(),
+            });
+        }
+        if let Some(p) = &self.parent {
+            if !crate::refs::valid_snapshot_id(p) {
+                return Err(StoreError::Manifest {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "parent {:?} is not a snapshot id",
+                        p.chars().take(64).collect::<String>()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_format_is_refused() {
+        let v = serde_json::json!({"format_version": FORMAT_VERSION + 1, "id": "x"});
+        let err = Manifest::parse(v.to_string().as_bytes(), Path::new("m.json")).unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+        let err = Manifest::parse(b"{", Path::new("m.json")).unwrap_err();
+        assert!(matches!(err, StoreError::Manifest { .. }), "{err}");
     }
 }

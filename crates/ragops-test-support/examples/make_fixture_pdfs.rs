@@ -1,9 +1,9 @@
-//! Regenerates the fixture PDFs: `cargo run -p ragops-load --example make_fixture_pdfs`.
+//! Regenerates the fixture PDFs: `cargo run -p ragops-test-support --example make_fixture_pdfs`.
 //! Writes three multi-page manuals into fixtures/corpus/manuals/ and fixtures/bad/truncated.pdf.
 
 use std::path::Path;
 
-use ragops_load::pdf_writer::text_pdf;
+use ragops_test_support::pdf::text_pdf;
 
 fn page(lines: &[&str]) -> Vec<String> {
     lines.iter().map(|s| s.to_string()).collect()

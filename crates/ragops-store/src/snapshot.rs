@@ -1,0 +1,421 @@
+//! Writing a snapshot (staging → checksums → manifest → rename), verifying and deleting one.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use ragops_core::{sha256_file, Sha256Hasher};
+use serde::Serialize;
+
+use crate::fsutil::{create_dir_durable, rel_path, sync_dir, walk_files, write_atomic};
+use crate::hooks::pause_point;
+use crate::manifest::{FileRecord, Manifest, MANIFEST_FILE, MANIFEST_SHA256_FILE};
+use crate::store::{STAGING, TRASH};
+use crate::{io, Store, StoreError, StoreLock};
+
+/// Files tantivy leaves in an index directory that are locks, not data: empty, never
+/// checksummed, and created by older ragops readers inside published snapshots.
+fn is_tantivy_lock(rel: &str) -> bool {
+    rel.rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with(".tantivy-") && n.ends_with(".lock"))
+}
+
+impl Store {
+    /// Starts a new snapshot in `staging/`.
+    pub fn begin_snapshot(
+        &self,
+        _lock: &StoreLock,
+        salt: &str,
+    ) -> Result<SnapshotWriter, StoreError> {
+        let now = SystemTime::now();
+        // Milliseconds, so that ids sort in creation order (gc's "newest" relies on it).
+        let stamp = humantime::format_rfc3339_millis(now)
+            .to_string()
+            .replace(['-', ':', '.'], "");
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let suffix = Sha256Hasher::new()
+            .part(nanos.to_le_bytes())
+            .part(std::process::id().to_le_bytes())
+            .part(salt)
+            .hex();
+        let id = format!("{stamp}-{}", &suffix[..8]);
+        let staging = self.root().join(STAGING).join(&id);
+        create_dir_durable(&staging)?;
+        Ok(SnapshotWriter {
+            store: self.clone(),
+            id,
+            staging,
+        })
+    }
+}
+
+/// A snapshot being written in `staging/<id>/`.
+pub struct SnapshotWriter {
+    store: Store,
+    id: String,
+    staging: PathBuf,
+}
+
+impl SnapshotWriter {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Directory to write data files into.
+    pub fn dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Gives the snapshot up: removes its staging directory (best effort; the next build
+    /// removes whatever is left).
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+    }
+
+    /// Checksums (streaming) and fsyncs every data file, writes the manifest and its checksum
+    /// last, fsyncs the directories, then renames the staging directory into `snapshots/`.
+    /// The snapshot is complete but not yet visible: call [`Store::publish`] (or tag it).
+    pub fn finish(self, mut manifest: Manifest) -> Result<String, StoreError> {
+        manifest.id = self.id.clone();
+        manifest.files.clear();
+        let mut dirs = vec![self.staging.clone()];
+        for path in walk_files(&self.staging) {
+            if let Some(parent) = path.parent() {
+                if !dirs.iter().any(|d| d == parent) {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
+            let Some(rel) = rel_path(&self.staging, &path) else {
+                continue;
+            };
+            if rel == MANIFEST_FILE || rel == MANIFEST_SHA256_FILE || is_tantivy_lock(&rel) {
+                continue;
+            }
+            let file = File::open(&path).map_err(io(&path))?;
+            file.sync_all().map_err(io(&path))?;
+            let digest = ragops_core::sha256_reader(file).map_err(io(&path))?;
+            manifest.files.insert(
+                rel,
+                FileRecord {
+                    bytes: digest.bytes,
+                    sha256: digest.sha256,
+                },
+            );
+        }
+        pause_point("before-manifest");
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Manifest {
+            path: self.staging.join(MANIFEST_FILE),
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.staging.join(MANIFEST_FILE), &json)?;
+        write_atomic(
+            &self.staging.join(MANIFEST_SHA256_FILE),
+            format!("{}\n", ragops_core::sha256_hex(&json)).as_bytes(),
+        )?;
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        pause_point("before-rename");
+        let target = self.store.snapshot_dir(&self.id);
+        std::fs::rename(&self.staging, &target).map_err(io(&target))?;
+        sync_dir(&self.store.snapshots_dir())?;
+        Ok(self.id)
+    }
+}
+
+/// What `verify` found wrong with a snapshot. Empty lists and no manifest problem: intact.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Files whose size or SHA-256 differs from the manifest.
+    pub mismatched: Vec<String>,
+    /// Files the manifest lists that are not there.
+    pub missing: Vec<String>,
+    /// Files in the snapshot that the manifest does not list.
+    pub unlisted: Vec<String>,
+    /// Why the manifest itself cannot be trusted (edited, id or parent wrong).
+    pub manifest: Option<String>,
+}
+
+impl VerifyReport {
+    /// One line per problem.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.manifest.iter().cloned().collect();
+        out.extend(
+            self.mismatched
+                .iter()
+                .map(|f| format!("{f}: checksum differs")),
+        );
+        out.extend(self.missing.iter().map(|f| format!("{f}: missing")));
+        out.extend(
+            self.unlisted
+                .iter()
+                .map(|f| format!("{f}: not listed in the manifest")),
+        );
+        out
+    }
+}
+
+fn file_matches(path: &Path, rec: &FileRecord) -> Result<bool, std::io::Error> {
+    let meta = std::fs::metadata(path)?;
+    if meta.len() != rec.bytes {
+        return Ok(false);
+    }
+    Ok(sha256_file(path)?.sha256 == rec.sha256)
+}
+
+impl Store {
+    /// Re-checks a snapshot against its manifest, streaming every file: the manifest's own
+    /// checksum, id and parent, each listed file's size and SHA-256, and files it does not list.
+    pub fn verify(&self, id: &str) -> Result<VerifyReport, StoreError> {
+        let dir = self.snapshot_dir(id);
+        let mut report = VerifyReport::default();
+        let manifest = match self.manifest(id) {
+            Ok(m) => m,
+            Err(StoreError::UnknownSnapshot(x)) => return Err(StoreError::UnknownSnapshot(x)),
+            Err(e) => {
+                report.manifest = Some(e.to_string());
+                // Check the files against what the manifest says anyway, if it parses.
+                let path = dir.join(MANIFEST_FILE);
+                match std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| Manifest::parse(&b, &path).ok())
+                {
+                    Some(m) => m,
+                    None => return Ok(report),
+                }
+            }
+        };
+        for (rel, rec) in &manifest.files {
+            match file_matches(&dir.join(rel), rec) {
+                Ok(true) => {}
+                Ok(false) => report.mismatched.push(rel.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    report.missing.push(rel.clone())
+                }
+                Err(_) => report.mismatched.push(rel.clone()),
+            }
+        }
+        for path in walk_files(&dir) {
+            let Some(rel) = rel_path(&dir, &path) else {
+                continue;
+            };
+            let known = rel == MANIFEST_FILE
+                || rel == MANIFEST_SHA256_FILE
+                || manifest.files.contains_key(&rel);
+            let empty_lock =
+                is_tantivy_lock(&rel) && std::fs::metadata(&path).is_ok_and(|m| m.len() == 0);
+            if !known && !empty_lock {
+                report.unlisted.push(rel);
+            }
+        }
+        report.ok = report.manifest.is_none()
+            && report.mismatched.is_empty()
+            && report.missing.is_empty()
+            && report.unlisted.is_empty();
+        Ok(report)
+    }
+
+    /// Whether one data file of a snapshot is intact (listed, present, same checksum).
+    pub fn verify_file(&self, id: &str, rel: &str) -> Result<bool, StoreError> {
+        let m = self.manifest(id)?;
+        Ok(match m.files.get(rel) {
+            Some(rec) => file_matches(&self.snapshot_dir(id).join(rel), rec).unwrap_or(false),
+            None => false,
+        })
+    }
+
+    /// Deletes a snapshot that no ref names: renamed into `trash/` under the refs lock (so a
+    /// concurrent rollback or tag either sees it whole or not at all), then removed.
+    /// Refuses `current` and tagged snapshots. Returns the bytes freed.
+    pub fn delete_snapshot(&self, _lock: &StoreLock, id: &str) -> Result<u64, StoreError> {
+        let dir = self.snapshot_dir(id);
+        let trash = self.root().join(TRASH);
+        let target = trash.join(id);
+        {
+            let _refs = self.refs_lock("ragops snapshots gc")?;
+            if self.is_referenced(id)? {
+                return Err(StoreError::Referenced(id.to_string()));
+            }
+            create_dir_durable(&trash)?;
+            std::fs::rename(&dir, &target).map_err(io(&dir))?;
+            sync_dir(&self.snapshots_dir())?;
+        }
+        pause_point("gc-after-trash");
+        let bytes = crate::fsutil::dir_size(&target);
+        std::fs::remove_dir_all(&target).map_err(io(&target))?;
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::manifest::{Counts, ModelRecord, FORMAT_VERSION};
+    use crate::refs::Expect;
+
+    pub(crate) fn manifest() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            id: String::new(),
+            parent: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            created_unix: 0,
+            tool_version: "test".into(),
+            pipeline: "p.toml".into(),
+            config: serde_json::json!({}),
+            config_hash: "c".into(),
+            chunking_hash: "h".into(),
+            model: ModelRecord {
+                id: "m".into(),
+                revision: "r".into(),
+                weights_sha256: "w".into(),
+                dim: 3,
+                max_tokens: 8,
+                pooling: "mean".into(),
+                normalize: true,
+            },
+            sources: vec![],
+            source_files: vec![],
+            reuse_key: String::new(),
+            skipped: vec![],
+            counts: Counts::default(),
+            timings: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn snapshot(store: &Store, lock: &StoreLock, data: &str) -> String {
+        let w = store.begin_snapshot(lock, data).unwrap();
+        std::fs::write(w.dir().join("data.bin"), data).unwrap();
+        w.finish(manifest()).unwrap()
+    }
+
+    #[test]
+    fn staged_snapshot_is_invisible_until_published() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("test").unwrap();
+        let w = store.begin_snapshot(&lock, "x").unwrap();
+        std::fs::write(w.dir().join("data.bin"), "abc").unwrap();
+        assert!(
+            store.snapshot_ids().unwrap().is_empty(),
+            "staging is not a snapshot"
+        );
+        let id = w.finish(manifest()).unwrap();
+        assert_eq!(store.snapshot_ids().unwrap(), vec![id.clone()]);
+        assert_eq!(store.current().unwrap(), None, "complete but not published");
+        assert!(matches!(
+            store.resolve("current"),
+            Err(StoreError::NothingPublished)
+        ));
+        let refs = store.refs_lock("t").unwrap();
+        store.publish(&refs, &id, "build", &Expect::Any).unwrap();
+        assert_eq!(store.resolve("current").unwrap(), id);
+        let m = store.manifest(&id).unwrap();
+        assert_eq!(m.id, id);
+        assert_eq!(m.files["data.bin"].sha256, ragops_core::sha256_hex(b"abc"));
+        assert!(store.verify(&id).unwrap().ok);
+        std::fs::write(store.snapshot_dir(&id).join("data.bin"), "tampered").unwrap();
+        let r = store.verify(&id).unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.mismatched, vec!["data.bin".to_string()]);
+    }
+
+    #[test]
+    fn manifest_tamper_is_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("test").unwrap();
+        let a = snapshot(&store, &lock, "a");
+        let b = snapshot(&store, &lock, "b");
+        // Drop data.bin from the manifest (as if to hide a swapped file) and swap it in.
+        let path = store.snapshot_dir(&a).join(MANIFEST_FILE);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["files"] = serde_json::json!({});
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        std::fs::copy(
+            store.snapshot_dir(&b).join("data.bin"),
+            store.snapshot_dir(&a).join("data.bin"),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.manifest(&a),
+            Err(StoreError::ManifestTampered { .. })
+        ));
+        let r = store.verify(&a).unwrap();
+        assert!(!r.ok);
+        assert!(r.manifest.is_some());
+        assert_eq!(r.unlisted, vec!["data.bin".to_string()]);
+        // An extra file and a missing one are reported too.
+        std::fs::write(store.snapshot_dir(&b).join("extra.bin"), "x").unwrap();
+        let r = store.verify(&b).unwrap();
+        assert_eq!(r.unlisted, vec!["extra.bin".to_string()]);
+        std::fs::remove_file(store.snapshot_dir(&b).join("data.bin")).unwrap();
+        assert_eq!(
+            store.verify(&b).unwrap().missing,
+            vec!["data.bin".to_string()]
+        );
+    }
+
+    #[test]
+    fn manifest_id_must_match_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("test").unwrap();
+        let a = snapshot(&store, &lock, "a");
+        let b = snapshot(&store, &lock, "b");
+        // A manifest copied with its checksum from another snapshot.
+        for f in [MANIFEST_FILE, MANIFEST_SHA256_FILE] {
+            std::fs::copy(
+                store.snapshot_dir(&b).join(f),
+                store.snapshot_dir(&a).join(f),
+            )
+            .unwrap();
+        }
+        let err = store.manifest(&a).unwrap_err();
+        assert!(matches!(err, StoreError::IdMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn damaged_manifests_are_listed_not_fatal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("test").unwrap();
+        let a = snapshot(&store, &lock, "a");
+        let bogus = store.snapshot_dir("20260101T000000000Z-00000000");
+        std::fs::create_dir_all(&bogus).unwrap();
+        std::fs::write(bogus.join(MANIFEST_FILE), "{").unwrap();
+        let list = store.list().unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list[0].manifest.is_err());
+        assert!(list[1].manifest.is_ok());
+        assert_eq!(list[1].id, a);
+        store
+            .delete_snapshot(&lock, "20260101T000000000Z-00000000")
+            .unwrap();
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn referenced_snapshots_are_not_deleted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::create(tmp.path()).unwrap();
+        let lock = store.lock("test").unwrap();
+        let a = snapshot(&store, &lock, "a");
+        let refs = store.refs_lock("t").unwrap();
+        store.publish(&refs, &a, "build", &Expect::Any).unwrap();
+        drop(refs);
+        assert!(matches!(
+            store.delete_snapshot(&lock, &a),
+            Err(StoreError::Referenced(_))
+        ));
+    }
+}
