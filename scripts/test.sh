@@ -2,9 +2,18 @@
 # The test suite: provisions the default model if needed (the reference-vector test and the
 # end-to-end search tests run the real all-MiniLM-L6-v2), checks formatting and lints, then runs
 # every unit and integration test in the release profile (candle is far too slow unoptimised).
+# Installs what the tests need that the machine lacks (strace, from Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The crash-order test traces a build's system calls.
+if ! command -v strace >/dev/null 2>&1; then
+  echo "==> installing strace (Debian package) for the crash-order test"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq strace >/dev/null
+fi
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --locked -- -D warnings
 cargo test --release --workspace --locked

@@ -278,6 +278,10 @@ pub struct StoreConfig {
     /// Which snapshots `ragops snapshots gc` keeps (besides `current` and tagged ones).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Make the store directory private to its owner (mode 0700): snapshots hold the full
+    /// text of every document.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
 }
 
 /// Retention policy: a snapshot is kept when it is among the `keep_last` newest, younger than
@@ -314,6 +318,7 @@ impl Default for StoreConfig {
         Self {
             dir: default_store_dir(),
             retention: RetentionConfig::default(),
+            private: false,
         }
     }
 }
@@ -434,6 +439,11 @@ impl PipelineConfig {
         Sha256Hasher::new()
             .part(self.chunking_hash())
             .part(serde_json::to_string(&self.enrich).unwrap_or_default())
+            .part(if self.enrich.contextual_header {
+                CONTEXTUAL_HEADER
+            } else {
+                ""
+            })
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
             .part(serde_json::to_string(&self.embedding.max_tokens).unwrap_or_default())
@@ -452,7 +462,7 @@ impl PipelineConfig {
                 .part(TOKEN_SPLITTER)
                 .part(
                     if self.chunking.fit_model && self.enrich.contextual_header {
-                        "header"
+                        CONTEXTUAL_HEADER
                     } else {
                         ""
                     },
@@ -467,6 +477,12 @@ impl PipelineConfig {
 /// hash of token-sized configurations, so a new algorithm changes chunk ids and the reuse key:
 /// chunks cut by an older algorithm are never mixed with new ones.
 pub const TOKEN_SPLITTER: &str = "ragops-split/1";
+
+/// Names the contextual header (`ragops_enrich::header`: title and heading path, capped at 200
+/// characters and 32 words). It is part of the reuse key when headers are on, and of the
+/// chunking hash when token chunks leave room for their header: snapshots embedded with other
+/// headers are never reused.
+pub const CONTEXTUAL_HEADER: &str = "ragops-header/2";
 
 /// Drops what does not shape a snapshot's content from a normalised configuration.
 pub fn content_part(mut value: serde_json::Value) -> serde_json::Value {

@@ -11,7 +11,7 @@ pub use config::{
     config_diff, content_part, is_local_model_ref, normalize_path, ChunkStrategy, ChunkUnit,
     ChunkingConfig, ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig, IndexConfig,
     JsonlConfig, LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig,
-    TOKEN_SPLITTER,
+    CONTEXTUAL_HEADER, TOKEN_SPLITTER,
 };
 pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher};
 pub use types::{Chunk, Document, Format, PageSpan, Section, Skipped};

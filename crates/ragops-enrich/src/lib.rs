@@ -7,6 +7,9 @@ use ragops_core::{Chunk, EnrichConfig};
 
 /// Longest contextual header kept, in characters (it shares the model's token budget).
 pub const MAX_HEADER_CHARS: usize = 200;
+/// Most words of a contextual header: a title of many short words would otherwise take half
+/// the model's window from every chunk of its document.
+pub const MAX_HEADER_WORDS: usize = 32;
 
 /// The contextual header of a chunk: document title then the heading path, without repeating a
 /// first heading equal to the title. The chunker sizes token chunks with this same function
@@ -16,7 +19,9 @@ pub fn contextual_header(chunk: &Chunk) -> String {
 }
 
 /// The contextual header for a document title and a heading path, at most
-/// [`MAX_HEADER_CHARS`] characters.
+/// [`MAX_HEADER_CHARS`] characters and [`MAX_HEADER_WORDS`] words (an ellipsis marks a cut).
+/// Its output is versioned by `ragops_core::CONTEXTUAL_HEADER`: bump that when it changes, so
+/// snapshots embedded with other headers are not reused.
 pub fn header(title: &str, heading_path: &[String]) -> String {
     let mut parts: Vec<&str> = Vec::new();
     if !title.trim().is_empty() {
@@ -28,8 +33,13 @@ pub fn header(title: &str, heading_path: &[String]) -> String {
         }
     }
     let header = parts.join(" > ");
-    match header.char_indices().nth(MAX_HEADER_CHARS) {
-        Some((cut, _)) => format!("{}…", &header[..cut]),
+    let by_chars = header.char_indices().nth(MAX_HEADER_CHARS).map(|(i, _)| i);
+    let by_words = header
+        .split_whitespace()
+        .nth(MAX_HEADER_WORDS)
+        .map(|w| w.as_ptr() as usize - header.as_ptr() as usize);
+    match [by_chars, by_words].into_iter().flatten().min() {
+        Some(cut) => format!("{}…", header[..cut].trim_end()),
         None => header,
     }
 }
@@ -106,5 +116,14 @@ mod tests {
         let long = "é".repeat(500);
         let h = contextual_header(&chunk(&long, &[]));
         assert_eq!(h.chars().count(), MAX_HEADER_CHARS + 1);
+    }
+
+    #[test]
+    fn headers_of_many_short_words_are_capped_by_words() {
+        let title = "w ".repeat(1000);
+        let h = contextual_header(&chunk(&title, &["Sub"]));
+        assert_eq!(h, format!("{}…", ["w"; MAX_HEADER_WORDS].join(" ")));
+        let normal = contextual_header(&chunk("Backups", &["Restore a snapshot"]));
+        assert_eq!(normal, "Backups > Restore a snapshot");
     }
 }

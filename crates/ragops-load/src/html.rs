@@ -75,7 +75,7 @@ pub fn render(source: &str, budget: &Budget) -> Result<RenderedPage, LoadError> 
     let sections: Vec<Section> = r
         .sections
         .into_iter()
-        .filter(|s| !s.title.is_empty())
+        .filter(|s| !s.title.is_empty() && s.byte_start < text.len())
         .collect();
     let title = title.or_else(|| sections.first().map(|s| s.title.clone()));
     Ok(RenderedPage {
@@ -370,6 +370,8 @@ impl Renderer {
                 let title = collapse(&self.out[text_start..]);
                 self.out.truncate(text_start);
                 self.out.push_str(&title);
+                // A heading nested in this one (`<h2><pre><h3>`) became part of its title.
+                self.sections.retain(|s| s.byte_start < start);
                 self.sections.push(Section {
                     byte_start: start,
                     level,
@@ -430,6 +432,17 @@ mod tests {
             Err(LoadError::TooDeep { limit: MAX_DEPTH })
         ));
         assert!(t.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn a_heading_nested_in_a_heading_becomes_part_of_its_title() {
+        // Found by the markup-soup property: the inner section pointed into re-collapsed text.
+        let page = render("<h2>é<pre><h3>x  y</h3></pre></h2><p>after</p>", &budget()).unwrap();
+        assert_eq!(page.sections.len(), 1, "{:?}", page.sections);
+        for s in &page.sections {
+            assert!(page.text.is_char_boundary(s.byte_start));
+            assert!(page.text[s.byte_start..].starts_with("## "));
+        }
     }
 
     #[test]

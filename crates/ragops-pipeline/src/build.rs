@@ -141,6 +141,9 @@ pub fn build_pipeline(
     let cfg = &pipeline.config;
     let store_dir = opts.store.clone().unwrap_or_else(|| pipeline.store_dir());
     let store = Store::create(&store_dir)?;
+    if cfg.store.private {
+        store.make_private()?;
+    }
     if !opts.wait.is_zero() {
         progress.info("waiting for the store lock");
     }

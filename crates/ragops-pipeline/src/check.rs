@@ -132,9 +132,10 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, PipelineError> {
     let chunker_changed = config_changes.is_empty() && m.chunking_hash != cfg.chunking_hash();
     if chunker_changed {
         reasons.push(format!(
-            "chunking algorithm changed (this ragops cuts token-sized chunks with {}); \
-             the next build re-chunks every document",
-            ragops_core::TOKEN_SPLITTER
+            "chunking algorithm changed (this ragops cuts token-sized chunks with {} and \
+             contextual headers with {}); the next build re-chunks every document",
+            ragops_core::TOKEN_SPLITTER,
+            ragops_core::CONTEXTUAL_HEADER
         ));
     }
 

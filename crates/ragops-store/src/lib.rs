@@ -47,7 +47,7 @@ pub use manifest::{
     Counts, FileRecord, Manifest, ModelRecord, SourceFileRecord, SourceRecord, FORMAT_VERSION,
     MANIFEST_FILE, MANIFEST_SHA256_FILE,
 };
-pub use refs::{valid_snapshot_id, valid_tag, Expect, RefMove};
+pub use refs::{parse_ref, valid_snapshot_id, valid_tag, Expect, RefMove};
 pub use snapshot::{SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
 

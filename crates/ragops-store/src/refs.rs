@@ -52,6 +52,27 @@ pub fn valid_tag(name: &str) -> bool {
         })
 }
 
+/// The snapshot id a ref file's bytes name: `None` when empty, an error when they are
+/// anything but a snapshot id (and white space around it).
+pub fn parse_ref(bytes: &[u8], name: &str) -> Result<Option<String>, StoreError> {
+    let text = String::from_utf8_lossy(bytes);
+    let id = text.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if !valid_snapshot_id(id) {
+        let mut shown: String = id.chars().take(80).collect();
+        if shown.len() < id.len() {
+            shown.push('…');
+        }
+        return Err(StoreError::BadRef {
+            name: name.to_string(),
+            contents: shown,
+        });
+    }
+    Ok(Some(id.to_string()))
+}
+
 /// One entry of `refs/log.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefMove {
@@ -83,27 +104,11 @@ impl Store {
 
     /// Reads a ref file; its contents must be a snapshot id.
     fn read_ref(&self, path: &Path, name: &str) -> Result<Option<String>, StoreError> {
-        let text = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(path)(e)),
-        };
-        let text = String::from_utf8_lossy(&text);
-        let id = text.trim();
-        if id.is_empty() {
-            return Ok(None);
+        match std::fs::read(path) {
+            Ok(b) => parse_ref(&b, name),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(path)(e)),
         }
-        if !valid_snapshot_id(id) {
-            let mut shown: String = id.chars().take(80).collect();
-            if shown.len() < id.len() {
-                shown.push('…');
-            }
-            return Err(StoreError::BadRef {
-                name: name.to_string(),
-                contents: shown,
-            });
-        }
-        Ok(Some(id.to_string()))
     }
 
     /// The snapshot `refs/current` names, if any.

@@ -160,6 +160,18 @@ impl Store {
         &self.root
     }
 
+    /// Makes the store readable by its owner only (mode 0700 on its directory, which closes
+    /// everything under it to other users).
+    pub fn make_private(&self) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(&self.root))?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn refs_dir(&self) -> PathBuf {
         self.root.join(REFS)
     }
