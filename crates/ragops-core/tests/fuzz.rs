@@ -1,7 +1,7 @@
 //! Property tests of the pipeline-file parser: arbitrary text and mutations of valid pipeline
 //! files are parsed or refused with an error naming the file, never a panic.
 //!
-//! `RAGOPS_FUZZ_CASES` sets the cases per target (default 256); `benches/fuzz.sh` runs it long.
+//! `RAGOPS_FUZZ_CASES` sets the cases per target (default 1024); `benches/fuzz.sh` runs it long.
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Property tests of the store's parsers: manifests, refs and embedding-cache segments. Damaged
 //! or hostile bytes are refused or read as misses, never a panic and never a large allocation.
 //!
-//! `RAGOPS_FUZZ_CASES` sets the cases per target (default 128); `benches/fuzz.sh` runs it long.
+//! `RAGOPS_FUZZ_CASES` sets the cases per target (default 256); `benches/fuzz.sh` runs it long.
 
 use std::collections::BTreeMap;
 use std::path::Path;
