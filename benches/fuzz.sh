@@ -2,12 +2,12 @@
 # Long fuzzing run of the property tests (proptest, stable Rust): every loader (md, txt, html,
 # pdf, jsonl), the pipeline-file parser, and the manifest, ref and cache-segment readers.
 # The test suite runs the same targets with a few dozen cases each; this runs CASES per target
-# (default 20000) and prints how many inputs each target ran, its time and its result.
+# (default 200000) and prints how many inputs each target ran, its time and its result.
 # A failure prints proptest's minimal failing input: make it a regression test.
 # Usage: benches/fuzz.sh [CASES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cases=${1:-20000}
+cases=${1:-200000}
 cargo test --release --locked -p ragops-load -p ragops-core -p ragops-store --test fuzz --no-run -q
 printf '%-58s %10s %9s  %s\n' target inputs seconds result
 status=0

@@ -530,3 +530,76 @@ fn k_is_bounded_and_a_private_store_is_closed_to_others() {
     ]);
     assert_eq!(out.status.code(), Some(2), "a usage error, not an abort");
 }
+
+#[test]
+fn verifying_a_large_snapshot_streams() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = fixtures().join("corpus/kb");
+    let p = pipeline(tmp.path(), "p.toml", &[docs], s(&model), 64, "");
+    let id = ok_json(&["build", "-p", s(&p), "-q", "--json"])["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let store = tmp.path().join("store");
+    let dir = store.join("snapshots").join(&id);
+    // A 1 GiB data file (sparse: no disk), listed in the manifest with its checksum.
+    let big = dir.join("big.bin");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("sparse file");
+    let digest = ragops_core::sha256_file(&big).expect("hash");
+    rewrite_manifest(&dir, |m| {
+        m["files"]["big.bin"] = serde_json::json!({"bytes": digest.bytes, "sha256": digest.sha256});
+    });
+    let m = run_measured(ragops(&[
+        "snapshots",
+        "show",
+        &id,
+        "--verify",
+        "--store",
+        s(&store),
+    ]));
+    assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
+    assert!(m.stdout.contains("verify     ok"), "{}", m.stdout);
+    assert!(
+        m.max_rss_kib < 200 * 1024,
+        "peak RSS {} MiB",
+        m.max_rss_kib / 1024
+    );
+}
+
+#[test]
+fn list_show_and_search_never_fail_while_gc_runs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = fixtures().join("corpus/kb");
+    let p = pipeline(tmp.path(), "p.toml", &[docs], s(&model), 64, "");
+    for _ in 0..6 {
+        ok(&["build", "-p", s(&p), "-q", "--force"]);
+    }
+    let store = tmp.path().join("store");
+    let st = s(&store).to_string();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (st, done) = (st.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut rounds = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) || rounds < 3 {
+                    ok(&["snapshots", "list", "--store", &st]);
+                    ok(&["snapshots", "show", "current", "--store", &st]);
+                    ok(&["search", "backup", "--store", &st, "--mode", "bm25"]);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let r = ok_json(&["snapshots", "gc", "--keep", "0", "--store", &st, "--json"]);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(r["deleted"].as_array().map(Vec::len), Some(5), "{r}");
+    for t in readers {
+        assert!(t.join().expect("reader") >= 3);
+    }
+}

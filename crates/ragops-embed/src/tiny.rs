@@ -258,6 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn a_config_with_fewer_than_two_positions_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_tiny_model(tmp.path(), 3).unwrap();
+        let path = tmp.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["max_position_embeddings"] = serde_json::json!(1);
+        std::fs::write(&path, c.to_string()).unwrap();
+        let files = hub::resolve(tmp.path().to_str().unwrap(), "main", tmp.path()).unwrap();
+        let err = Embedder::load(&files, None).err().expect("refused");
+        assert!(matches!(err, crate::EmbedError::Config { .. }), "{err}");
+    }
+
+    #[test]
     fn long_texts_are_truncated_and_counted() {
         let tmp = tempfile::tempdir().unwrap();
         write_tiny_model(tmp.path(), 2).unwrap();
