@@ -19,10 +19,10 @@ fn main() -> anyhow::Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build_global()?;
-    let files = ragops_embed::hub::resolve(
+    let files = ragops_hub::resolve(
         "sentence-transformers/all-MiniLM-L6-v2",
         "main",
-        &ragops_embed::cache_root(),
+        &ragops_hub::cache_root(),
     )?;
     let mut tokenizer = tokenizers::Tokenizer::from_file(files.dir.join("tokenizer.json"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -30,6 +30,19 @@ fn main() -> anyhow::Result<()> {
         .with_truncation(None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tokenizer.with_padding(None);
+    let docs = corpus()?;
+    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+    println!(
+        "corpus: {} documents, {:.2} MB; chunks of at most {LIMIT} tokens; 1 thread",
+        docs.len(),
+        bytes as f64 / 1e6
+    );
+    baselines(&tokenizer, &docs, bytes)?;
+    ragops_chunker(&tokenizer, &docs, bytes)
+}
+
+/// The Markdown documents of the chunking-eval corpora, by name.
+fn corpus() -> anyhow::Result<Vec<Document>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/chunking-eval/corpora");
     let mut docs = Vec::new();
@@ -37,34 +50,38 @@ fn main() -> anyhow::Result<()> {
         let p = e?.path();
         if p.extension().is_some_and(|x| x == "md") {
             let text = std::fs::read_to_string(&p)?;
+            let content_hash = ragops_core::Sha256::of(text.as_bytes());
             docs.push(Document {
-                id: p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                id: ragops_core::DocId::file(
+                    &p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
                 source_path: p.display().to_string(),
                 format: Format::Markdown,
                 title: String::new(),
                 sections: ragops_load::markdown_sections(&text),
                 text,
                 pages: vec![],
-                content_hash: String::new(),
+                content_hash,
                 size: 0,
                 mtime: None,
             });
         }
     }
     docs.sort_by(|a, b| a.id.cmp(&b.id));
-    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
-    println!(
-        "corpus: {} documents, {:.2} MB; chunks of at most {LIMIT} tokens; 1 thread",
-        docs.len(),
-        bytes as f64 / 1e6
-    );
+    Ok(docs)
+}
 
+/// The tokenizer alone, ragops' token spans (checked against it) and text-splitter.
+fn baselines(
+    tokenizer: &tokenizers::Tokenizer,
+    docs: &[Document],
+    bytes: usize,
+) -> anyhow::Result<()> {
     // Tokenising alone (offsets included): the floor for any exact token-sized chunker.
     let t = Instant::now();
-    for d in &docs {
+    for d in docs {
         let _ = tokenizer
             .encode(d.text.as_str(), false)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -74,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
     );
     // ragops' token spans (fast WordPiece), checked against the real tokenizer's offsets.
-    let spans = ragops_chunk::TokenSpans::new(&tokenizer);
+    let spans = ragops_chunk::TokenSpans::new(tokenizer);
     anyhow::ensure!(
         spans.is_fast(),
         "the default model's tokenizer should take the fast path"
@@ -82,7 +99,7 @@ fn main() -> anyhow::Result<()> {
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
-        for d in &docs {
+        for d in docs {
             std::hint::black_box(spans.spans(&d.text));
         }
         best = best.min(t.elapsed().as_secs_f64());
@@ -91,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         "ragops token spans (fast WordPiece): {:>5.2} MB/s  (best of 3)",
         bytes as f64 / 1e6 / best
     );
-    for d in &docs {
+    for d in docs {
         let real: Vec<(usize, usize)> = tokenizer
             .encode(d.text.as_str(), false)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -109,7 +126,7 @@ fn main() -> anyhow::Result<()> {
     };
     let by_chars = Chunker::new(&chars_cfg, "bench", None, None, None)?;
     let t = Instant::now();
-    for d in &docs {
+    for d in docs {
         by_chars.chunk(d)?;
     }
     println!(
@@ -119,7 +136,7 @@ fn main() -> anyhow::Result<()> {
 
     // text-splitter with the tokenizer as sizer, on the first document only (it is slow).
     let first = &docs[0];
-    let cfg = ChunkConfig::new(LIMIT).with_sizer(&tokenizer);
+    let cfg = ChunkConfig::new(LIMIT).with_sizer(tokenizer);
     let t = Instant::now();
     let n = MarkdownSplitter::new(cfg).chunks(&first.text).count();
     let secs = t.elapsed().as_secs_f64();
@@ -129,7 +146,15 @@ fn main() -> anyhow::Result<()> {
         first.id,
         first.text.len() as f64 / 1e6
     );
+    Ok(())
+}
 
+/// ragops' token-sized chunker: throughput, and no chunk over the limit.
+fn ragops_chunker(
+    tokenizer: &tokenizers::Tokenizer,
+    docs: &[Document],
+    bytes: usize,
+) -> anyhow::Result<()> {
     let config = ChunkingConfig {
         strategy: ChunkStrategy::Markdown,
         unit: ChunkUnit::Tokens,

@@ -15,21 +15,23 @@ use ragops_chunk::Chunker;
 use ragops_core::{ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Format};
 use ragops_embed::attention::fused_attention;
 use ragops_embed::kernels::{bias_act_, BiasAct};
-use ragops_embed::{hub, Embedder};
+use ragops_embed::Embedder;
+use ragops_hub as hub;
 
 fn corpus() -> Option<Document> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/chunking-eval/corpora/state_of_the_union.md");
     let text = std::fs::read_to_string(&p).ok()?;
+    let content_hash = ragops_core::Sha256::of(text.as_bytes());
     Some(Document {
-        id: "state_of_the_union.md".into(),
+        id: ragops_core::DocId::file("state_of_the_union.md"),
         source_path: p.display().to_string(),
         format: Format::Markdown,
         title: String::new(),
         sections: ragops_load::markdown_sections(&text),
         text,
         pages: vec![],
-        content_hash: String::new(),
+        content_hash,
         size: 0,
         mtime: None,
     })
@@ -103,7 +105,7 @@ fn kernels(c: &mut Criterion) {
 fn encoder(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("tiny");
-    ragops_embed::tiny::write_tiny_model(&dir, 1).expect("tiny model");
+    ragops_test_support::tiny_model::write_tiny_model(&dir, 1).expect("tiny model");
     let files = hub::resolve(dir.to_str().expect("utf-8"), "main", &hub::cache_root())
         .expect("resolve tiny");
     let tiny = Embedder::load(&files, None).expect("tiny");

@@ -15,5 +15,7 @@ if ! command -v strace >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq strace >/dev/null
 fi
 cargo fmt --all -- --check
-cargo clippy --release --all-targets --locked -- -D warnings
-cargo test --release --workspace --locked
+# The suite builds with failpoints (named stopping points for the crash tests); release
+# binaries are built without them.
+cargo clippy --release --workspace --all-targets --locked --features ragops/failpoints -- -D warnings
+cargo test --release --workspace --locked --features ragops/failpoints

@@ -21,7 +21,7 @@ pub use ragops_core::TOKEN_SPLITTER;
 pub use wordpiece::TokenSpans;
 
 use ragops_core::{
-    Chunk, ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Section, Sha256Hasher,
+    Chunk, ChunkId, ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Section, Sha256Hasher,
 };
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
@@ -130,7 +130,6 @@ impl Chunker {
     }
 
     /// Cuts one document. Enrichment fields (title, source, mtime) are filled from the document;
-    /// `embed_text` is the chunk text until the enrich stage changes it.
     pub fn chunk(&self, doc: &Document) -> Result<Vec<Chunk>, ChunkError> {
         let markdown =
             self.config.strategy == ChunkStrategy::Markdown && doc.format.is_markdown_like();
@@ -176,15 +175,15 @@ impl Chunker {
                 at_byte = start_byte;
                 let start_char = at_char;
                 let end_char = start_char + chunk_text.chars().count();
-                let id = Sha256Hasher::new()
-                    .part(&doc.id)
-                    .part(&self.chunking_hash)
-                    .part((self.capacity as u64).to_le_bytes())
-                    .part((i as u64).to_le_bytes())
-                    .part((start_char as u64).to_le_bytes())
-                    .part(chunk_text)
-                    .hex()[..32]
-                    .to_string();
+                let id = ChunkId::from_parts(
+                    Sha256Hasher::new()
+                        .part(doc.id.as_str())
+                        .part(&self.chunking_hash)
+                        .part((self.capacity as u64).to_le_bytes())
+                        .part((i as u64).to_le_bytes())
+                        .part((start_char as u64).to_le_bytes())
+                        .part(chunk_text),
+                );
                 let page = doc
                     .pages
                     .partition_point(|s| s.byte_start <= start_byte)
@@ -205,9 +204,6 @@ impl Chunker {
                     source_path: doc.source_path.clone(),
                     format: doc.format,
                     mtime: doc.mtime,
-                    embed_text: chunk_text.to_string(),
-                    embed_key: None,
-                    token_count: 0,
                 }
             })
             .collect())
@@ -283,7 +279,7 @@ impl HeadingIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ragops_core::{Format, PageSpan};
+    use ragops_core::{Format, PageSpan, Sha256};
 
     fn doc(text: &str, format: Format, sections: Vec<Section>) -> Document {
         Document {
@@ -294,7 +290,7 @@ mod tests {
             text: text.into(),
             sections,
             pages: vec![],
-            content_hash: String::new(),
+            content_hash: Sha256::of(text.as_bytes()),
             size: text.len() as u64,
             mtime: None,
         }
@@ -319,7 +315,7 @@ mod tests {
     fn offsets_slice_the_document_including_multibyte() {
         let text = "# Zoë's guide\n\nCafé prices are in €. ".repeat(20)
             + "\n## Ünïcode section\n\nMore text — here.";
-        let sections = ragops_load_sections(&text);
+        let sections = ragops_load::markdown_sections(&text);
         let d = doc(&text, Format::Markdown, sections);
         let c = chars_chunker(60, 10, ChunkStrategy::Markdown, "h");
         let chunks = c.chunk(&d).unwrap();
@@ -338,23 +334,6 @@ mod tests {
             last.heading_path.last().map(String::as_str),
             Some("Ünïcode section")
         );
-    }
-
-    fn ragops_load_sections(text: &str) -> Vec<Section> {
-        let mut out = Vec::new();
-        let mut off = 0;
-        for line in text.split_inclusive('\n') {
-            let level = line.bytes().take_while(|&b| b == b'#').count();
-            if level > 0 && line.as_bytes().get(level) == Some(&b' ') {
-                out.push(Section {
-                    byte_start: off,
-                    level: level as u8,
-                    title: line[level..].trim().to_string(),
-                });
-            }
-            off += line.len();
-        }
-        out
     }
 
     #[test]
@@ -433,7 +412,7 @@ mod tests {
 
     fn tiny_tokenizer() -> (tempfile::TempDir, Tokenizer) {
         let dir = tempfile::tempdir().unwrap();
-        ragops_embed::tiny::write_tiny_model(dir.path(), 1).unwrap();
+        ragops_test_support::tiny_model::write_tiny_tokenizer(dir.path()).unwrap();
         let t = Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
         (dir, t)
     }
@@ -448,7 +427,11 @@ mod tests {
         let text = "# Guide\n\nShard sizing and latency alerts for the index. ".repeat(200)
             + &"x".repeat(500)
             + "\n\n## Tail\n\nThe end.";
-        let d = doc(&text, Format::Markdown, ragops_load_sections(&text));
+        let d = doc(
+            &text,
+            Format::Markdown,
+            ragops_load::markdown_sections(&text),
+        );
         let cfg = ChunkingConfig {
             strategy: ChunkStrategy::Markdown,
             unit: ChunkUnit::Tokens,
@@ -492,7 +475,11 @@ mod tests {
         let long =
             "Restore the shard index and rollback the search model for the api key alert page";
         let text = format!("# Backup\n\n{body}\n\n## {long}\n\n{body}");
-        let d = doc(&text, Format::Markdown, ragops_load_sections(&text));
+        let d = doc(
+            &text,
+            Format::Markdown,
+            ragops_load::markdown_sections(&text),
+        );
         let cfg = ChunkingConfig {
             strategy: ChunkStrategy::Markdown,
             unit: ChunkUnit::Tokens,

@@ -303,7 +303,7 @@ mod tests {
 
     fn tiny() -> (tempfile::TempDir, Tokenizer) {
         let dir = tempfile::tempdir().unwrap();
-        ragops_embed::tiny::write_tiny_model(dir.path(), 1).unwrap();
+        ragops_test_support::tiny_model::write_tiny_tokenizer(dir.path()).unwrap();
         let t = Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
         (dir, t)
     }

@@ -11,10 +11,10 @@ use ragops_core::{ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Format};
 use tokenizers::Tokenizer;
 
 fn tokenizer() -> Tokenizer {
-    let files = ragops_embed::hub::resolve(
+    let files = ragops_hub::resolve(
         "sentence-transformers/all-MiniLM-L6-v2",
         "main",
-        &ragops_embed::cache_root(),
+        &ragops_hub::cache_root(),
     )
     .expect("the default model is in the hf-hub cache (run scripts/setup.sh)");
     let mut t = Tokenizer::from_file(files.dir.join("tokenizer.json")).expect("tokenizer.json");
@@ -155,14 +155,14 @@ fn token_chunks_fit_when_tokenised_alone() {
         let chunker = Chunker::new(&cfg, "h", Some(t.clone()), Some(256), None).expect("chunker");
         for (name, text) in corpus().iter().take(60) {
             let doc = Document {
-                id: name.clone(),
+                id: ragops_core::DocId::file(name),
                 source_path: name.clone(),
                 format: Format::Markdown,
                 title: String::new(),
                 sections: ragops_load::markdown_sections(text),
                 text: text.clone(),
                 pages: vec![],
-                content_hash: String::new(),
+                content_hash: ragops_core::Sha256::of(text.as_bytes()),
                 size: text.len() as u64,
                 mtime: None,
             };

@@ -14,7 +14,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigest {
     pub bytes: u64,
-    pub sha256: String,
+    pub sha256: crate::Sha256,
 }
 
 /// Buffer of [`sha256_reader`]: memory stays at this size whatever the input.
@@ -37,7 +37,7 @@ pub fn sha256_reader(mut r: impl Read) -> std::io::Result<FileDigest> {
     }
     Ok(FileDigest {
         bytes,
-        sha256: hex::encode(h.finalize()),
+        sha256: crate::Sha256::from_digest(h.finalize().into()),
     })
 }
 
@@ -86,7 +86,7 @@ mod tests {
         let data: Vec<u8> = (0..(3 * HASH_BUF + 17)).map(|i| (i % 251) as u8).collect();
         let d = sha256_reader(&data[..]).unwrap();
         assert_eq!(d.bytes, data.len() as u64);
-        assert_eq!(d.sha256, sha256_hex(&data));
+        assert_eq!(d.sha256.as_str(), sha256_hex(&data));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, &data).unwrap();

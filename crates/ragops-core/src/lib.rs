@@ -1,20 +1,38 @@
-//! Core types shared by every ragops stage: pipeline configuration, documents, chunks and the
-//! small hashing helpers that make ids deterministic.
+//! Core types shared by every ragops stage: pipeline configuration, typed ids, documents,
+//! chunks, skip reasons, the model identity, source diffs and the small hashing helpers that
+//! make ids deterministic.
 //!
-//! This crate has no I/O beyond reading a pipeline file; every stage crate depends on it.
+//! This crate has no I/O beyond reading a pipeline file and hashing a file; every other crate
+//! depends on it.
 
 pub mod config;
+pub mod drift;
 pub mod hash;
+pub mod ids;
+pub mod model;
+pub mod skip;
 pub mod types;
 
 pub use config::{
     config_diff, content_part, is_local_model_ref, normalize_path, ChunkStrategy, ChunkUnit,
     ChunkingConfig, ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig, IndexConfig,
     JsonlConfig, LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig,
-    CONTEXTUAL_HEADER, TOKEN_SPLITTER,
+    CONTEXTUAL_HEADER, DEFAULT_MODEL, TOKEN_SPLITTER,
 };
+pub use drift::SourceDiff;
 pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher};
-pub use types::{Chunk, Document, Format, PageSpan, Section, Skipped};
+pub use ids::{is_snapshot_id, ChunkId, DocId, IdError, Sha256, SnapshotId};
+pub use model::{ModelIdentity, ModelSource, Pooling};
+pub use skip::{SkipReason, Skipped};
+pub use types::{Chunk, ChunkRow, Document, EmbedKey, Format, Mode, PageSpan, Section};
 
 /// Version of the ragops tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

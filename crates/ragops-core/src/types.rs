@@ -1,6 +1,8 @@
-//! Documents, chunks and skip records: the data that flows between stages.
+//! Documents and chunks: the data that flows between stages.
 
 use serde::{Deserialize, Serialize};
+
+use crate::{ChunkId, DocId, Sha256};
 
 /// Source formats ragops can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -36,10 +38,71 @@ impl Format {
         }
     }
 
+    /// The format named by its `as_str` name.
+    pub fn from_name(name: &str) -> Option<Format> {
+        [
+            Format::Markdown,
+            Format::Text,
+            Format::Html,
+            Format::Pdf,
+            Format::Jsonl,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
+    }
+
     /// Whether the document text carries Markdown structure (ATX headings, lists, fences).
     /// HTML is rendered to Markdown-like text by the loader, so it counts.
     pub fn is_markdown_like(self) -> bool {
         matches!(self, Format::Markdown | Format::Html)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a query is matched: BM25 over the full-text index, cosine over the vectors, or both
+/// fused by reciprocal rank fusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Hybrid,
+    Vector,
+    Bm25,
+}
+
+impl Mode {
+    /// Every mode, in the order reports list them.
+    pub const ALL: [Mode; 3] = [Mode::Vector, Mode::Bm25, Mode::Hybrid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Vector => "vector",
+            Mode::Bm25 => "bm25",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(Mode::Hybrid),
+            "vector" => Ok(Mode::Vector),
+            "bm25" => Ok(Mode::Bm25),
+            other => Err(format!("unknown mode `{other}` (hybrid, vector or bm25)")),
+        }
     }
 }
 
@@ -64,8 +127,7 @@ pub struct PageSpan {
 /// One loaded document: normalised UTF-8 text plus the structure the loader found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
-    /// Stable id: path relative to its source root (`/` separated), plus `#<id>` for JSONL records.
-    pub id: String,
+    pub id: DocId,
     /// Path of the source file as configured (for reports and metadata).
     pub source_path: String,
     pub format: Format,
@@ -76,19 +138,20 @@ pub struct Document {
     /// Page starts in order of `byte_start`; empty for unpaginated formats.
     pub pages: Vec<PageSpan>,
     /// SHA-256 of the source bytes (of the record's line, for JSONL).
-    pub content_hash: String,
+    pub content_hash: Sha256,
     /// Size in bytes of the source (record line for JSONL).
     pub size: u64,
     /// Source file modification time, seconds since the Unix epoch.
     pub mtime: Option<i64>,
 }
 
-/// A chunk of a document, as cut by the chunker and completed by the enrich stage.
+/// A chunk of a document, as the chunker cut it. Immutable after that: the enrich stage
+/// derives the text to embed from it, the embed stage a [`ChunkRow`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
     /// Deterministic id: hash(document id, chunk config, position, text).
-    pub id: String,
-    pub doc_id: String,
+    pub id: ChunkId,
+    pub doc_id: DocId,
     /// Position of the chunk within its document, from 0.
     pub ordinal: u32,
     /// The stored chunk text (exactly `document.text[start_byte..end_byte]`).
@@ -102,37 +165,25 @@ pub struct Chunk {
     pub heading_path: Vec<String>,
     /// 1-based page of the chunk start, for paginated sources.
     pub page: Option<u32>,
-    // ---- filled by the enrich stage ----
+    // ---- the document's metadata, copied onto each of its chunks ----
     pub title: String,
     pub source_path: String,
     pub format: Format,
     pub mtime: Option<i64>,
-    /// Text given to the embedding model: the chunk text, optionally preceded by a contextual
-    /// header. Never stored in the chunk table.
-    #[serde(skip)]
-    pub embed_text: String,
-    /// Embedding-cache key: SHA-256 of `embed_text` (set by the embed stage).
-    #[serde(skip)]
-    pub embed_key: Option<[u8; 32]>,
-    // ---- filled by the embed stage ----
-    /// Number of model tokens of `embed_text` (special tokens included, after truncation).
+}
+
+/// Key of an embedding-cache entry: SHA-256 of the exact text embedded.
+pub type EmbedKey = [u8; 32];
+
+/// A chunk as the chunk table stores it: the chunk, the key of the text that was embedded for
+/// it and that text's token count. Its vector travels beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRow {
+    pub chunk: Chunk,
+    /// `None` in tables written before the embedding cache existed.
+    pub embed_key: Option<EmbedKey>,
+    /// Model tokens of the embedded text (special tokens included, after truncation).
     pub token_count: u32,
-}
-
-/// A source that was not indexed, with the reason. Listed in the build report and manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub path: String,
-    pub reason: String,
-}
-
-impl Skipped {
-    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            reason: reason.into(),
-        }
-    }
 }
 
 #[cfg(test)]

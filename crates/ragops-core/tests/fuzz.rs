@@ -26,7 +26,16 @@ fn parse(text: &str) {
     match PipelineConfig::from_toml(text, Path::new("fuzz.toml")) {
         Ok(c) => {
             // A parsed pipeline hashes and serialises.
-            let _ = (c.content_hash(), c.chunking_hash(), c.reuse_key("m"));
+            let model = ragops_core::ModelIdentity {
+                id: "m".into(),
+                revision: "main".into(),
+                weights_sha256: ragops_core::Sha256::of(b"weights"),
+                dim: 384,
+                max_tokens: 256,
+                pooling: ragops_core::Pooling::Mean,
+                normalize: true,
+            };
+            let _ = (c.content_hash(), c.chunking_hash(), c.reuse_key(&model));
             assert!(c.chunking.overlap < c.chunking.size);
         }
         Err(e) => assert!(e.to_string().contains("fuzz.toml"), "{e}"),

@@ -7,16 +7,10 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::bert::{cls_pool, l2_normalize, mean_pool, BertConfig, BertModel};
-use crate::hub::{file_sha256, ModelFiles};
-use crate::{io_err, EmbedError};
+use ragops_core::{ModelSource, Pooling};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pooling {
-    Mean,
-    Cls,
-}
+use crate::bert::{cls_pool, l2_normalize, mean_pool, BertConfig, BertModel};
+use crate::{io_err, EmbedError};
 
 /// What a snapshot records about the model that produced its vectors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +22,6 @@ pub struct ModelInfo {
     pub max_tokens: usize,
     pub pooling: Pooling,
     pub normalize: bool,
-    /// SHA-256 of `model.safetensors`; filled by [`Embedder::weights_sha256`] when needed.
-    #[serde(default)]
-    pub weights_sha256: String,
 }
 
 /// Vectors for a list of texts, in input order.
@@ -127,7 +118,7 @@ fn sentence_transformers_settings(
 impl Embedder {
     /// Loads a resolved model. `max_tokens` overrides the model's maximum sequence length
     /// (clamped to its position embeddings).
-    pub fn load(files: &ModelFiles, max_tokens: Option<usize>) -> Result<Self, EmbedError> {
+    pub fn load(files: &ModelSource, max_tokens: Option<usize>) -> Result<Self, EmbedError> {
         let dir = &files.dir;
         let config_path = dir.join("config.json");
         let config: BertConfig = read_json(&config_path)?;
@@ -145,8 +136,10 @@ impl Embedder {
             .unwrap_or(st_max)
             .clamp(2, config.max_position_embeddings);
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EmbedError::Tokenizer {
+            path: tok_path.clone(),
+            message: e.to_string(),
+        })?;
         // tokenizer.json may carry its own truncation/padding (all-MiniLM-L6-v2 pads and
         // truncates at 128): replace both with the sentence-transformers settings.
         tokenizer
@@ -156,7 +149,10 @@ impl Embedder {
                 stride: 0,
                 direction: TruncationDirection::Right,
             }))
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+            .map_err(|e| EmbedError::Tokenizer {
+                path: tok_path.clone(),
+                message: e.to_string(),
+            })?;
         tokenizer.with_padding(None);
         let pad_id = tokenizer
             .token_to_id("[PAD]")
@@ -176,7 +172,6 @@ impl Embedder {
                 max_tokens,
                 pooling,
                 normalize,
-                weights_sha256: String::new(),
             },
             model,
             tokenizer,
@@ -197,9 +192,9 @@ impl Embedder {
         (c.hidden_size, c.intermediate_size, c.num_hidden_layers)
     }
 
-    /// SHA-256 of the weights file (cheap for hub-cache files: the blob name).
-    pub fn weights_sha256(&self) -> Result<String, EmbedError> {
-        file_sha256(&self.weights)
+    /// The weights file the encoder was loaded from.
+    pub fn weights_path(&self) -> &Path {
+        &self.weights
     }
 
     /// Sets the cap on padded tokens per batch (see [`plan_batches`]).
@@ -228,7 +223,7 @@ impl Embedder {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+            .map_err(|e| EmbedError::Encode(e.to_string()))?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
         let dim = self.info.dim;
@@ -296,7 +291,81 @@ impl Embedder {
 
 #[cfg(test)]
 mod tests {
-    use super::plan_batches;
+    use super::*;
+
+    /// A model directory as a local model source.
+    fn local(dir: &Path) -> ModelSource {
+        ModelSource {
+            id: dir.display().to_string(),
+            revision: "local".into(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn tiny_model_embeds_deterministically() {
+        let tmp = tempfile::tempdir().unwrap();
+        ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 1).unwrap();
+        let files = local(tmp.path());
+        let e = Embedder::load(&files, None).unwrap();
+        assert_eq!(e.info().dim, ragops_test_support::tiny_model::TINY_HIDDEN);
+        assert_eq!(
+            e.info().max_tokens,
+            ragops_test_support::tiny_model::MAX_POSITIONS
+        );
+        let texts = [
+            "rollback the index",
+            "a much longer text about shard latency and backups",
+            "x",
+        ];
+        let out = e.embed(&texts, 2, |_| {}).unwrap();
+        assert_eq!(out.vectors.len(), 3);
+        for v in &out.vectors {
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+        }
+        // [CLS] x [SEP]
+        assert_eq!(out.token_counts[2], 3);
+        let ids: std::collections::BTreeSet<u32> = ragops_test_support::tiny_model::vocab()
+            .into_values()
+            .collect();
+        assert_eq!(ids.len(), ragops_test_support::tiny_model::vocab().len());
+        assert_eq!(
+            ids.iter().next_back().copied(),
+            Some(ragops_test_support::tiny_model::vocab().len() as u32 - 1)
+        );
+        // Batching and padding do not change a text's vector.
+        let alone = e.embed_query(texts[2]).unwrap();
+        let cos: f32 = alone.iter().zip(&out.vectors[2]).map(|(a, b)| a * b).sum();
+        assert!(cos > 0.9999, "cos {cos}");
+        assert_ne!(out.vectors[0], out.vectors[1]);
+    }
+
+    #[test]
+    fn a_config_with_fewer_than_two_positions_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 3).unwrap();
+        let path = tmp.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["max_position_embeddings"] = serde_json::json!(1);
+        std::fs::write(&path, c.to_string()).unwrap();
+        let files = local(tmp.path());
+        let err = Embedder::load(&files, None).err().expect("refused");
+        assert!(matches!(err, EmbedError::Config { .. }), "{err}");
+    }
+
+    #[test]
+    fn long_texts_are_truncated_and_counted() {
+        let tmp = tempfile::tempdir().unwrap();
+        ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 2).unwrap();
+        let files = local(tmp.path());
+        let e = Embedder::load(&files, Some(16)).unwrap();
+        let long = "index ".repeat(100);
+        let out = e.embed(&[long.as_str(), "short"], 8, |_| {}).unwrap();
+        assert_eq!(out.token_counts[0], 16);
+        assert_eq!(out.truncated, 1);
+    }
 
     #[test]
     fn batches_respect_item_and_token_caps() {

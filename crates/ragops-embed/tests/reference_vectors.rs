@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use ragops_embed::{cache_root, hub, Embedder, Pooling};
+use ragops_embed::{Embedder, Pooling};
+use ragops_hub::cache_root;
 
 const MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
@@ -49,7 +50,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn real_model() -> Embedder {
-    let files = hub::resolve(MODEL, "main", &cache_root()).unwrap_or_else(|e| {
+    let files = ragops_hub::resolve(MODEL, "main", &cache_root()).unwrap_or_else(|e| {
         panic!("the real model is required for this test (run scripts/setup.sh): {e}")
     });
     Embedder::load(&files, None).expect("model loads")

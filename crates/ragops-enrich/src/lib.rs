@@ -1,7 +1,8 @@
 //! Enrich stage. Metadata (title, heading path, page, source path, mtime) is carried on each
 //! chunk by the chunker; this stage decides the text that is embedded: optionally a contextual
 //! header (`title > heading > subheading`) followed by the chunk text. The stored chunk text is
-//! never changed.
+//! never changed. (The steps of the enrichment issue — PII, language, keywords, dedup — grow
+//! here.)
 
 use ragops_core::{Chunk, EnrichConfig};
 
@@ -44,19 +45,17 @@ pub fn header(title: &str, heading_path: &[String]) -> String {
     }
 }
 
-/// Sets `embed_text` on every chunk.
-pub fn enrich(chunks: &mut [Chunk], config: &EnrichConfig) {
-    for c in chunks {
-        c.embed_text = if config.contextual_header {
-            let header = contextual_header(c);
-            if header.is_empty() {
-                c.text.clone()
-            } else {
-                format!("{header}\n\n{}", c.text)
-            }
-        } else {
-            c.text.clone()
-        };
+/// The text embedded for a chunk: its contextual header (when configured), a blank line and
+/// its text.
+pub fn embed_text(chunk: &Chunk, config: &EnrichConfig) -> String {
+    if !config.contextual_header {
+        return chunk.text.clone();
+    }
+    let header = contextual_header(chunk);
+    if header.is_empty() {
+        chunk.text.clone()
+    } else {
+        format!("{header}\n\n{}", chunk.text)
     }
 }
 
@@ -67,7 +66,7 @@ mod tests {
 
     fn chunk(title: &str, path: &[&str]) -> Chunk {
         Chunk {
-            id: "c".into(),
+            id: ragops_core::ChunkId::parse(&"c".repeat(32)).unwrap(),
             doc_id: "d".into(),
             ordinal: 0,
             text: "body text".into(),
@@ -81,34 +80,28 @@ mod tests {
             source_path: "d.md".into(),
             format: Format::Markdown,
             mtime: None,
-            embed_text: String::new(),
-            embed_key: None,
-            token_count: 0,
         }
     }
 
     #[test]
     fn header_dedupes_title_and_is_not_stored() {
-        let mut cs = vec![
+        let cs = [
             chunk("Backups", &["Backups", "Restore", "Checks"]),
             chunk("", &[]),
         ];
-        enrich(
-            &mut cs,
-            &EnrichConfig {
-                contextual_header: true,
-            },
+        let on = EnrichConfig {
+            contextual_header: true,
+        };
+        assert_eq!(
+            embed_text(&cs[0], &on),
+            "Backups > Restore > Checks\n\nbody text"
         );
-        assert_eq!(cs[0].embed_text, "Backups > Restore > Checks\n\nbody text");
         assert_eq!(cs[0].text, "body text");
-        assert_eq!(cs[1].embed_text, "body text");
-        enrich(
-            &mut cs,
-            &EnrichConfig {
-                contextual_header: false,
-            },
-        );
-        assert_eq!(cs[0].embed_text, "body text");
+        assert_eq!(embed_text(&cs[1], &on), "body text");
+        let off = EnrichConfig {
+            contextual_header: false,
+        };
+        assert_eq!(embed_text(&cs[0], &off), "body text");
     }
 
     #[test]

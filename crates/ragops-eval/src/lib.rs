@@ -1,5 +1,5 @@
-//! Retrieval evaluation: question sets (span-level JSONL, BEIR), metric functions, and the
-//! experiment report (JSON and a self-contained HTML page with SVG charts).
+//! Retrieval evaluation without I/O on snapshots: question sets (span-level JSONL, BEIR,
+//! chunking-eval conversion), metric functions, and the experiment report as data.
 
 pub mod metrics;
 pub mod questions;
@@ -7,6 +7,7 @@ pub mod report;
 
 pub use metrics::{doc_metrics, rank_documents, span_metrics, DocMetrics, Span, SpanMetrics};
 pub use questions::{convert_chunking_eval, load, Conversion, Question, QuestionSet, SetKind};
+pub use report::{ExperimentReport, Metric, ModeMetrics, VariantResult};
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ pub enum EvalError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]

@@ -20,7 +20,7 @@ pub struct Question {
     pub spans: Vec<Span>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SetKind {
     /// JSONL with character spans.

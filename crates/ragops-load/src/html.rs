@@ -5,9 +5,11 @@ use ego_tree::NodeRef;
 use ragops_core::Section;
 use scraper::{Html, Node, Selector};
 
-use crate::{cap_title, Budget, LoadError};
+use ragops_core::SkipReason;
 
-pub struct RenderedPage {
+use crate::{cap_title, Budget};
+
+pub(crate) struct RenderedPage {
     pub title: Option<String>,
     pub text: String,
     pub sections: Vec<Section>,
@@ -44,7 +46,7 @@ const BLOCK: &[&str] = &[
 /// Deepest element nesting rendered. Browsers stop nesting at 512 (Chromium's parser); the HTML
 /// tree builder's scope checks cost time in proportion to the depth for every element, so a
 /// page nested 200,000 deep would take minutes to parse. Deeper pages are skipped.
-pub const MAX_DEPTH: usize = 1024;
+pub(crate) const MAX_DEPTH: usize = 1024;
 
 /// Bytes fed to the parser between two checks of the time budget.
 const PARSE_SLICE: usize = 64 << 10;
@@ -52,10 +54,10 @@ const PARSE_SLICE: usize = 64 << 10;
 /// Renders a page. It is parsed a slice at a time (checking the time budget between slices)
 /// and the DOM is walked with an explicit stack (no recursion), so nesting costs heap, not
 /// stack. A page nested deeper than [`MAX_DEPTH`] is refused before parsing.
-pub fn render(source: &str, budget: &Budget) -> Result<RenderedPage, LoadError> {
+pub(crate) fn render(source: &str, budget: &Budget) -> Result<RenderedPage, SkipReason> {
     let depth = nesting_depth(source.as_bytes());
     if depth > MAX_DEPTH {
-        return Err(LoadError::TooDeep { limit: MAX_DEPTH });
+        return Err(SkipReason::TooDeep { limit: MAX_DEPTH });
     }
     let doc = parse(source, budget)?;
     let title = Selector::parse("title")
@@ -85,7 +87,7 @@ pub fn render(source: &str, budget: &Budget) -> Result<RenderedPage, LoadError> 
     })
 }
 
-fn parse(source: &str, budget: &Budget) -> Result<Html, LoadError> {
+fn parse(source: &str, budget: &Budget) -> Result<Html, SkipReason> {
     use html5ever::tendril::TendrilSink;
     let mut parser = html5ever::driver::parse_document(
         scraper::HtmlTreeSink::new(Html::new_document()),
@@ -152,7 +154,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// The deepest element nesting of a page, from a scan of its tags (start tags deepen, end tags
 /// return; void and self-closing elements, and those closed by a sibling, do not count).
 /// Linear in the page size; an estimate of what the parser builds, never below it by much.
-pub fn nesting_depth(html: &[u8]) -> usize {
+pub(crate) fn nesting_depth(html: &[u8]) -> usize {
     let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
     while let Some(p) = html
         .get(i..)
@@ -268,7 +270,7 @@ impl Renderer {
     }
 
     /// Renders `root` and everything under it, depth first, in document order.
-    fn walk<'a>(&mut self, root: NodeRef<'a, Node>, budget: &Budget) -> Result<(), LoadError> {
+    fn walk<'a>(&mut self, root: NodeRef<'a, Node>, budget: &Budget) -> Result<(), SkipReason> {
         let mut stack = vec![Step::Node(root)];
         let mut steps = 0usize;
         while let Some(step) = stack.pop() {
@@ -429,7 +431,7 @@ mod tests {
         let t = std::time::Instant::now();
         assert!(matches!(
             render(&html, &budget()),
-            Err(LoadError::TooDeep { limit: MAX_DEPTH })
+            Err(SkipReason::TooDeep { limit: MAX_DEPTH })
         ));
         assert!(t.elapsed().as_secs() < 5);
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 pub use ragops_core::normalize_path;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use ragops_core::{Format, Skipped, SourcesConfig};
+use ragops_core::{Format, SkipReason, Skipped, SourcesConfig};
 
 /// A file selected for loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,42 +55,68 @@ fn globset(patterns: &[String]) -> Result<GlobSet, String> {
 /// Unreadable roots, bad globs and files of unsupported type are returned as skip records;
 /// hidden files and directories (names starting with `.`) are ignored.
 pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, Vec<Skipped>) {
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
     let (include, exclude) = match (globset(&sources.include), globset(&sources.exclude)) {
         (Ok(i), Ok(e)) => (i, e),
         (Err(e), _) | (_, Err(e)) => {
-            skipped.push(Skipped::new("[sources]", e));
-            return (files, skipped);
+            return (
+                Vec::new(),
+                vec![Skipped::new("[sources]", SkipReason::BadGlob { detail: e })],
+            )
         }
     };
+    let mut walk = Walk {
+        include,
+        exclude,
+        follow_links: sources.follow_links,
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
     for configured in &sources.paths {
-        let root = normalize_path(&base_dir.join(configured));
-        let meta = match std::fs::metadata(&root) {
+        walk.root(&normalize_path(&base_dir.join(configured)));
+    }
+    let mut files = walk.files;
+    files.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+    (files, walk.skipped)
+}
+
+/// The state of one source walk.
+struct Walk {
+    include: GlobSet,
+    exclude: GlobSet,
+    follow_links: bool,
+    files: Vec<SourceFile>,
+    skipped: Vec<Skipped>,
+}
+
+impl Walk {
+    fn skip(&mut self, path: impl Into<String>, reason: SkipReason) {
+        self.skipped.push(Skipped::new(path, reason));
+    }
+
+    /// One configured source path: a file, or a directory walked recursively.
+    fn root(&mut self, root: &Path) {
+        let meta = match std::fs::metadata(root) {
             Ok(m) => m,
             Err(e) => {
-                skipped.push(Skipped::new(
+                let detail = e.to_string();
+                return self.skip(
                     root.to_string_lossy(),
-                    format!("source path not readable: {e}"),
-                ));
-                continue;
+                    SkipReason::RootUnreadable { detail },
+                );
             }
         };
         if meta.is_file() {
-            match SourceFile::for_path(root.clone()) {
-                Some(f) => files.push(f),
-                None => skipped.push(Skipped::new(
-                    root.to_string_lossy(),
-                    "unsupported file type (supported: md, txt, html, pdf, jsonl)",
-                )),
+            match SourceFile::for_path(root.to_path_buf()) {
+                Some(f) => self.files.push(f),
+                None => self.skip(root.to_string_lossy(), SkipReason::Unsupported),
             }
-            continue;
+            return;
         }
         // Links are followed (a loop becomes a skip record), but one that leads out of the
         // source root is skipped unless `follow_links` is set: a link to ~/.aws/credentials
         // must not put secrets into the index.
-        let canon_root = root.canonicalize().unwrap_or_else(|_| root.clone());
-        let mut walker = walkdir::WalkDir::new(&root)
+        let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let mut walker = walkdir::WalkDir::new(root)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
@@ -99,15 +125,13 @@ pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, V
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    let path = e
-                        .path()
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| root.to_string_lossy().into_owned());
-                    skipped.push(Skipped::new(path, format!("cannot read: {e}")));
+                    let path = e.path().unwrap_or(root).to_string_lossy().into_owned();
+                    let detail = format!("cannot read: {e}");
+                    self.skip(path, SkipReason::Unreadable { detail });
                     continue;
                 }
             };
-            if entry.path_is_symlink() && !sources.follow_links {
+            if entry.path_is_symlink() && !self.follow_links {
                 let inside = entry
                     .path()
                     .canonicalize()
@@ -116,51 +140,44 @@ pub fn discover(sources: &SourcesConfig, base_dir: &Path) -> (Vec<SourceFile>, V
                     if entry.file_type().is_dir() {
                         walker.skip_current_dir();
                     }
-                    skipped.push(Skipped::new(
-                        entry.path().to_string_lossy(),
-                        "symbolic link to outside the source root (set [sources] \
-                         follow_links = true to index it)",
-                    ));
+                    self.skip(entry.path().to_string_lossy(), SkipReason::OutsideRoot);
                     continue;
                 }
             }
-            if !entry.file_type().is_file() {
-                continue;
+            if entry.file_type().is_file() {
+                self.file(root, &entry);
             }
-            let rel = match entry.path().strip_prefix(&root) {
-                Ok(r) => r,
-                Err(_) => continue,
-            };
-            let id = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            if !include.is_match(rel) || exclude.is_match(rel) {
-                continue;
-            }
-            let display = entry.path().to_string_lossy().into_owned();
-            let ext = entry.path().extension().and_then(|e| e.to_str());
-            let Some(format) = ext.and_then(Format::from_extension) else {
-                skipped.push(Skipped::new(
-                    display,
-                    "unsupported file type (supported: md, txt, html, pdf, jsonl)",
-                ));
-                continue;
-            };
-            let meta = entry.metadata().ok();
-            files.push(SourceFile {
-                path: entry.path().to_path_buf(),
-                id,
-                display_path: display,
-                format,
-                size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
-                mtime: meta.as_ref().and_then(mtime_secs),
-            });
         }
     }
-    files.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
-    (files, skipped)
+
+    /// A file found under `root`: selected by the globs, then by its extension.
+    fn file(&mut self, root: &Path, entry: &walkdir::DirEntry) {
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            return;
+        };
+        if !self.include.is_match(rel) || self.exclude.is_match(rel) {
+            return;
+        }
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let display = entry.path().to_string_lossy().into_owned();
+        let ext = entry.path().extension().and_then(|e| e.to_str());
+        let Some(format) = ext.and_then(Format::from_extension) else {
+            return self.skip(display, SkipReason::Unsupported);
+        };
+        let meta = entry.metadata().ok();
+        self.files.push(SourceFile {
+            path: entry.path().to_path_buf(),
+            id,
+            display_path: display,
+            format,
+            size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            mtime: meta.as_ref().and_then(mtime_secs),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +221,7 @@ mod tests {
         assert_eq!(ids, vec!["a.md", "alias.md", "sub/b.txt"]);
         let reasons: Vec<_> = skipped
             .iter()
-            .filter(|s| s.reason.contains("outside the source root"))
+            .filter(|s| s.reason == SkipReason::OutsideRoot)
             .map(|s| s.path.rsplit('/').next().unwrap_or_default())
             .collect();
         assert_eq!(reasons, vec!["notes.txt", "up"]);
@@ -217,6 +234,8 @@ mod tests {
         }
         cfg.paths.push("missing".into());
         let (_, skipped) = discover(&cfg, dir.path());
-        assert!(skipped.iter().any(|s| s.reason.contains("not readable")));
+        assert!(skipped
+            .iter()
+            .any(|s| matches!(s.reason, SkipReason::RootUnreadable { .. })));
     }
 }

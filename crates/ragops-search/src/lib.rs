@@ -1,12 +1,11 @@
 //! Retrieval over one snapshot: BM25 (tantivy), vector (exact cosine over the chunk table) and
-//! hybrid (reciprocal rank fusion of both lists).
+//! hybrid (reciprocal rank fusion of both lists). Hits carry their chunk.
 
 use std::collections::HashMap;
 
-use ragops_store::{
-    read_chunks, ChunkTable, FulltextIndex, Manifest, Store, StoreError, CHUNKS_FILE, FULLTEXT_DIR,
-};
-use serde::{Deserialize, Serialize};
+pub use ragops_core::Mode;
+use ragops_core::{Chunk, ChunkId, SnapshotId};
+use ragops_store::{ChunkTable, FulltextIndex, Manifest, Snapshot, Store, StoreError};
 
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
 pub const RRF_K: f32 = 60.0;
@@ -14,42 +13,21 @@ pub const RRF_K: f32 = 60.0;
 /// Most results one query returns; larger `k` values are cut to it.
 pub const MAX_K: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Hybrid,
-    Vector,
-    Bm25,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "hybrid" => Ok(Mode::Hybrid),
-            "vector" => Ok(Mode::Vector),
-            "bm25" => Ok(Mode::Bm25),
-            other => Err(format!("unknown mode `{other}` (hybrid, vector or bm25)")),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("snapshot {0} has no full-text index (built with [index] fulltext = false); use --mode vector")]
-    NoFulltext(String),
+    #[error("snapshot {0} has no full-text index (built with [index] fulltext = false)")]
+    NoFulltext(SnapshotId),
     #[error("{0} search needs a query vector")]
     NoQueryVector(&'static str),
     #[error("query vector has dimension {got}, the snapshot's vectors have {want}")]
     Dimension { got: usize, want: usize },
 }
 
-/// One result: a row of the chunk table with its score and the ranks it had in each list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Hit {
+/// A row of the chunk table with its score, as the fusion works on them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
     pub row: usize,
     /// Cosine similarity (vector), BM25 score (bm25) or fused RRF score (hybrid).
     pub score: f32,
@@ -57,39 +35,49 @@ pub struct Hit {
     pub vector_rank: Option<usize>,
 }
 
-/// A snapshot opened for queries.
-pub struct SnapshotSearcher {
-    pub id: String,
-    pub manifest: Manifest,
-    pub table: ChunkTable,
-    fulltext: Option<FulltextIndex>,
-    by_id: HashMap<String, usize>,
+/// One result: a chunk with its score and the ranks it had in each list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub chunk: Chunk,
+    /// Cosine similarity (vector), BM25 score (bm25) or fused RRF score (hybrid).
+    pub score: f32,
+    pub bm25_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
 }
 
-impl SnapshotSearcher {
-    pub fn open(store: &Store, id: &str) -> Result<Self, SearchError> {
-        let manifest = store.manifest(id)?;
-        let dir = store.snapshot_dir(id);
-        let table = read_chunks(&dir.join(CHUNKS_FILE))?;
-        let ft_dir = dir.join(FULLTEXT_DIR);
-        let fulltext = if ft_dir.is_dir() {
-            Some(FulltextIndex::open(&ft_dir)?)
-        } else {
-            None
-        };
+/// A snapshot opened for queries.
+pub struct Searcher {
+    snapshot: Snapshot,
+    table: ChunkTable,
+    fulltext: Option<FulltextIndex>,
+    by_id: HashMap<ChunkId, usize>,
+}
+
+impl Searcher {
+    pub fn open(store: &Store, id: &SnapshotId) -> Result<Self, SearchError> {
+        let snapshot = store.snapshot(id)?;
+        let table = snapshot.read_chunks()?;
+        let fulltext = snapshot.fulltext()?;
         let by_id = table
-            .chunks
+            .rows
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
+            .map(|(i, r)| (r.chunk.id.clone(), i))
             .collect();
         Ok(Self {
-            id: id.to_string(),
-            manifest,
+            snapshot,
             table,
             fulltext,
             by_id,
         })
+    }
+
+    pub fn id(&self) -> &SnapshotId {
+        self.snapshot.id()
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        self.snapshot.manifest()
     }
 
     /// Whether `mode` needs the query embedded.
@@ -97,13 +85,33 @@ impl SnapshotSearcher {
         mode != Mode::Bm25
     }
 
+    /// The `k` best chunks for a query in `mode` (`query_vector` for vector and hybrid).
     pub fn search(
         &self,
         query: &str,
         query_vector: Option<&[f32]>,
         mode: Mode,
         k: usize,
-    ) -> Result<Vec<Hit>, SearchError> {
+    ) -> Result<Vec<SearchHit>, SearchError> {
+        let ranked = self.rank(query, query_vector, mode, k)?;
+        Ok(ranked
+            .into_iter()
+            .map(|r| SearchHit {
+                chunk: self.table.rows[r.row].chunk.clone(),
+                score: r.score,
+                bm25_rank: r.bm25_rank,
+                vector_rank: r.vector_rank,
+            })
+            .collect())
+    }
+
+    fn rank(
+        &self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        mode: Mode,
+        k: usize,
+    ) -> Result<Vec<Ranked>, SearchError> {
         let k = k.clamp(1, MAX_K);
         let depth = k.saturating_mul(4).max(50);
         let mut hits = match mode {
@@ -111,7 +119,7 @@ impl SnapshotSearcher {
                 .bm25(query, k)?
                 .into_iter()
                 .enumerate()
-                .map(|(r, (row, score))| Hit {
+                .map(|(r, (row, score))| Ranked {
                     row,
                     score,
                     bm25_rank: Some(r + 1),
@@ -123,7 +131,7 @@ impl SnapshotSearcher {
                 self.vector(v, k)?
                     .into_iter()
                     .enumerate()
-                    .map(|(r, (row, score))| Hit {
+                    .map(|(r, (row, score))| Ranked {
                         row,
                         score,
                         bm25_rank: None,
@@ -146,7 +154,7 @@ impl SnapshotSearcher {
         let ft = self
             .fulltext
             .as_ref()
-            .ok_or_else(|| SearchError::NoFulltext(self.id.clone()))?;
+            .ok_or_else(|| SearchError::NoFulltext(self.id().clone()))?;
         Ok(ft
             .search(query, limit)?
             .into_iter()
@@ -162,7 +170,7 @@ impl SnapshotSearcher {
             });
         }
         let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        let mut scored: Vec<(usize, f32)> = (0..self.table.chunks.len())
+        let mut scored: Vec<(usize, f32)> = (0..self.table.rows.len())
             .map(|row| {
                 let v = self.table.vector(row);
                 let dot: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
@@ -178,11 +186,11 @@ impl SnapshotSearcher {
 
 /// Reciprocal rank fusion: `score = Σ 1 / (RRF_K + rank)` over the lists a row appears in.
 /// Ties are broken by row order, so results are deterministic.
-pub fn rrf(lexical: &[(usize, f32)], semantic: &[(usize, f32)]) -> Vec<Hit> {
-    let mut by_row: HashMap<usize, Hit> = HashMap::new();
-    let mut fuse = |list: &[(usize, f32)], set_rank: fn(&mut Hit, usize)| {
+pub fn rrf(lexical: &[(usize, f32)], semantic: &[(usize, f32)]) -> Vec<Ranked> {
+    let mut by_row: HashMap<usize, Ranked> = HashMap::new();
+    let mut fuse = |list: &[(usize, f32)], set_rank: fn(&mut Ranked, usize)| {
         for (r, &(row, _)) in list.iter().enumerate() {
-            let h = by_row.entry(row).or_insert(Hit {
+            let h = by_row.entry(row).or_insert(Ranked {
                 row,
                 score: 0.0,
                 bm25_rank: None,
@@ -194,7 +202,7 @@ pub fn rrf(lexical: &[(usize, f32)], semantic: &[(usize, f32)]) -> Vec<Hit> {
     };
     fuse(lexical, |h, r| h.bm25_rank = Some(r));
     fuse(semantic, |h, r| h.vector_rank = Some(r));
-    let mut hits: Vec<Hit> = by_row.into_values().collect();
+    let mut hits: Vec<Ranked> = by_row.into_values().collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
     hits
 }

@@ -24,35 +24,25 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ragops_core::Sha256Hasher;
+use ragops_core::{EmbedKey, ModelIdentity};
 use sha2::{Digest, Sha256};
 
+use crate::failpoint::failpoint;
 use crate::fsutil::sync_dir;
-use crate::hooks::pause_point;
-use crate::{io, StoreError, StoreLock};
+use crate::{io, Store, StoreError, StoreLock};
 
 const MAGIC: &[u8; 8] = b"RGEMB001";
 const HEADER: u64 = 16;
-pub const CACHE_DIR: &str = "cache/embeddings";
+pub(crate) const CACHE_DIR: &str = "cache/embeddings";
 const SEGMENT_EXT: &str = "seg";
 const TMP_PREFIX: &str = ".tmp-";
 
 /// Key of a cache entry: SHA-256 of the embedded text.
-pub type CacheKey = [u8; 32];
+type CacheKey = EmbedKey;
 
-pub fn cache_key(text: &str) -> CacheKey {
+/// The cache key of a text: SHA-256 of its bytes.
+pub fn cache_key(text: &str) -> EmbedKey {
     Sha256::digest(text.as_bytes()).into()
-}
-
-/// Identifies the model entries belong to (id, revision, weights, max tokens).
-pub fn model_key(id: &str, revision: &str, weights_sha256: &str, max_tokens: usize) -> String {
-    Sha256Hasher::new()
-        .part(id)
-        .part(revision)
-        .part(weights_sha256)
-        .part(max_tokens.to_string())
-        .hex()[..24]
-        .to_string()
 }
 
 /// One cached embedding.
@@ -182,17 +172,17 @@ impl EmbeddingCache {
     /// Opens (creating) the cache of one model and indexes its segments. Removes temporary
     /// segments a killed build left behind, which is why it needs the writer lock.
     pub fn open(
-        store_root: &Path,
+        store: &Store,
         _lock: &StoreLock,
-        model_key: &str,
-        model_json: &serde_json::Value,
-        dim: usize,
+        model: &ModelIdentity,
     ) -> Result<Self, StoreError> {
-        let dir = store_root.join(CACHE_DIR).join(model_key);
+        let dim = model.dim;
+        let dir = store.root().join(CACHE_DIR).join(model.cache_key());
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let info = dir.join("model.json");
         if !info.is_file() {
-            std::fs::write(&info, model_json.to_string()).map_err(io(&info))?;
+            let json = serde_json::to_string(model).unwrap_or_default();
+            std::fs::write(&info, json).map_err(io(&info))?;
         }
         for e in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
             if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
@@ -330,7 +320,7 @@ impl SegmentWriter {
             .into_inner()
             .map_err(|e| io(&self.tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&self.tmp))?;
-        pause_point("before-cache-commit");
+        failpoint("before-cache-commit");
         std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
         if let Some(dir) = self.path.parent() {
             sync_dir(dir)?;
@@ -348,7 +338,7 @@ impl Drop for SegmentWriter {
 }
 
 /// What garbage collection did (or would do) to the cache.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CacheGcReport {
     pub segments_deleted: u64,
     pub segments_rewritten: u64,
@@ -366,13 +356,13 @@ pub struct CacheGcReport {
 /// `lock: None` is a dry run: it reports what would be dropped and writes nothing (deleting
 /// or rewriting needs the writer lock).
 pub fn gc_cache(
-    store_root: &Path,
+    store: &Store,
     lock: Option<&StoreLock>,
-    used: &BTreeMap<String, HashSet<CacheKey>>,
+    used: &BTreeMap<String, HashSet<EmbedKey>>,
 ) -> Result<CacheGcReport, StoreError> {
     let dry_run = lock.is_none();
     let mut report = CacheGcReport::default();
-    let root = store_root.join(CACHE_DIR);
+    let root = store.root().join(CACHE_DIR);
     let Ok(rd) = std::fs::read_dir(&root) else {
         return Ok(report);
     };
@@ -433,7 +423,7 @@ pub fn gc_cache(
                     }
                 }
                 w.commit()?;
-                pause_point("gc-after-rewrite");
+                failpoint("gc-after-rewrite");
             }
             std::fs::remove_file(&path).map_err(io(&path))?;
         }
@@ -449,6 +439,18 @@ mod tests {
     use super::*;
     use crate::Store;
 
+    fn model() -> ModelIdentity {
+        ModelIdentity {
+            id: "m".into(),
+            revision: "r".into(),
+            weights_sha256: ragops_core::Sha256::of(b"w"),
+            dim: 3,
+            max_tokens: 8,
+            pooling: ragops_core::Pooling::Mean,
+            normalize: true,
+        }
+    }
+
     fn entry(x: f32) -> CachedEmbedding {
         CachedEmbedding {
             token_count: 5,
@@ -462,15 +464,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::create(tmp.path()).unwrap();
         let lock = store.lock("t").unwrap();
-        let json = serde_json::json!({"id": "m"});
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert!(c.is_empty());
         let mut w = c.segment_writer("s1").unwrap();
         w.add(&cache_key("a"), &entry(1.0)).unwrap();
         w.add(&cache_key("b"), &entry(2.0)).unwrap();
         w.add(&cache_key("a"), &entry(9.0)).unwrap();
         assert_eq!(w.commit().unwrap(), 2, "one entry per key");
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c.get(&cache_key("a")), Some(entry(1.0)));
         assert_eq!(c.get(&cache_key("b")), Some(entry(2.0)));
@@ -481,7 +482,7 @@ mod tests {
         let off = (HEADER + record_len(3) + 44) as usize;
         bytes[off] ^= 0xff;
         std::fs::write(seg, &bytes).unwrap();
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert_eq!(
             c.get(&cache_key("b")),
             None,
@@ -491,7 +492,7 @@ mod tests {
         assert_eq!(c.get(&cache_key("a")), Some(entry(1.0)));
         // A truncated segment keeps its whole records only.
         std::fs::write(seg, &bytes[..bytes.len() - 10]).unwrap();
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c.get(&cache_key("a")), Some(entry(1.0)));
     }
@@ -501,12 +502,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::create(tmp.path()).unwrap();
         let lock = store.lock("t").unwrap();
-        let json = serde_json::json!({});
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         let mut w = c.segment_writer("s1").unwrap();
         w.add(&cache_key("a"), &entry(1.0)).unwrap();
         std::mem::forget(w); // as if killed: the temporary file stays
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert!(c.is_empty());
         let left: Vec<_> = std::fs::read_dir(c.dir()).unwrap().flatten().collect();
         assert_eq!(left.len(), 1, "only model.json remains: {left:?}");
@@ -525,7 +525,7 @@ mod tests {
         header.extend_from_slice(&[7u8; 100]);
         std::fs::write(dir.join("x.seg"), &header).unwrap();
         assert_eq!(read_header(&mut &header[..]), None);
-        let r = gc_cache(tmp.path(), Some(&lock), &BTreeMap::new()).unwrap();
+        let r = gc_cache(&store, Some(&lock), &BTreeMap::new()).unwrap();
         assert_eq!(r.segments_deleted, 1);
         assert!(!dir.join("x.seg").exists());
     }
@@ -535,8 +535,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::create(tmp.path()).unwrap();
         let lock = store.lock("t").unwrap();
-        let json = serde_json::json!({});
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         let mut w = c.segment_writer("s1").unwrap();
         for t in ["a", "b", "c"] {
             w.add(&cache_key(t), &entry(1.0)).unwrap();
@@ -545,17 +544,17 @@ mod tests {
         let mut w = c.segment_writer("s2").unwrap();
         w.add(&cache_key("d"), &entry(1.0)).unwrap();
         w.commit().unwrap();
-        let used: BTreeMap<String, HashSet<CacheKey>> =
-            [("mk".to_string(), [cache_key("b")].into_iter().collect())].into();
-        let dry = gc_cache(tmp.path(), None, &used).unwrap();
+        let used: BTreeMap<String, HashSet<EmbedKey>> =
+            [(model().cache_key(), [cache_key("b")].into_iter().collect())].into();
+        let dry = gc_cache(&store, None, &used).unwrap();
         assert_eq!(dry.entries_dropped, 3);
         assert_eq!(dry.bytes_reclaimed, 3 * record_len(3) + HEADER);
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert_eq!(c.len(), 4, "a dry run deletes nothing");
-        let real = gc_cache(tmp.path(), Some(&lock), &used).unwrap();
+        let real = gc_cache(&store, Some(&lock), &used).unwrap();
         assert_eq!(real.bytes_reclaimed, dry.bytes_reclaimed);
         assert_eq!((real.segments_deleted, real.segments_rewritten), (1, 1));
-        let c = EmbeddingCache::open(tmp.path(), &lock, "mk", &json, 3).unwrap();
+        let c = EmbeddingCache::open(&store, &lock, &model()).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c.get(&cache_key("b")), Some(entry(1.0)));
         let on_disk: u64 = c
@@ -566,7 +565,11 @@ mod tests {
         assert_eq!(on_disk, HEADER + record_len(3));
         // A model no kept snapshot uses loses its whole directory.
         let none = BTreeMap::new();
-        gc_cache(tmp.path(), Some(&lock), &none).unwrap();
-        assert!(!tmp.path().join(CACHE_DIR).join("mk").exists());
+        gc_cache(&store, Some(&lock), &none).unwrap();
+        assert!(!tmp
+            .path()
+            .join(CACHE_DIR)
+            .join(model().cache_key())
+            .exists());
     }
 }

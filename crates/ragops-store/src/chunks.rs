@@ -35,11 +35,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use ragops_core::{Chunk, Format};
+use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, EmbedKey, Format};
 
 use crate::StoreError;
 
-pub const CHUNKS_FILE: &str = "chunks.parquet";
+pub(crate) const CHUNKS_FILE: &str = "chunks.parquet";
 
 fn schema(dim: usize) -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -74,10 +74,10 @@ fn schema(dim: usize) -> SchemaRef {
     ]))
 }
 
-fn pq_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+fn pq_err(path: &Path, e: impl Into<crate::Source>) -> StoreError {
     StoreError::Parquet {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -91,6 +91,8 @@ pub struct ChunkTableWriter {
 }
 
 impl ChunkTableWriter {
+    /// A table at any path (for `ragops embed --output x.parquet`); a snapshot's table comes
+    /// from `SnapshotWriter::chunk_table`.
     pub fn create(path: &Path, dim: usize) -> Result<Self, StoreError> {
         let file = File::create(path).map_err(crate::io(path))?;
         let schema = schema(dim);
@@ -109,8 +111,14 @@ impl ChunkTableWriter {
         })
     }
 
-    /// Appends chunks; `vectors` holds `chunks.len() * dim` values, row-major.
-    pub fn write(&mut self, chunks: &[Chunk], vectors: &[f32]) -> Result<(), StoreError> {
+    /// Dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Appends rows; `vectors` holds `rows.len() * dim` values, row-major.
+    pub fn write(&mut self, rows: &[ChunkRow], vectors: &[f32]) -> Result<(), StoreError> {
+        let chunks: Vec<&Chunk> = rows.iter().map(|r| &r.chunk).collect();
         if vectors.len() != chunks.len() * self.dim {
             return Err(pq_err(
                 &self.path,
@@ -126,7 +134,7 @@ impl ChunkTableWriter {
             return Ok(());
         }
         let mut headings = ListBuilder::new(StringBuilder::new());
-        for c in chunks {
+        for c in &chunks {
             for h in &c.heading_path {
                 headings.values().append_value(h);
             }
@@ -141,9 +149,11 @@ impl ChunkTableWriter {
         )
         .map_err(|e| pq_err(&self.path, e))?;
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(chunks.iter().map(|c| &c.id))),
             Arc::new(StringArray::from_iter_values(
-                chunks.iter().map(|c| &c.doc_id),
+                chunks.iter().map(|c| c.id.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                chunks.iter().map(|c| c.doc_id.as_str()),
             )),
             Arc::new(UInt32Array::from_iter_values(
                 chunks.iter().map(|c| c.ordinal),
@@ -176,14 +186,13 @@ impl ChunkTableWriter {
             )),
             Arc::new(Int64Array::from_iter(chunks.iter().map(|c| c.mtime))),
             Arc::new(UInt32Array::from_iter_values(
-                chunks.iter().map(|c| c.token_count),
+                rows.iter().map(|r| r.token_count),
             )),
             Arc::new(embedding),
             Arc::new(
                 FixedSizeBinaryArray::try_from_sparse_iter_with_size(
-                    chunks
-                        .iter()
-                        .map(|c| c.embed_key.as_ref().map(|k| k.as_slice())),
+                    rows.iter()
+                        .map(|r| r.embed_key.as_ref().map(|k| k.as_slice())),
                     32,
                 )
                 .map_err(|e| pq_err(&self.path, e))?,
@@ -213,7 +222,7 @@ impl ChunkTableWriter {
 /// A snapshot's chunk table in memory: rows plus a row-major vector matrix.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkTable {
-    pub chunks: Vec<Chunk>,
+    pub rows: Vec<ChunkRow>,
     pub dim: usize,
     pub vectors: Vec<f32>,
 }
@@ -240,24 +249,17 @@ fn column<'a, T: 'static>(
         })
 }
 
-fn parse_format(s: &str) -> Format {
-    match s {
-        "markdown" => Format::Markdown,
-        "html" => Format::Html,
-        "pdf" => Format::Pdf,
-        "jsonl" => Format::Jsonl,
-        _ => Format::Text,
-    }
-}
+/// Rows of one row group, their row-major vectors and the vector dimension.
+pub type RowBatch = (Vec<ChunkRow>, Vec<f32>, usize);
 
-/// Reads a `chunks.parquet` one row group at a time: `(chunks, row-major vectors, dim)`.
+/// Reads a `chunks.parquet` one row group at a time.
 pub struct ChunkBatches {
     path: PathBuf,
     reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
 }
 
 impl ChunkBatches {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let file = File::open(path).map_err(crate::io(path))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| pq_err(path, e))?
@@ -271,7 +273,7 @@ impl ChunkBatches {
 }
 
 impl Iterator for ChunkBatches {
-    type Item = Result<(Vec<Chunk>, Vec<f32>, usize), StoreError>;
+    type Item = Result<RowBatch, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let batch = self.reader.next()?;
@@ -283,10 +285,7 @@ impl Iterator for ChunkBatches {
     }
 }
 
-fn decode_batch(
-    batch: &RecordBatch,
-    path: &Path,
-) -> Result<(Vec<Chunk>, Vec<f32>, usize), StoreError> {
+fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError> {
     let ids = column::<StringArray>(batch, "chunk_id", path)?;
     let docs = column::<StringArray>(batch, "doc_id", path)?;
     let ordinal = column::<UInt32Array>(batch, "ordinal", path)?;
@@ -313,16 +312,17 @@ fn decode_batch(
         .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
     let start = emb.offset() * dim;
     let vectors = values.values()[start..start + batch.num_rows() * dim].to_vec();
-    let mut chunks = Vec::with_capacity(batch.num_rows());
+    let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
         let hp = hp
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or_else(|| pq_err(path, "heading_path items are not Utf8"))?;
-        chunks.push(Chunk {
-            id: ids.value(i).to_string(),
-            doc_id: docs.value(i).to_string(),
+        let id = ChunkId::parse(ids.value(i)).map_err(|e| pq_err(path, e))?;
+        let chunk = Chunk {
+            id,
+            doc_id: DocId::from(docs.value(i)),
             ordinal: ordinal.value(i),
             text: text.value(i).to_string(),
             start_byte: sb.value(i),
@@ -333,25 +333,27 @@ fn decode_batch(
             page: page.is_valid(i).then(|| page.value(i)),
             title: title.value(i).to_string(),
             source_path: source.value(i).to_string(),
-            format: parse_format(format.value(i)),
+            format: Format::from_name(format.value(i)).unwrap_or(Format::Text),
             mtime: mtime.is_valid(i).then(|| mtime.value(i)),
-            embed_text: String::new(),
+        };
+        rows.push(ChunkRow {
+            chunk,
             embed_key: keys
                 .filter(|k| k.is_valid(i))
                 .and_then(|k| k.value(i).try_into().ok()),
             token_count: tokens.value(i),
         });
     }
-    Ok((chunks, vectors, dim))
+    Ok((rows, vectors, dim))
 }
 
 /// Reads a whole `chunks.parquet`.
-pub fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
+pub(crate) fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
     let mut table = ChunkTable::default();
     for batch in ChunkBatches::open(path)? {
-        let (chunks, vectors, dim) = batch?;
+        let (rows, vectors, dim) = batch?;
         table.dim = dim;
-        table.chunks.extend(chunks);
+        table.rows.extend(rows);
         table.vectors.extend_from_slice(&vectors);
     }
     Ok(table)
@@ -359,7 +361,7 @@ pub fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
 
 /// The embedding-cache keys of a chunk table (only that column is read). `None` when the
 /// table predates the key column or a row has no key.
-pub fn read_embed_keys(path: &Path) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+pub(crate) fn read_embed_keys(path: &Path) -> Result<Option<Vec<EmbedKey>>, StoreError> {
     let file = File::open(path).map_err(crate::io(path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(path, e))?;
     let Some(idx) = builder
@@ -398,7 +400,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample_chunk(i: u32) -> Chunk {
         Chunk {
-            id: format!("id{i}"),
+            id: ChunkId::parse(&format!("{i:032x}")).unwrap(),
             doc_id: "doc.md".into(),
             ordinal: i,
             text: format!("chunk {i} — café"),
@@ -416,7 +418,12 @@ pub(crate) mod tests {
             source_path: "x/doc.md".into(),
             format: Format::Markdown,
             mtime: Some(1_700_000_000),
-            embed_text: String::new(),
+        }
+    }
+
+    pub(crate) fn sample_row(i: u32) -> ChunkRow {
+        ChunkRow {
+            chunk: sample_chunk(i),
             embed_key: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
             token_count: 7,
         }
@@ -428,8 +435,8 @@ pub(crate) mod tests {
         let path = tmp.path().join(CHUNKS_FILE);
         let dim = 3;
         let mut w = ChunkTableWriter::create(&path, dim).unwrap();
-        let a: Vec<Chunk> = (0..3).map(sample_chunk).collect();
-        let b: Vec<Chunk> = (3..5).map(sample_chunk).collect();
+        let a: Vec<ChunkRow> = (0..3).map(sample_row).collect();
+        let b: Vec<ChunkRow> = (3..5).map(sample_row).collect();
         let va: Vec<f32> = (0..9).map(|x| x as f32).collect();
         let vb: Vec<f32> = (9..15).map(|x| x as f32).collect();
         w.write(&a, &va).unwrap();
@@ -441,9 +448,9 @@ pub(crate) mod tests {
         assert_eq!(w.finish().unwrap(), 5);
         let t = read_chunks(&path).unwrap();
         assert_eq!(t.dim, 3);
-        assert_eq!(t.chunks.len(), 5);
-        let expected: Vec<Chunk> = a.into_iter().chain(b).collect();
-        assert_eq!(t.chunks, expected);
+        assert_eq!(t.rows.len(), 5);
+        let expected: Vec<ChunkRow> = a.into_iter().chain(b).collect();
+        assert_eq!(t.rows, expected);
         assert_eq!(t.vector(4), &[12.0, 13.0, 14.0]);
         assert_eq!(
             read_embed_keys(&path).unwrap(),
@@ -457,7 +464,7 @@ pub(crate) mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join(CHUNKS_FILE);
         let mut w = ChunkTableWriter::create(&path, 2).unwrap();
-        let a: Vec<Chunk> = [1, 2].into_iter().map(sample_chunk).collect();
+        let a: Vec<ChunkRow> = [1, 2].into_iter().map(sample_row).collect();
         w.write(&a, &[0.0; 4]).unwrap();
         w.finish().unwrap();
         assert_eq!(

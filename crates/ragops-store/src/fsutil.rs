@@ -99,7 +99,7 @@ pub(crate) fn rel_path(root: &Path, path: &Path) -> Option<String> {
 }
 
 /// Total size of the files under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
+pub(crate) fn dir_size(dir: &Path) -> u64 {
     walk_files(dir)
         .iter()
         .filter_map(|p| std::fs::symlink_metadata(p).ok())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ragops_core::Chunk;
+use ragops_core::{Chunk, ChunkId};
 use tantivy::collector::TopDocs;
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -16,7 +16,7 @@ use tantivy::{doc, Index, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::StoreError;
 
-pub const FULLTEXT_DIR: &str = "fulltext";
+pub(crate) const FULLTEXT_DIR: &str = "fulltext";
 
 struct Fields {
     chunk_id: Field,
@@ -48,10 +48,10 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-fn ft_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+fn ft_err(path: &Path, e: impl Into<crate::Source>) -> StoreError {
     StoreError::Fulltext {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -66,7 +66,7 @@ pub struct FulltextWriter {
 
 impl FulltextWriter {
     /// Creates an empty index in `dir` (which must not exist yet).
-    pub fn create(dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn create(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
         let (schema, fields) = schema();
         let index = Index::create_in_dir(dir, schema).map_err(|e| ft_err(dir, e))?;
@@ -83,7 +83,10 @@ impl FulltextWriter {
         })
     }
 
-    pub fn add(&mut self, chunks: &[Chunk]) -> Result<(), StoreError> {
+    pub fn add<'a>(
+        &mut self,
+        chunks: impl IntoIterator<Item = &'a Chunk>,
+    ) -> Result<(), StoreError> {
         let f = &self.fields;
         for c in chunks {
             self.writer
@@ -189,7 +192,7 @@ pub struct FulltextIndex {
 
 impl FulltextIndex {
     /// Opens an index for reading without writing anything into its directory.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         let mmap = MmapDirectory::open(dir).map_err(|e| ft_err(dir, e))?;
         let index = Index::open(ReadOnlyDirectory(mmap)).map_err(|e| ft_err(dir, e))?;
         let reader = index
@@ -208,7 +211,7 @@ impl FulltextIndex {
 
     /// BM25 search over text, headings and title; returns (chunk id, score), best first.
     /// Query syntax errors are forgiven (lenient parsing), so any user text is a valid query.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(String, f32)>, StoreError> {
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(ChunkId, f32)>, StoreError> {
         let f = &self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.headings, f.title]);
         parser.set_field_boost(f.headings, 0.5);
@@ -224,8 +227,12 @@ impl FulltextIndex {
         let mut out = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr).map_err(|e| ft_err(&self.path, e))?;
-            if let Some(id) = d.get_first(f.chunk_id).and_then(|v| v.as_str()) {
-                out.push((id.to_string(), score));
+            if let Some(id) = d
+                .get_first(f.chunk_id)
+                .and_then(|v| v.as_str())
+                .and_then(|id| ChunkId::parse(id).ok())
+            {
+                out.push((id, score));
             }
         }
         Ok(out)
@@ -243,23 +250,22 @@ mod tests {
         let dir = tmp.path().join(FULLTEXT_DIR);
         let mut w = FulltextWriter::create(&dir).unwrap();
         let mut a = sample_chunk(0);
-        a.id = "a".into();
         a.text = "Nightly rebuilds of the index".into();
         let mut b = sample_chunk(1);
-        b.id = "b".into();
         b.text = "Rolling back a snapshot".into();
+        let (ida, idb) = (a.id.clone(), b.id.clone());
         w.add(&[a, b]).unwrap();
         w.finish().unwrap();
         let idx = FulltextIndex::open(&dir).unwrap();
-        let ids = |q: &str| -> Vec<String> {
+        let ids = |q: &str| -> Vec<ChunkId> {
             idx.search(q, 5)
                 .unwrap()
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect()
         };
-        assert_eq!(ids("rebuild"), vec!["a".to_string()]);
-        assert_eq!(ids("rolled back snapshots"), vec!["b".to_string()]);
+        assert_eq!(ids("rebuild"), vec![ida]);
+        assert_eq!(ids("rolled back snapshots"), vec![idb]);
         assert!(ids("unrelated").is_empty());
     }
 

@@ -23,9 +23,9 @@
 
 mod cache;
 mod chunks;
+mod failpoint;
 mod fsutil;
 mod fulltext;
-mod hooks;
 mod lock;
 mod manifest;
 mod refs;
@@ -33,31 +33,32 @@ mod snapshot;
 mod store;
 
 pub use cache::{
-    cache_key, gc_cache, model_key, CacheGcReport, CacheKey, CacheStats, CachedEmbedding,
-    EmbeddingCache, SegmentWriter, CACHE_DIR,
+    cache_key, gc_cache, CacheGcReport, CacheStats, CachedEmbedding, EmbeddingCache, SegmentWriter,
 };
-pub use chunks::{
-    read_chunks, read_embed_keys, ChunkBatches, ChunkTable, ChunkTableWriter, CHUNKS_FILE,
-};
-pub use fsutil::dir_size;
-pub use fulltext::{FulltextIndex, FulltextWriter, FULLTEXT_DIR};
-pub use hooks::pause_point;
+pub use chunks::{ChunkBatches, ChunkTable, ChunkTableWriter, RowBatch};
+pub use failpoint::failpoint;
+pub use fulltext::{FulltextIndex, FulltextWriter};
 pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
-    Counts, FileRecord, Manifest, ModelRecord, SourceFileRecord, SourceRecord, FORMAT_VERSION,
-    MANIFEST_FILE, MANIFEST_SHA256_FILE,
+    Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
 };
-pub use refs::{parse_ref, valid_snapshot_id, valid_tag, Expect, RefMove};
-pub use snapshot::{SnapshotWriter, VerifyReport};
+pub use refs::{parse_ref, valid_tag, Expect, RefMove};
+pub use snapshot::{Snapshot, SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
 
 use std::path::{Path, PathBuf};
+
+use ragops_core::SnapshotId;
+
+/// The error a Parquet or tantivy call gave.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("no ragops store at {0}")]
@@ -86,18 +87,21 @@ pub enum StoreError {
     #[error(
         "`current` moved while snapshot {snapshot} was being built (it named {}, now {}); \
          the snapshot was written but not published",
-        expected.as_deref().unwrap_or("nothing"),
-        found.as_deref().unwrap_or("nothing")
+        expected.as_ref().map_or("nothing", |i| i.as_str()),
+        found.as_ref().map_or("nothing", |i| i.as_str())
     )]
     CurrentMoved {
-        expected: Option<String>,
-        found: Option<String>,
-        snapshot: String,
+        expected: Option<SnapshotId>,
+        found: Option<SnapshotId>,
+        snapshot: SnapshotId,
     },
     #[error("manifest of snapshot {id} does not match its checksum (edited?): {path}")]
-    ManifestTampered { id: String, path: PathBuf },
+    ManifestTampered { id: SnapshotId, path: PathBuf },
     #[error("the manifest in snapshot directory {dir} names another snapshot id ({manifest})")]
-    IdMismatch { dir: String, manifest: String },
+    IdMismatch {
+        dir: SnapshotId,
+        manifest: SnapshotId,
+    },
     #[error("no snapshot matches `{0}`")]
     UnknownSnapshot(String),
     #[error("`{0}` matches several snapshots; give more characters of the id")]
@@ -105,7 +109,7 @@ pub enum StoreError {
     #[error("no tag named `{0}`")]
     UnknownTag(String),
     #[error("snapshot {0} is named by `current` or a tag; move or remove the ref first")]
-    Referenced(String),
+    Referenced(SnapshotId),
     #[error("no snapshot is published yet")]
     NothingPublished,
     #[error(
@@ -124,10 +128,18 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
-    #[error("chunk table {path}: {message}")]
-    Parquet { path: PathBuf, message: String },
-    #[error("full-text index {path}: {message}")]
-    Fulltext { path: PathBuf, message: String },
+    #[error("chunk table {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: Source,
+    },
+    #[error("full-text index {path}: {source}")]
+    Fulltext {
+        path: PathBuf,
+        #[source]
+        source: Source,
+    },
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {

@@ -3,24 +3,24 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ragops_core::Skipped;
+use ragops_core::{DocId, Format, ModelIdentity, Sha256, Skipped, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use crate::{io, StoreError};
 
 /// Version of the on-disk snapshot format. A store holding a newer version is refused.
 pub const FORMAT_VERSION: u32 = 1;
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 /// SHA-256 of `manifest.json`, written beside it before the snapshot is renamed into place:
 /// an edited manifest no longer matches it.
-pub const MANIFEST_SHA256_FILE: &str = "manifest.sha256";
+pub(crate) const MANIFEST_SHA256_FILE: &str = "manifest.sha256";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
-    pub id: String,
+    pub id: SnapshotId,
     /// The snapshot `current` named when the build started.
-    pub parent: Option<String>,
+    pub parent: Option<SnapshotId>,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub created_unix: i64,
@@ -31,44 +31,33 @@ pub struct Manifest {
     pub config: serde_json::Value,
     pub config_hash: String,
     pub chunking_hash: String,
-    pub model: ModelRecord,
+    pub model: ModelIdentity,
     pub sources: Vec<SourceRecord>,
     /// Every file the source walk found (loaded or skipped), with the SHA-256 of its bytes:
     /// what `ragops check` and incremental builds compare against.
     #[serde(default)]
     pub source_files: Vec<SourceFileRecord>,
     /// Hash of every setting that shapes a document's chunks and vectors (chunking, enrich,
-    /// JSONL mapping, model identity and weights). Documents are reused from a parent snapshot
-    /// only when it is equal.
+    /// JSONL mapping, limits, model identity and weights). Documents are reused from a parent
+    /// snapshot only when it is equal.
     #[serde(default)]
     pub reuse_key: String,
     pub skipped: Vec<Skipped>,
     pub counts: Counts,
-    /// Seconds per stage.
-    pub timings: BTreeMap<String, f64>,
+    pub timings: Timings,
     /// Data files of the snapshot (relative path -> size and SHA-256).
     pub files: BTreeMap<String, FileRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelRecord {
-    pub id: String,
-    pub revision: String,
-    pub weights_sha256: String,
-    pub dim: usize,
-    pub max_tokens: usize,
-    pub pooling: String,
-    pub normalize: bool,
-}
-
+/// A document of the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceRecord {
-    pub id: String,
+    pub id: DocId,
     pub path: String,
-    pub format: String,
+    pub format: Format,
     pub size: u64,
     pub mtime: Option<i64>,
-    pub content_hash: String,
+    pub content_hash: Sha256,
     pub chunks: u32,
 }
 
@@ -81,10 +70,33 @@ pub struct SourceFileRecord {
     pub path: String,
     pub size: u64,
     pub mtime: Option<i64>,
-    /// SHA-256 of the file's bytes; empty when it could not be read.
-    pub sha256: String,
+    /// SHA-256 of the file's bytes; `None` (stored as "") when it was not read: unreadable or
+    /// over `max_file_bytes`.
+    #[serde(with = "empty_is_none")]
+    pub sha256: Option<Sha256>,
     /// Documents it produced (0 when skipped).
     pub documents: u32,
+}
+
+/// `Option<Sha256>` stored as a string, "" for `None` (as every version wrote it).
+mod empty_is_none {
+    use ragops_core::Sha256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Sha256>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_ref().map_or("", |h| h.as_str()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Sha256>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            Ok(None)
+        } else {
+            Sha256::parse(&text)
+                .map(Some)
+                .map_err(serde::de::Error::custom)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,10 +123,30 @@ pub struct Counts {
     pub cache_entries_torn: u64,
 }
 
+/// Seconds spent per stage of a build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    /// Resolving, hashing and loading the model.
+    pub model_load: f64,
+    /// Hashing the source files.
+    pub hash: f64,
+    /// Copying the reused documents' rows from the parent.
+    pub reuse: f64,
+    /// Loading, chunking and enriching.
+    pub load_chunk: f64,
+    /// Embedding (cache lookups included).
+    pub embed: f64,
+    /// Writing the chunk table and the full-text index.
+    pub persist: f64,
+    /// The whole build.
+    pub total: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     pub bytes: u64,
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 impl Manifest {
@@ -153,25 +185,14 @@ impl Manifest {
         })
     }
 
-    /// Checks that the manifest belongs where it was found: its id is the directory's, and
-    /// its parent (if any) has the form of a snapshot id.
-    pub fn check_identity(&self, dir_id: &str, path: &Path) -> Result<(), StoreError> {
-        if self.id != dir_id {
+    /// Checks that the manifest belongs where it was found: its id is the directory's. (Its
+    /// parent is a `SnapshotId`, checked when parsed.)
+    pub fn check_identity(&self, dir_id: &SnapshotId) -> Result<(), StoreError> {
+        if self.id != *dir_id {
             return Err(StoreError::IdMismatch {
-                dir: dir_id.to_string(),
-                manifest: self.id.chars().take(64).collect(),
+                dir: dir_id.clone(),
+                manifest: self.id.clone(),
             });
-        }
-        if let Some(p) = &self.parent {
-            if !crate::refs::valid_snapshot_id(p) {
-                return Err(StoreError::Manifest {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "parent {:?} is not a snapshot id",
-                        p.chars().take(64).collect::<String>()
-                    ),
-                });
-            }
         }
         Ok(())
     }

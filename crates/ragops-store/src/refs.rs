@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use ragops_core::{is_snapshot_id, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{rel_path, sync_dir, walk_files, write_atomic};
@@ -21,27 +22,13 @@ pub(crate) const CURRENT: &str = "current";
 const TAGS: &str = "tags";
 const LOG: &str = "log.jsonl";
 
-/// Whether `s` has the form of a snapshot id: `YYYYMMDDTHHMMSSmmmZ-<8 hex>`.
-pub fn valid_snapshot_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 28
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[8] == b'T'
-        && b[9..18].iter().all(u8::is_ascii_digit)
-        && b[18] == b'Z'
-        && b[19] == b'-'
-        && b[20..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-}
-
 /// Whether a tag name is allowed: `/`-separated parts of letters, digits, `.`, `_` and `-`,
 /// none hidden or a path step, and never shaped like a snapshot id (a tag must not shadow
 /// one) or named `current`.
 pub fn valid_tag(name: &str) -> bool {
     !name.is_empty()
         && name != CURRENT
-        && !name.split('/').any(valid_snapshot_id)
+        && !name.split('/').any(is_snapshot_id)
         && name.split('/').all(|p| {
             !p.is_empty()
                 && p != "."
@@ -54,23 +41,25 @@ pub fn valid_tag(name: &str) -> bool {
 
 /// The snapshot id a ref file's bytes name: `None` when empty, an error when they are
 /// anything but a snapshot id (and white space around it).
-pub fn parse_ref(bytes: &[u8], name: &str) -> Result<Option<String>, StoreError> {
+pub fn parse_ref(bytes: &[u8], name: &str) -> Result<Option<SnapshotId>, StoreError> {
     let text = String::from_utf8_lossy(bytes);
     let id = text.trim();
     if id.is_empty() {
         return Ok(None);
     }
-    if !valid_snapshot_id(id) {
-        let mut shown: String = id.chars().take(80).collect();
-        if shown.len() < id.len() {
-            shown.push('…');
+    match SnapshotId::parse(id) {
+        Ok(id) => Ok(Some(id)),
+        Err(_) => {
+            let mut shown: String = id.chars().take(80).collect();
+            if shown.len() < id.len() {
+                shown.push('…');
+            }
+            Err(StoreError::BadRef {
+                name: name.to_string(),
+                contents: shown,
+            })
         }
-        return Err(StoreError::BadRef {
-            name: name.to_string(),
-            contents: shown,
-        });
     }
-    Ok(Some(id.to_string()))
 }
 
 /// One entry of `refs/log.jsonl`.
@@ -78,9 +67,9 @@ pub fn parse_ref(bytes: &[u8], name: &str) -> Result<Option<String>, StoreError>
 pub struct RefMove {
     pub time: String,
     pub r#ref: String,
-    pub from: Option<String>,
+    pub from: Option<SnapshotId>,
     /// `None` when the ref was removed (untag).
-    pub to: Option<String>,
+    pub to: Option<SnapshotId>,
     pub action: String,
 }
 
@@ -90,7 +79,7 @@ pub enum Expect {
     /// Publish whatever `current` names now.
     Any,
     /// Publish only if `current` still names this (`None`: nothing published yet).
-    Current(Option<String>),
+    Current(Option<SnapshotId>),
 }
 
 impl Store {
@@ -103,7 +92,7 @@ impl Store {
     }
 
     /// Reads a ref file; its contents must be a snapshot id.
-    fn read_ref(&self, path: &Path, name: &str) -> Result<Option<String>, StoreError> {
+    fn read_ref(&self, path: &Path, name: &str) -> Result<Option<SnapshotId>, StoreError> {
         match std::fs::read(path) {
             Ok(b) => parse_ref(&b, name),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -112,12 +101,12 @@ impl Store {
     }
 
     /// The snapshot `refs/current` names, if any.
-    pub fn current(&self) -> Result<Option<String>, StoreError> {
+    pub fn current(&self) -> Result<Option<SnapshotId>, StoreError> {
         self.read_ref(&self.current_path(), CURRENT)
     }
 
     /// The snapshot a tag names (`None` when there is no such tag).
-    pub fn tag(&self, name: &str) -> Result<Option<String>, StoreError> {
+    pub fn tag(&self, name: &str) -> Result<Option<SnapshotId>, StoreError> {
         if !valid_tag(name) {
             return Ok(None);
         }
@@ -126,7 +115,7 @@ impl Store {
 
     /// Published tags: name -> snapshot id. Tags whose contents are not a snapshot id are
     /// left out (naming one directly reports it).
-    pub fn tags(&self) -> Result<BTreeMap<String, String>, StoreError> {
+    pub fn tags(&self) -> Result<BTreeMap<String, SnapshotId>, StoreError> {
         let root = self.tags_dir();
         let mut out = BTreeMap::new();
         for path in walk_files(&root) {
@@ -148,11 +137,11 @@ impl Store {
         &self,
         path: &Path,
         name: &str,
-        to: &str,
+        to: &SnapshotId,
         action: &str,
         expect: &Expect,
-    ) -> Result<Option<String>, StoreError> {
-        if !valid_snapshot_id(to) || !self.snapshot_dir(to).join(MANIFEST_FILE).is_file() {
+    ) -> Result<Option<SnapshotId>, StoreError> {
+        if !self.snapshot_dir(to).join(MANIFEST_FILE).is_file() {
             return Err(StoreError::UnknownSnapshot(to.to_string()));
         }
         let from = self.read_ref(path, name)?;
@@ -161,12 +150,12 @@ impl Store {
                 return Err(StoreError::CurrentMoved {
                     expected: expected.clone(),
                     found: from,
-                    snapshot: to.to_string(),
+                    snapshot: to.clone(),
                 });
             }
         }
         write_atomic(path, format!("{to}\n").as_bytes())?;
-        self.log_move(name, from.clone(), Some(to.to_string()), action)?;
+        self.log_move(name, from.clone(), Some(to.clone()), action)?;
         Ok(from)
     }
 
@@ -174,8 +163,8 @@ impl Store {
     fn log_move(
         &self,
         name: &str,
-        from: Option<String>,
-        to: Option<String>,
+        from: Option<SnapshotId>,
+        to: Option<SnapshotId>,
         action: &str,
     ) -> Result<(), StoreError> {
         let entry = RefMove {
@@ -201,10 +190,10 @@ impl Store {
     pub fn publish(
         &self,
         _refs: &RefsLock,
-        id: &str,
+        id: &SnapshotId,
         action: &str,
         expect: &Expect,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<SnapshotId>, StoreError> {
         self.move_ref(&self.current_path(), CURRENT, id, action, expect)
     }
 
@@ -213,8 +202,8 @@ impl Store {
         &self,
         _refs: &RefsLock,
         name: &str,
-        id: &str,
-    ) -> Result<Option<String>, StoreError> {
+        id: &SnapshotId,
+    ) -> Result<Option<SnapshotId>, StoreError> {
         if !valid_tag(name) {
             return Err(StoreError::BadTag(name.to_string()));
         }
@@ -224,7 +213,7 @@ impl Store {
 
     /// Removes `refs/tags/<name>`; returns the snapshot it named. The snapshot itself stays
     /// (gc may delete it later if nothing else keeps it).
-    pub fn remove_tag(&self, _refs: &RefsLock, name: &str) -> Result<String, StoreError> {
+    pub fn remove_tag(&self, _refs: &RefsLock, name: &str) -> Result<SnapshotId, StoreError> {
         if !valid_tag(name) {
             return Err(StoreError::BadTag(name.to_string()));
         }
@@ -241,8 +230,8 @@ impl Store {
     }
 
     /// Whether `current` or a tag names the snapshot.
-    pub(crate) fn is_referenced(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.current()?.as_deref() == Some(id) || self.tags()?.values().any(|t| t == id))
+    pub(crate) fn is_referenced(&self, id: &SnapshotId) -> Result<bool, StoreError> {
+        Ok(self.current()?.as_ref() == Some(id) || self.tags()?.values().any(|t| t == id))
     }
 
     /// The ref history, oldest first (a torn last line is left out).
@@ -266,18 +255,7 @@ mod tests {
     use crate::snapshot::tests::snapshot;
 
     #[test]
-    fn ids_and_tags_are_validated() {
-        assert!(valid_snapshot_id("20261201T101010123Z-ab12cd34"));
-        for bad in [
-            "",
-            "../../x",
-            "/elsewhere/evil",
-            "20261201T101010123Z-AB12CD34",
-            "20261201T101010123Z-ab12cd3",
-            "20261201X101010123Z-ab12cd34",
-        ] {
-            assert!(!valid_snapshot_id(bad), "{bad}");
-        }
+    fn tags_are_validated() {
         assert!(valid_tag("exp/grid/v1"));
         for bad in [
             "",
@@ -312,12 +290,13 @@ mod tests {
             store.set_tag(&refs, "../x", &a),
             Err(StoreError::BadTag(_))
         ));
+        let absent = SnapshotId::parse("20200101T000000000Z-00000000").unwrap();
         assert!(matches!(
-            store.set_tag(&refs, "t", "nope"),
+            store.set_tag(&refs, "t", &absent),
             Err(StoreError::UnknownSnapshot(_))
         ));
         assert_eq!(store.resolve("exp/grid/v1").unwrap(), a);
-        assert_eq!(store.resolve(&b[..b.len() - 2]).unwrap(), b);
+        assert_eq!(store.resolve(&b.as_str()[..27]).unwrap(), b);
         let list = store.list().unwrap();
         assert_eq!(list.len(), 2);
         assert!(list.iter().any(|s| s.current && s.id == b));
@@ -326,7 +305,7 @@ mod tests {
             .any(|s| s.tags == vec!["exp/grid/v1".to_string()]));
         let log = store.ref_log().unwrap();
         assert_eq!(log.len(), 3);
-        assert_eq!(log[1].from.as_deref(), Some(a.as_str()));
+        assert_eq!(log[1].from.as_ref(), Some(&a));
     }
 
     #[test]
@@ -354,12 +333,16 @@ mod tests {
         let a = snapshot(&store, &lock, "a");
         let b = snapshot(&store, &lock, "b");
         assert!(matches!(
-            store.set_tag(&refs, &b, &a),
+            store.set_tag(&refs, b.as_str(), &a),
             Err(StoreError::BadTag(_))
         ));
         // Even a tag file planted by hand does not win over the exact id.
-        std::fs::write(tmp.path().join("refs/tags").join(&b), format!("{a}\n")).unwrap();
-        assert_eq!(store.resolve(&b).unwrap(), b);
+        std::fs::write(
+            tmp.path().join("refs/tags").join(b.as_str()),
+            format!("{a}\n"),
+        )
+        .unwrap();
+        assert_eq!(store.resolve(b.as_str()).unwrap(), b);
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! Writing a snapshot (staging → checksums → manifest → rename), verifying and deleting one.
+//! Snapshots: writing one (staging → data files → checksums → manifest → rename), reading
+//! one ([`Snapshot`]), verifying and deleting one. This module and its helpers are the only
+//! code that knows the names of a snapshot's files.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use ragops_core::{sha256_file, Sha256Hasher};
-use serde::Serialize;
+use ragops_core::{sha256_file, EmbedKey, Sha256Hasher, SnapshotId};
+use serde::{Deserialize, Serialize};
 
+use crate::chunks::{
+    read_chunks, read_embed_keys, ChunkBatches, ChunkTable, ChunkTableWriter, CHUNKS_FILE,
+};
+use crate::failpoint::failpoint;
 use crate::fsutil::{create_dir_durable, rel_path, sync_dir, walk_files, write_atomic};
-use crate::hooks::pause_point;
+use crate::fulltext::{FulltextIndex, FulltextWriter, FULLTEXT_DIR};
 use crate::manifest::{FileRecord, Manifest, MANIFEST_FILE, MANIFEST_SHA256_FILE};
 use crate::store::{STAGING, TRASH};
 use crate::{io, Store, StoreError, StoreLock};
@@ -42,8 +48,13 @@ impl Store {
             .part(std::process::id().to_le_bytes())
             .part(salt)
             .hex();
-        let id = format!("{stamp}-{}", &suffix[..8]);
-        let staging = self.root().join(STAGING).join(&id);
+        let id = SnapshotId::parse(&format!("{stamp}-{}", &suffix[..8])).map_err(|e| {
+            StoreError::Io {
+                path: self.root().join(STAGING),
+                source: std::io::Error::other(e),
+            }
+        })?;
+        let staging = self.root().join(STAGING).join(id.as_str());
         create_dir_durable(&staging)?;
         Ok(SnapshotWriter {
             store: self.clone(),
@@ -56,17 +67,27 @@ impl Store {
 /// A snapshot being written in `staging/<id>/`.
 pub struct SnapshotWriter {
     store: Store,
-    id: String,
+    id: SnapshotId,
     staging: PathBuf,
 }
 
 impl SnapshotWriter {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &SnapshotId {
         &self.id
     }
 
-    /// Directory to write data files into.
-    pub fn dir(&self) -> &Path {
+    /// Starts the snapshot's chunk table (vectors of `dim` values).
+    pub fn chunk_table(&self, dim: usize) -> Result<ChunkTableWriter, StoreError> {
+        ChunkTableWriter::create(&self.staging.join(CHUNKS_FILE), dim)
+    }
+
+    /// Starts the snapshot's full-text index.
+    pub fn fulltext(&self) -> Result<FulltextWriter, StoreError> {
+        FulltextWriter::create(&self.staging.join(FULLTEXT_DIR))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &Path {
         &self.staging
     }
 
@@ -79,7 +100,7 @@ impl SnapshotWriter {
     /// Checksums (streaming) and fsyncs every data file, writes the manifest and its checksum
     /// last, fsyncs the directories, then renames the staging directory into `snapshots/`.
     /// The snapshot is complete but not yet visible: call [`Store::publish`] (or tag it).
-    pub fn finish(self, mut manifest: Manifest) -> Result<String, StoreError> {
+    pub fn finish(self, mut manifest: Manifest) -> Result<SnapshotId, StoreError> {
         manifest.id = self.id.clone();
         manifest.files.clear();
         let mut dirs = vec![self.staging.clone()];
@@ -106,7 +127,7 @@ impl SnapshotWriter {
                 },
             );
         }
-        pause_point("before-manifest");
+        failpoint("before-manifest");
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Manifest {
             path: self.staging.join(MANIFEST_FILE),
             message: e.to_string(),
@@ -119,7 +140,7 @@ impl SnapshotWriter {
         for d in &dirs {
             sync_dir(d)?;
         }
-        pause_point("before-rename");
+        failpoint("before-rename");
         let target = self.store.snapshot_dir(&self.id);
         std::fs::rename(&self.staging, &target).map_err(io(&target))?;
         sync_dir(&self.store.snapshots_dir())?;
@@ -128,7 +149,7 @@ impl SnapshotWriter {
 }
 
 /// What `verify` found wrong with a snapshot. Empty lists and no manifest problem: intact.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub ok: bool,
     /// Files whose size or SHA-256 differs from the manifest.
@@ -171,7 +192,7 @@ fn file_matches(path: &Path, rec: &FileRecord) -> Result<bool, std::io::Error> {
 impl Store {
     /// Re-checks a snapshot against its manifest, streaming every file: the manifest's own
     /// checksum, id and parent, each listed file's size and SHA-256, and files it does not list.
-    pub fn verify(&self, id: &str) -> Result<VerifyReport, StoreError> {
+    pub fn verify(&self, id: &SnapshotId) -> Result<VerifyReport, StoreError> {
         let dir = self.snapshot_dir(id);
         let mut report = VerifyReport::default();
         let manifest = match self.manifest(id) {
@@ -221,7 +242,7 @@ impl Store {
     }
 
     /// Whether one data file of a snapshot is intact (listed, present, same checksum).
-    pub fn verify_file(&self, id: &str, rel: &str) -> Result<bool, StoreError> {
+    fn verify_file(&self, id: &SnapshotId, rel: &str) -> Result<bool, StoreError> {
         let m = self.manifest(id)?;
         Ok(match m.files.get(rel) {
             Some(rec) => file_matches(&self.snapshot_dir(id).join(rel), rec).unwrap_or(false),
@@ -232,23 +253,90 @@ impl Store {
     /// Deletes a snapshot that no ref names: renamed into `trash/` under the refs lock (so a
     /// concurrent rollback or tag either sees it whole or not at all), then removed.
     /// Refuses `current` and tagged snapshots. Returns the bytes freed.
-    pub fn delete_snapshot(&self, _lock: &StoreLock, id: &str) -> Result<u64, StoreError> {
+    pub fn delete_snapshot(&self, _lock: &StoreLock, id: &SnapshotId) -> Result<u64, StoreError> {
         let dir = self.snapshot_dir(id);
         let trash = self.root().join(TRASH);
-        let target = trash.join(id);
+        let target = trash.join(id.as_str());
         {
             let _refs = self.refs_lock("ragops snapshots gc")?;
             if self.is_referenced(id)? {
-                return Err(StoreError::Referenced(id.to_string()));
+                return Err(StoreError::Referenced(id.clone()));
             }
             create_dir_durable(&trash)?;
             std::fs::rename(&dir, &target).map_err(io(&dir))?;
             sync_dir(&self.snapshots_dir())?;
         }
-        pause_point("gc-after-trash");
+        failpoint("gc-after-trash");
         let bytes = crate::fsutil::dir_size(&target);
         std::fs::remove_dir_all(&target).map_err(io(&target))?;
         Ok(bytes)
+    }
+}
+
+/// A published snapshot opened for reading: its manifest, and its data files by role.
+pub struct Snapshot {
+    id: SnapshotId,
+    dir: PathBuf,
+    manifest: Manifest,
+    store: Store,
+}
+
+impl Store {
+    /// Opens a snapshot for reading (its manifest is checked, see [`Store::manifest`]).
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<Snapshot, StoreError> {
+        let manifest = self.manifest(id)?;
+        Ok(Snapshot {
+            id: id.clone(),
+            dir: self.snapshot_dir(id),
+            manifest,
+            store: self.clone(),
+        })
+    }
+}
+
+impl Snapshot {
+    pub fn id(&self) -> &SnapshotId {
+        &self.id
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Streams the chunk table a row group at a time.
+    pub fn chunk_batches(&self) -> Result<ChunkBatches, StoreError> {
+        ChunkBatches::open(&self.dir.join(CHUNKS_FILE))
+    }
+
+    /// Reads the whole chunk table into memory.
+    pub fn read_chunks(&self) -> Result<ChunkTable, StoreError> {
+        read_chunks(&self.dir.join(CHUNKS_FILE))
+    }
+
+    /// The embedding-cache keys of every row (only that column is read); `None` when the
+    /// table predates the key column.
+    pub fn embed_keys(&self) -> Result<Option<Vec<EmbedKey>>, StoreError> {
+        read_embed_keys(&self.dir.join(CHUNKS_FILE))
+    }
+
+    /// The full-text index, if the snapshot was built with one.
+    pub fn fulltext(&self) -> Result<Option<FulltextIndex>, StoreError> {
+        let dir = self.dir.join(FULLTEXT_DIR);
+        if dir.is_dir() {
+            FulltextIndex::open(&dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether the chunk table is intact (checked before rows are copied from it).
+    pub fn chunks_intact(&self) -> Result<bool, StoreError> {
+        self.store.verify_file(&self.id, CHUNKS_FILE)
+    }
+
+    /// Bytes of every file of the snapshot.
+    pub fn size_bytes(&self) -> u64 {
+        crate::fsutil::dir_size(&self.dir)
     }
 }
 
@@ -257,13 +345,14 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::manifest::{Counts, ModelRecord, FORMAT_VERSION};
+    use crate::manifest::{Counts, Timings, FORMAT_VERSION};
     use crate::refs::Expect;
 
+    /// A manifest for `finish`, which sets its id.
     pub(crate) fn manifest() -> Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
-            id: String::new(),
+            id: SnapshotId::parse("20000101T000000000Z-00000000").unwrap(),
             parent: None,
             created_at: "2026-01-01T00:00:00Z".into(),
             created_unix: 0,
@@ -272,13 +361,13 @@ pub(crate) mod tests {
             config: serde_json::json!({}),
             config_hash: "c".into(),
             chunking_hash: "h".into(),
-            model: ModelRecord {
+            model: ragops_core::ModelIdentity {
                 id: "m".into(),
                 revision: "r".into(),
-                weights_sha256: "w".into(),
+                weights_sha256: ragops_core::Sha256::of(b"w"),
                 dim: 3,
                 max_tokens: 8,
-                pooling: "mean".into(),
+                pooling: ragops_core::Pooling::Mean,
                 normalize: true,
             },
             sources: vec![],
@@ -286,12 +375,12 @@ pub(crate) mod tests {
             reuse_key: String::new(),
             skipped: vec![],
             counts: Counts::default(),
-            timings: BTreeMap::new(),
+            timings: Timings::default(),
             files: BTreeMap::new(),
         }
     }
 
-    pub(crate) fn snapshot(store: &Store, lock: &StoreLock, data: &str) -> String {
+    pub(crate) fn snapshot(store: &Store, lock: &StoreLock, data: &str) -> SnapshotId {
         let w = store.begin_snapshot(lock, data).unwrap();
         std::fs::write(w.dir().join("data.bin"), data).unwrap();
         w.finish(manifest()).unwrap()
@@ -320,7 +409,10 @@ pub(crate) mod tests {
         assert_eq!(store.resolve("current").unwrap(), id);
         let m = store.manifest(&id).unwrap();
         assert_eq!(m.id, id);
-        assert_eq!(m.files["data.bin"].sha256, ragops_core::sha256_hex(b"abc"));
+        assert_eq!(
+            m.files["data.bin"].sha256.as_str(),
+            ragops_core::sha256_hex(b"abc")
+        );
         assert!(store.verify(&id).unwrap().ok);
         std::fs::write(store.snapshot_dir(&id).join("data.bin"), "tampered").unwrap();
         let r = store.verify(&id).unwrap();
@@ -390,7 +482,8 @@ pub(crate) mod tests {
         let store = Store::create(tmp.path()).unwrap();
         let lock = store.lock("test").unwrap();
         let a = snapshot(&store, &lock, "a");
-        let bogus = store.snapshot_dir("20260101T000000000Z-00000000");
+        let bogus_id = SnapshotId::parse("20260101T000000000Z-00000000").unwrap();
+        let bogus = store.snapshot_dir(&bogus_id);
         std::fs::create_dir_all(&bogus).unwrap();
         std::fs::write(bogus.join(MANIFEST_FILE), "{").unwrap();
         let list = store.list().unwrap();
@@ -398,9 +491,7 @@ pub(crate) mod tests {
         assert!(list[0].manifest.is_err());
         assert!(list[1].manifest.is_ok());
         assert_eq!(list[1].id, a);
-        store
-            .delete_snapshot(&lock, "20260101T000000000Z-00000000")
-            .unwrap();
+        store.delete_snapshot(&lock, &bogus_id).unwrap();
         assert_eq!(store.list().unwrap().len(), 1);
     }
 

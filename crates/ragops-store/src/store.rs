@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use ragops_core::{is_snapshot_id, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{create_dir_durable, is_tmp_name, write_atomic};
 use crate::manifest::{Manifest, MANIFEST_FILE, MANIFEST_SHA256_FILE};
-use crate::refs::valid_snapshot_id;
 use crate::{io, StoreError, StoreLock};
 
 pub(crate) const SNAPSHOTS: &str = "snapshots";
@@ -180,11 +180,10 @@ impl Store {
         self.root.join(SNAPSHOTS)
     }
 
-    /// Directory of a published (complete) snapshot. Only valid snapshot ids name one, so
-    /// an id read from a ref or a manifest never leads outside the store.
-    pub fn snapshot_dir(&self, id: &str) -> PathBuf {
-        debug_assert!(valid_snapshot_id(id), "not a snapshot id: {id:?}");
-        self.snapshots_dir().join(id)
+    /// Directory of a published (complete) snapshot. Only snapshot ids name one, so an id
+    /// read from a ref or a manifest never leads outside the store.
+    pub(crate) fn snapshot_dir(&self, id: &SnapshotId) -> PathBuf {
+        self.snapshots_dir().join(id.as_str())
     }
 
     /// Removes what interrupted writers left behind: half-written snapshots in `staging/`,
@@ -197,7 +196,7 @@ impl Store {
                 continue;
             };
             for e in rd.flatten() {
-                if !valid_snapshot_id(&e.file_name().to_string_lossy()) {
+                if !is_snapshot_id(&e.file_name().to_string_lossy()) {
                     continue;
                 }
                 let p = e.path();
@@ -224,13 +223,13 @@ impl Store {
     }
 
     /// Ids of every complete snapshot directory, oldest first.
-    pub fn snapshot_ids(&self) -> Result<Vec<String>, StoreError> {
+    pub fn snapshot_ids(&self) -> Result<Vec<SnapshotId>, StoreError> {
         let dir = self.snapshots_dir();
-        let mut ids: Vec<String> = std::fs::read_dir(&dir)
+        let mut ids: Vec<SnapshotId> = std::fs::read_dir(&dir)
             .map_err(io(&dir))?
             .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| valid_snapshot_id(name) && dir.join(name).join(MANIFEST_FILE).is_file())
+            .filter_map(|e| SnapshotId::parse(&e.file_name().to_string_lossy()).ok())
+            .filter(|id| dir.join(id.as_str()).join(MANIFEST_FILE).is_file())
             .collect();
         ids.sort();
         Ok(ids)
@@ -238,10 +237,7 @@ impl Store {
 
     /// Reads a snapshot's manifest and checks it: the checksum written beside it (when the
     /// snapshot has one), its id against its directory, and its parent's form.
-    pub fn manifest(&self, id: &str) -> Result<Manifest, StoreError> {
-        if !valid_snapshot_id(id) {
-            return Err(StoreError::UnknownSnapshot(id.to_string()));
-        }
+    pub fn manifest(&self, id: &SnapshotId) -> Result<Manifest, StoreError> {
         let dir = self.snapshot_dir(id);
         let path = dir.join(MANIFEST_FILE);
         let bytes = match std::fs::read(&path) {
@@ -257,7 +253,7 @@ impl Store {
                 let got = ragops_core::sha256_hex(&bytes);
                 if want.trim() != got {
                     return Err(StoreError::ManifestTampered {
-                        id: id.to_string(),
+                        id: id.clone(),
                         path,
                     });
                 }
@@ -266,7 +262,7 @@ impl Store {
             Err(e) => return Err(io(&sidecar)(e)),
         }
         let m = Manifest::parse(&bytes, &path)?;
-        m.check_identity(id, &path)?;
+        m.check_identity(id)?;
         Ok(m)
     }
 }
@@ -274,7 +270,7 @@ impl Store {
 /// A snapshot as listed by `ragops snapshots list`: its manifest, or why it cannot be read.
 #[derive(Debug, Clone)]
 pub struct SnapshotSummary {
-    pub id: String,
+    pub id: SnapshotId,
     pub manifest: Result<Manifest, String>,
     pub tags: Vec<String>,
     pub current: bool,
@@ -300,7 +296,7 @@ impl Store {
                     .filter(|(_, v)| **v == id)
                     .map(|(k, _)| k.clone())
                     .collect(),
-                current: current.as_deref() == Some(id.as_str()),
+                current: current.as_ref() == Some(&id),
                 manifest,
                 id,
             });
@@ -309,18 +305,21 @@ impl Store {
     }
 
     /// Resolves `current`, a snapshot id, a tag or a unique id prefix (in that order).
-    pub fn resolve(&self, name: &str) -> Result<String, StoreError> {
+    pub fn resolve(&self, name: &str) -> Result<SnapshotId, StoreError> {
         if name == crate::refs::CURRENT {
             return self.current()?.ok_or(StoreError::NothingPublished);
         }
         let ids = self.snapshot_ids()?;
-        if ids.iter().any(|i| i == name) {
-            return Ok(name.to_string());
+        if let Some(id) = ids.iter().find(|i| i.as_str() == name) {
+            return Ok(id.clone());
         }
         if let Some(id) = self.tag(name)? {
             return Ok(id);
         }
-        let matches: Vec<&String> = ids.iter().filter(|i| i.starts_with(name)).collect();
+        let matches: Vec<&SnapshotId> = ids
+            .iter()
+            .filter(|i| i.as_str().starts_with(name))
+            .collect();
         match matches.len() {
             0 => Err(StoreError::UnknownSnapshot(name.to_string())),
             1 => Ok(matches[0].clone()),

@@ -8,9 +8,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
-use ragops_store::{
-    cache_key, gc_cache, parse_ref, valid_snapshot_id, EmbeddingCache, Manifest, Store, CACHE_DIR,
-};
+use ragops_core::{is_snapshot_id, ModelIdentity, Pooling, Sha256, SnapshotId};
+use ragops_store::{cache_key, gc_cache, parse_ref, EmbeddingCache, Manifest, Store};
 
 fn config() -> Config {
     Config {
@@ -48,8 +47,9 @@ proptest! {
         }
         if let Ok(m) = Manifest::parse(&bytes, Path::new("manifest.json")) {
             // An accepted manifest that claims another id is refused by the identity check.
-            if m.id != "20260101T000000000Z-00000000" {
-                prop_assert!(m.check_identity("20260101T000000000Z-00000000", Path::new("m")).is_err());
+            let dir = SnapshotId::parse("20260101T000000000Z-00000000").expect("id");
+            if m.id != dir {
+                prop_assert!(m.check_identity(&dir).is_err());
             }
         }
     }
@@ -57,15 +57,16 @@ proptest! {
     #[test]
     fn refs_hold_snapshot_ids_or_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(Some(id)) = parse_ref(&bytes, "current") {
-            prop_assert!(valid_snapshot_id(&id));
-            prop_assert!(!id.contains('/') && !id.contains(".."));
+            prop_assert!(is_snapshot_id(id.as_str()));
+            prop_assert!(!id.as_str().contains('/') && !id.as_str().contains(".."));
         }
     }
 
     #[test]
     fn id_shaped_refs_round_trip(digits in "[0-9]{8}", time in "[0-9]{9}", hex in "[0-9a-f]{8}") {
         let id = format!("{digits}T{time}Z-{hex}");
-        prop_assert_eq!(parse_ref(format!("{id}\n").as_bytes(), "x").ok().flatten(), Some(id));
+        let parsed = parse_ref(format!("{id}\n").as_bytes(), "x").ok().flatten();
+        prop_assert_eq!(parsed.map(String::from), Some(id));
     }
 
     #[test]
@@ -77,15 +78,22 @@ proptest! {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::create(tmp.path()).expect("store");
         let lock = store.lock("fuzz").expect("lock");
-        let dir = tmp.path().join(CACHE_DIR).join("mk");
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let model = ModelIdentity {
+            id: "m".into(),
+            revision: "r".into(),
+            weights_sha256: Sha256::of(b"w"),
+            dim: 3,
+            max_tokens: 8,
+            pooling: Pooling::Mean,
+            normalize: true,
+        };
+        let dir = EmbeddingCache::open(&store, &lock, &model).expect("open").dir().to_path_buf();
         let mut seg = if magic_ok { b"RGEMB001".to_vec() } else { b"RGEMBxxx".to_vec() };
         seg.extend_from_slice(&header_dim.to_le_bytes());
         seg.extend_from_slice(&[0; 4]);
         seg.extend_from_slice(&body);
         std::fs::write(dir.join("f.seg"), &seg).expect("write");
-        let cache = EmbeddingCache::open(tmp.path(), &lock, "mk", &serde_json::json!({}), 3)
-            .expect("open");
+        let cache = EmbeddingCache::open(&store, &lock, &model).expect("open");
         // A key read from the damaged bytes, and one that is not there: both are misses or
         // verified entries, never garbage.
         let mut k = [0u8; 32];
@@ -95,7 +103,7 @@ proptest! {
                 prop_assert_eq!(e.vector.len(), 3);
             }
         }
-        gc_cache(tmp.path(), None, &BTreeMap::new()).expect("dry gc");
-        gc_cache(tmp.path(), Some(&lock), &BTreeMap::new()).expect("gc");
+        gc_cache(&store, None, &BTreeMap::new()).expect("dry gc");
+        gc_cache(&store, Some(&lock), &BTreeMap::new()).expect("gc");
     }
 }

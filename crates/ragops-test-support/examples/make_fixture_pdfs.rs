@@ -1,6 +1,9 @@
 //! Regenerates the fixture PDFs: `cargo run -p ragops-test-support --example make_fixture_pdfs`.
 //! Writes three multi-page manuals into fixtures/corpus/manuals/ and fixtures/bad/truncated.pdf.
 
+// A command-line tool: printing is its output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::Path;
 
 use ragops_test_support::pdf::text_pdf;
@@ -9,13 +12,8 @@ fn page(lines: &[&str]) -> Vec<String> {
     lines.iter().map(|s| s.to_string()).collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let manuals = root.join("corpus/manuals");
-    std::fs::create_dir_all(&manuals)?;
-    std::fs::create_dir_all(root.join("bad"))?;
-
-    let hardware = vec![
+fn hardware() -> Vec<Vec<String>> {
+    vec![
         page(&[
             "Lumen Search Hardware Maintenance Manual",
             "Chapter 1. Indexing node hardware",
@@ -39,8 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "load a node draws 1.1 kW. Inlet temperature alarms fire at 27 degrees C.",
             "Fan module replacements are hot-swappable and need no drain.",
         ]),
-    ];
-    let query_language = vec![
+    ]
+}
+
+fn query_language() -> Vec<Vec<String>> {
+    vec![
         page(&[
             "Lumen Search Query Language Reference",
             "Section 1. Basic syntax",
@@ -67,8 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Leading wildcards are disabled on shared clusters because they scan the",
             "whole term dictionary; dedicated clusters can enable them per index.",
         ]),
-    ];
-    let audit = vec![
+    ]
+}
+
+fn audit() -> Vec<Vec<String>> {
+    vec![
         page(&[
             "Lumen Search Audit Log Guide",
             "Part 1. What is recorded",
@@ -88,7 +92,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "tenant.suspend and settings.update. A key.revoke event always names the",
             "key prefix, never the full secret. Exports to the SIEM run every 5 minutes.",
         ]),
-    ];
+    ]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let manuals = root.join("corpus/manuals");
+    std::fs::create_dir_all(&manuals)?;
+    std::fs::create_dir_all(root.join("bad"))?;
+
+    let (hardware, query_language, audit) = (hardware(), query_language(), audit());
     for (name, title, pages) in [
         (
             "hardware-maintenance.pdf",

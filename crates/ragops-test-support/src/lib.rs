@@ -1,5 +1,8 @@
 //! Fixtures for ragops' tests and benches (`publish = false`; no production crate depends on
-//! it): PDF writers and the hostile corpus of the hardening tests.
+//! it): the tiny random BERT, PDF writers, the hostile corpus of the hardening tests, and the
+//! `TestContext` the end-to-end tests run the binary in.
 
+pub mod context;
 pub mod hostile;
 pub mod pdf;
+pub mod tiny_model;

@@ -14,10 +14,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use lopdf::{Document, Encoding, Object, ObjectId};
 use ragops_core::PageSpan;
 
-use crate::{Budget, LoadError};
+use ragops_core::SkipReason;
+
+use crate::Budget;
 use content::{Lexer, Operand};
 
-pub struct ExtractedPdf {
+pub(crate) struct ExtractedPdf {
     pub title: Option<String>,
     pub text: String,
     pub pages: Vec<PageSpan>,
@@ -28,13 +30,15 @@ const MAX_STREAM_BYTES: u64 = 64 << 20;
 
 /// Extracts text page by page. Pages that fail to decode are left out (the others are kept);
 /// a file with no extractable text at all is an error that says why.
-pub fn extract(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, LoadError> {
+pub(crate) fn extract(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReason> {
     if !bytes.starts_with(b"%PDF")
         && !bytes[..bytes.len().min(1024)]
             .windows(4)
             .any(|w| w == b"%PDF")
     {
-        return Err(LoadError::Pdf("not a PDF file (no %PDF header)".into()));
+        return Err(SkipReason::Pdf {
+            detail: "not a PDF file (no %PDF header)".into(),
+        });
     }
     // lopdf is robust, but a parser bug on hostile input must not take the build down.
     match catch_unwind(AssertUnwindSafe(|| extract_inner(bytes, budget))) {
@@ -45,7 +49,9 @@ pub fn extract(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, LoadError>
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(LoadError::Pdf(format!("parser failed: {msg}")))
+            Err(SkipReason::Pdf {
+                detail: format!("parser failed: {msg}"),
+            })
         }
     }
 }
@@ -114,7 +120,7 @@ fn keep_within_budget(id: ObjectId, obj: &mut Object) -> Option<(ObjectId, Objec
     }
 }
 
-fn load(bytes: &[u8], budget: &Budget) -> Result<(Document, u64), LoadError> {
+fn load(bytes: &[u8], budget: &Budget) -> Result<(Document, u64), SkipReason> {
     let attempt = |reconstruct: bool| {
         LOAD_BUDGET.with(|b| b.set((budget.max_inflated_bytes, false)));
         let opts = lopdf::LoadOptions {
@@ -141,33 +147,39 @@ fn load(bytes: &[u8], budget: &Budget) -> Result<(Document, u64), LoadError> {
     match doc {
         Ok(d) => Ok((d, used)),
         Err(lopdf::Error::InvalidPassword) | Err(lopdf::Error::Decryption(_)) => {
-            Err(LoadError::Pdf("encrypted, a password is required".into()))
+            Err(SkipReason::Pdf {
+                detail: "encrypted, a password is required".into(),
+            })
         }
         Err(lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })) => {
             Err(budget.inflated())
         }
-        Err(e) => Err(LoadError::Pdf(format!("cannot parse: {e}"))),
+        Err(e) => Err(SkipReason::Pdf {
+            detail: format!("cannot parse: {e}"),
+        }),
     }
 }
 
-fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, LoadError> {
+fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReason> {
     let (doc, mut inflated) = load(bytes, budget)?;
     let page_ids: Vec<ObjectId> = doc
         .page_iter()
         .take(budget.max_pages as usize + 1)
         .collect();
     if page_ids.len() > budget.max_pages as usize {
-        return Err(LoadError::TooManyPages {
+        return Err(SkipReason::TooManyPages {
             limit: budget.max_pages,
         });
     }
     if page_ids.is_empty() {
         if doc.is_encrypted() || doc.was_encrypted() {
-            return Err(LoadError::Pdf("encrypted, a password is required".into()));
+            return Err(SkipReason::Pdf {
+                detail: "encrypted, a password is required".into(),
+            });
         }
-        return Err(LoadError::Pdf(
-            "no pages found (corrupt or truncated file?)".into(),
-        ));
+        return Err(SkipReason::Pdf {
+            detail: "no pages found (corrupt or truncated file?)".into(),
+        });
     }
     let mut text = String::new();
     let mut spans = Vec::new();
@@ -204,7 +216,7 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, LoadErro
                 page_ids.len()
             )
         };
-        return Err(LoadError::Pdf(why));
+        return Err(SkipReason::Pdf { detail: why });
     }
     let title = info_title(&doc).map(|t| crate::cap_title(&t));
     Ok(ExtractedPdf {
@@ -221,7 +233,7 @@ fn page_text(
     page_id: ObjectId,
     content: &[u8],
     budget: &Budget,
-) -> Result<String, LoadError> {
+) -> Result<String, SkipReason> {
     let fonts = doc.get_page_fonts(page_id).unwrap_or_default();
     let limit = budget.max_inflated_bytes.min(MAX_STREAM_BYTES) as usize;
     let mut encodings: BTreeMap<Vec<u8>, Option<Encoding>> = BTreeMap::new();
@@ -361,12 +373,12 @@ mod tests {
         let cut = &bytes[..bytes.len() / 2];
         assert!(matches!(
             extract(cut, &budget()),
-            Err(LoadError::Pdf(_)) | Ok(_)
+            Err(SkipReason::Pdf { .. }) | Ok(_)
         ));
         let err = extract(b"hello world, not a pdf", &budget()).err().unwrap();
         assert!(err.to_string().contains("not a PDF"), "{err}");
         let err = extract(b"%PDF-1.7\n%%garbage", &budget()).err().unwrap();
-        assert!(matches!(err, LoadError::Pdf(_)));
+        assert!(matches!(err, SkipReason::Pdf { .. }));
     }
 
     #[test]
@@ -376,7 +388,7 @@ mod tests {
         let b = Budget::new(64 << 20, 4, std::time::Duration::from_secs(60));
         assert!(matches!(
             extract(&bytes, &b),
-            Err(LoadError::TooManyPages { limit: 4 })
+            Err(SkipReason::TooManyPages { limit: 4 })
         ));
     }
 }

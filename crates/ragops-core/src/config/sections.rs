@@ -1,0 +1,332 @@
+//! The sections of a pipeline file, with their defaults.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default embedding model.
+pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Files or directories, relative to the pipeline file.
+    pub paths: Vec<String>,
+    /// Glob patterns (relative to each source directory) a file must match. Default: everything.
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    /// Glob patterns to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Files larger than this are skipped and reported (and never read or hashed).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Per-file budget: bytes a file's compressed streams (PDF) may inflate to, all together.
+    #[serde(default = "default_max_inflated_bytes")]
+    pub max_inflated_bytes: u64,
+    /// Per-file budget: pages of a PDF.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Per-file budget: seconds one file may take to load.
+    #[serde(default = "default_max_load_seconds")]
+    pub max_load_seconds: u64,
+    /// Follow symbolic links that lead out of a source directory (by default such a link is
+    /// skipped with the reason; links that stay inside are always followed).
+    #[serde(default)]
+    pub follow_links: bool,
+    #[serde(default)]
+    pub jsonl: JsonlConfig,
+}
+
+fn default_include() -> Vec<String> {
+    vec!["**/*".to_string()]
+}
+
+fn default_max_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_max_inflated_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_max_pages() -> u32 {
+    20_000
+}
+fn default_max_load_seconds() -> u64 {
+    120
+}
+
+/// How JSONL records map to documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlConfig {
+    pub id_field: String,
+    pub text_field: String,
+    /// Optional field holding the record's title.
+    pub title_field: Option<String>,
+    /// Index "title text" as the document text (how BEIR and MTEB embed a corpus record).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub title_in_text: bool,
+}
+
+impl Default for JsonlConfig {
+    fn default() -> Self {
+        Self {
+            id_field: "id".into(),
+            text_field: "text".into(),
+            title_field: Some("title".into()),
+            title_in_text: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkStrategy {
+    /// Markdown-aware boundaries (headings, lists, code blocks) for Markdown and HTML sources;
+    /// plain-text boundaries for the rest.
+    Markdown,
+    /// Plain-text boundaries (paragraphs, sentences, words) for every source.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkUnit {
+    /// Tokens of the embedding model's tokenizer.
+    Tokens,
+    /// Unicode characters.
+    Chars,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    #[serde(default = "default_strategy")]
+    pub strategy: ChunkStrategy,
+    #[serde(default = "default_unit")]
+    pub unit: ChunkUnit,
+    /// Maximum chunk size in `unit`s.
+    #[serde(default = "default_chunk_size")]
+    pub size: usize,
+    /// Overlap between consecutive chunks in `unit`s (must be smaller than `size`).
+    #[serde(default = "default_overlap")]
+    pub overlap: usize,
+    /// Cap token-sized chunks so that every chunk fits the model (its maximum length less the
+    /// special tokens and the contextual-header reserve). With `false`, chunks keep the
+    /// configured size and their vectors cover only the first `max_tokens` tokens (the report
+    /// counts them as truncated).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub fit_model: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn default_strategy() -> ChunkStrategy {
+    ChunkStrategy::Markdown
+}
+fn default_unit() -> ChunkUnit {
+    ChunkUnit::Tokens
+}
+/// all-MiniLM-L6-v2's 256-token window less [CLS]/[SEP] and 32 tokens for a typical contextual
+/// header (a chunk with a longer header is made smaller still, so nothing is truncated).
+fn default_chunk_size() -> usize {
+    222
+}
+fn default_overlap() -> usize {
+    32
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: default_strategy(),
+            unit: default_unit(),
+            size: default_chunk_size(),
+            overlap: default_overlap(),
+            fit_model: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// Prepend "title > heading path" to the text that is embedded (not to the stored text).
+    #[serde(default = "yes")]
+    pub contextual_header: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        Self {
+            contextual_header: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Hugging Face model id (resolved in the hf-hub cache) or a path to a model directory.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Branch, tag or commit in the hf-hub cache.
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    /// Most texts per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Most padded tokens per batch: long texts run in small batches, short ones in large.
+    #[serde(default = "default_max_batch_tokens")]
+    pub max_batch_tokens: usize,
+    /// Override of the model's maximum sequence length (default: the model's
+    /// sentence-transformers `max_seq_length`).
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+}
+
+fn default_model() -> String {
+    DEFAULT_MODEL.to_string()
+}
+fn default_revision() -> String {
+    "main".to_string()
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_max_batch_tokens() -> usize {
+    2048
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            model: default_model(),
+            revision: default_revision(),
+            batch_size: default_batch_size(),
+            max_batch_tokens: default_max_batch_tokens(),
+            max_tokens: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Build the tantivy full-text index (needed for bm25 and hybrid search).
+    #[serde(default = "yes")]
+    pub fulltext: bool,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self { fulltext: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Store directory, relative to the pipeline file.
+    #[serde(default = "default_store_dir")]
+    pub dir: String,
+    /// Which snapshots `ragops snapshots gc` keeps (besides `current` and tagged ones).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    /// Make the store directory private to its owner (mode 0700): snapshots hold the full
+    /// text of every document.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+}
+
+/// Retention policy: a snapshot is kept when it is among the `keep_last` newest, younger than
+/// `keep_within`, named by `current` or by a tag. Everything else is deleted by gc.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+    /// A duration such as "7d" or "12h"; none by default.
+    #[serde(default, with = "humantime_opt")]
+    pub keep_within: Option<Duration>,
+}
+
+fn default_keep_last() -> usize {
+    5
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            keep_last: default_keep_last(),
+            keep_within: None,
+        }
+    }
+}
+
+fn default_store_dir() -> String {
+    ".ragops".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_store_dir(),
+            retention: RetentionConfig::default(),
+            private: false,
+        }
+    }
+}
+
+/// `Option<Duration>` as a human-readable duration ("7d", "12h").
+mod humantime_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => humantime::parse_duration(&text)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}"))),
+            None => Ok(None),
+        }
+    }
+}
+
+impl std::fmt::Display for ChunkStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChunkStrategy::Markdown => "markdown",
+            ChunkStrategy::Text => "text",
+        })
+    }
+}
+
+impl std::fmt::Display for ChunkUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChunkUnit::Tokens => "tokens",
+            ChunkUnit::Chars => "chars",
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! What identifies an embedding model: where its files are (`ModelSource`) and everything that
+//! decides its vectors (`ModelIdentity`). One type, one spelling for every key derived from it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Sha256, Sha256Hasher};
+
+/// How token vectors become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    Mean,
+    Cls,
+}
+
+impl fmt::Display for Pooling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+        })
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            other => Err(format!("unknown pooling `{other}` (mean or cls)")),
+        }
+    }
+}
+
+/// A model resolved to a directory of files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSource {
+    /// Hub id (`org/name`), or the canonical path of a local model directory.
+    pub id: String,
+    /// Commit in the hub cache, or `local` for a model directory.
+    pub revision: String,
+    pub dir: PathBuf,
+}
+
+/// Everything that decides a model's vectors, as a snapshot's manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    pub id: String,
+    pub revision: String,
+    /// SHA-256 of the weights file's bytes.
+    pub weights_sha256: Sha256,
+    pub dim: usize,
+    /// Longest input in tokens, special tokens included.
+    pub max_tokens: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+}
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
+}
+
+impl ModelIdentity {
+    /// Names the embedding-cache namespace of the model: entries made with another id,
+    /// revision, weights or maximum length are never read.
+    pub fn cache_key(&self) -> String {
+        Sha256Hasher::new()
+            .part(&self.id)
+            .part(&self.revision)
+            .part(self.weights_sha256.as_str())
+            .part(self.max_tokens.to_string())
+            .hex()[..24]
+            .to_string()
+    }
+
+    /// The model's part of a pipeline's reuse key.
+    pub fn reuse_part(&self) -> String {
+        format!("{}@{}#{}", self.id, self.revision, self.weights_sha256)
+    }
+
+    /// `id@revision` with the revision shortened, for messages.
+    pub fn short_label(&self) -> String {
+        format!("{}@{}", self.id, short(&self.revision))
+    }
+
+    /// `id@revision (weights …)`, both shortened, for messages that compare weights.
+    pub fn label(&self) -> String {
+        format!(
+            "{} (weights {})",
+            self.short_label(),
+            short(self.weights_sha256.as_str())
+        )
+    }
+
+    /// What differs between this model and `other` (`weights`, `dimension`, ...); empty when
+    /// they are the same model.
+    pub fn differences(&self, other: &ModelIdentity) -> Vec<&'static str> {
+        [
+            (self.weights_sha256 != other.weights_sha256, "weights"),
+            (self.dim != other.dim, "dimension"),
+            (self.pooling != other.pooling, "pooling"),
+            (self.normalize != other.normalize, "normalisation"),
+        ]
+        .into_iter()
+        .filter(|(d, _)| *d)
+        .map(|(_, what)| what)
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelIdentity {
+        ModelIdentity {
+            id: "org/m".into(),
+            revision: "0123456789abcdef0123456789abcdef01234567".into(),
+            weights_sha256: Sha256::of(b"w"),
+            dim: 3,
+            max_tokens: 8,
+            pooling: Pooling::Mean,
+            normalize: true,
+        }
+    }
+
+    #[test]
+    fn keys_and_labels_have_one_spelling() {
+        let m = model();
+        assert_eq!(m.cache_key().len(), 24);
+        assert_eq!(m.short_label(), "org/m@0123456789ab");
+        assert!(m.label().starts_with("org/m@0123456789ab (weights "));
+        let mut other = m.clone();
+        other.max_tokens = 16;
+        assert_ne!(m.cache_key(), other.cache_key());
+        assert!(
+            m.differences(&other).is_empty(),
+            "max length is not the model"
+        );
+        other.pooling = Pooling::Cls;
+        assert_eq!(m.differences(&other), vec!["pooling"]);
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["pooling"], "mean");
+    }
+}

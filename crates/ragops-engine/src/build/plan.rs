@@ -1,0 +1,310 @@
+//! Before anything is written: the store, the model, the source walk, and what to do with the
+//! parent snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ragops_core::{DocId, LoadedPipeline, Sha256, SkipReason, Skipped, SourceDiff};
+use ragops_load::SourceFile;
+use ragops_store::{Manifest, Snapshot, SourceRecord, Store, StoreLock, Timings};
+use rayon::prelude::*;
+
+use super::report::NoReuse;
+use super::BuildOptions;
+use crate::model::{load_model, LoadedModel};
+use crate::{EngineError, Event, Reporter};
+
+/// What the build knows before it writes anything.
+pub(super) struct Session<'a> {
+    pub pipeline: &'a LoadedPipeline,
+    pub store_dir: PathBuf,
+    pub store: Store,
+    pub lock: StoreLock,
+    /// The manifest of the snapshot `current` named when the build started.
+    pub parent: Option<Manifest>,
+    pub model: LoadedModel,
+    pub reuse_key: String,
+    pub walk: Walk,
+    pub timings: Timings,
+}
+
+/// The source walk: every file found, its SHA-256, and what could not be walked.
+pub(super) struct Walk {
+    pub files: Vec<SourceFile>,
+    /// Per file; `None` when unreadable or over `max_file_bytes` (the loader says why).
+    pub hashes: Vec<Option<Sha256>>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What the build does.
+pub(super) enum BuildPlan {
+    /// Sources, config and model match the parent: nothing to write.
+    UpToDate(Box<Manifest>),
+    Build(Box<Work>),
+}
+
+/// The documents a build copies from its parent, and the files it processes.
+pub(super) struct Work {
+    pub reuse: Option<ReusePlan>,
+    pub to_process: Vec<SourceFile>,
+    /// Skip records of reused files (bad JSONL lines), kept in the new snapshot.
+    pub carried_skips: Vec<Skipped>,
+    /// Why nothing is reused (no parent, a full rebuild, changed settings or model...).
+    pub no_reuse_reason: Option<NoReuse>,
+}
+
+/// Documents of the parent that the build copies, with the (possibly moved or touched)
+/// file's current path and mtime, and the parent to copy them from.
+pub(super) struct ReusePlan {
+    pub docs: HashMap<DocId, SourceRecord>,
+    pub parent: Snapshot,
+}
+
+/// The reuse decision: a plan, or why there is none, and the skips reused files carry.
+struct Reuse {
+    plan: Option<ReusePlan>,
+    no_reuse_reason: Option<NoReuse>,
+    carried_skips: Vec<Skipped>,
+}
+
+/// SHA-256 of each file's bytes, streamed (memory does not follow file size). `None` when
+/// the file is unreadable or over `max_file_bytes`: the loader reports why, without reading it.
+pub(crate) fn hash_files(files: &[SourceFile], max_file_bytes: u64) -> Vec<Option<Sha256>> {
+    files
+        .par_iter()
+        .map(|f| {
+            if f.size > max_file_bytes {
+                return None;
+            }
+            ragops_core::sha256_file(&f.path).ok().map(|d| d.sha256)
+        })
+        .collect()
+}
+
+impl<'a> Session<'a> {
+    /// Opens (creating) the store and takes the writer lock, loads the model, and walks and
+    /// hashes the sources. A missing model fails before the walk.
+    pub(super) fn open(
+        pipeline: &'a LoadedPipeline,
+        opts: &BuildOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<Self, EngineError> {
+        let cfg = &pipeline.config;
+        let store_dir = opts.store.clone().unwrap_or_else(|| pipeline.store_dir());
+        let store = Store::create(&store_dir)?;
+        if cfg.store.private {
+            store.make_private()?;
+        }
+        if !opts.wait.is_zero() {
+            reporter.event(Event::WaitingForLock);
+        }
+        let lock = store.lock_wait("ragops build", opts.wait)?;
+        let leftovers = store.clean_staging(&lock)?;
+        if leftovers > 0 {
+            reporter.event(Event::CleanedUp { leftovers });
+        }
+        let parent = match store.current()? {
+            Some(id) => Some(store.manifest(&id)?),
+            None => None,
+        };
+        let mut timings = Timings::default();
+        let t = Instant::now();
+        let model = load_model(
+            &pipeline.model_ref(),
+            &cfg.embedding.revision,
+            cfg.embedding.max_tokens,
+        )?;
+        timings.model_load = t.elapsed().as_secs_f64();
+        reporter.event(Event::ModelLoaded(&model.identity));
+        let reuse_key = cfg.reuse_key(&model.identity);
+        let (files, skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
+        for s in &skipped {
+            reporter.event(Event::Skipped(s));
+        }
+        if opts.strict && !skipped.is_empty() {
+            return Err(EngineError::Strict(skipped));
+        }
+        let t = Instant::now();
+        let hashes = hash_files(&files, cfg.sources.max_file_bytes);
+        timings.hash = t.elapsed().as_secs_f64();
+        Ok(Session {
+            pipeline,
+            store_dir,
+            store,
+            lock,
+            parent,
+            model,
+            reuse_key,
+            walk: Walk {
+                files,
+                hashes,
+                skipped,
+            },
+            timings,
+        })
+    }
+
+    /// Compares the walk with the parent: up to date, or what to copy and what to process.
+    pub(super) fn plan(
+        &self,
+        opts: &BuildOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<BuildPlan, EngineError> {
+        let Reuse {
+            plan: reuse,
+            no_reuse_reason,
+            carried_skips,
+        } = self.reuse(opts, reporter)?;
+        // Unchanged files keep their bad records (JSONL lines): strict mode still refuses them.
+        if opts.strict && !carried_skips.is_empty() {
+            return Err(EngineError::Strict(carried_skips));
+        }
+        if let Some(pm) = &self.parent {
+            if !opts.force && !opts.full && self.unchanged(pm) {
+                reporter.event(Event::UpToDate { snapshot: &pm.id });
+                return Ok(BuildPlan::UpToDate(Box::new(pm.clone())));
+            }
+        }
+        let reused_files: HashSet<&str> = reuse
+            .iter()
+            .flat_map(|plan| plan.docs.keys().map(DocId::file_id))
+            .collect();
+        let to_process: Vec<SourceFile> = self
+            .walk
+            .files
+            .iter()
+            .filter(|f| !reused_files.contains(f.id.as_str()))
+            .cloned()
+            .collect();
+        if let Some(plan) = &reuse {
+            reporter.event(Event::Incremental {
+                parent: plan.parent.id(),
+                reused: plan.docs.len(),
+                processing: to_process.len(),
+                files: self.walk.files.len(),
+            });
+        }
+        Ok(BuildPlan::Build(Box::new(Work {
+            reuse,
+            to_process,
+            carried_skips,
+            no_reuse_reason,
+        })))
+    }
+
+    /// Whether the walk found exactly the parent's files (same ids, bytes and paths) and the
+    /// content config and model are the same.
+    fn unchanged(&self, pm: &Manifest) -> bool {
+        let before = pm
+            .source_files
+            .iter()
+            .map(|r| (r.id.as_str(), (r.sha256.clone(), r.path.as_str())));
+        let now = self
+            .walk
+            .files
+            .iter()
+            .zip(&self.walk.hashes)
+            .map(|(f, h)| (f.id.as_str(), (h.clone(), f.display_path.as_str())));
+        !self.walk.files.is_empty()
+            && SourceDiff::between(before, now).is_unchanged()
+            && pm.config_hash == self.pipeline.config.content_hash()
+            && pm.reuse_key == self.reuse_key
+    }
+
+    /// The reuse plan, or why there is none; and the skip records reused files carry.
+    fn reuse(&self, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<Reuse, EngineError> {
+        let none = |why: NoReuse| {
+            Ok(Reuse {
+                plan: None,
+                no_reuse_reason: Some(why),
+                carried_skips: Vec::new(),
+            })
+        };
+        let Some(pm) = &self.parent else {
+            return none(NoReuse::NoParent);
+        };
+        if opts.full {
+            return none(NoReuse::FullRebuild);
+        }
+        if pm.reuse_key != self.reuse_key {
+            return if !pm.model.differences(&self.model.identity).is_empty()
+                || pm.model.id != self.model.identity.id
+            {
+                none(NoReuse::ModelChanged)
+            } else {
+                none(NoReuse::SettingsChanged)
+            };
+        }
+        let parent = self.store.snapshot(&pm.id)?;
+        if !parent.chunks_intact()? {
+            reporter.event(Event::ParentDamaged { parent: &pm.id });
+            return none(NoReuse::ParentDamaged);
+        }
+        let (docs, carried_skips) = reusable_documents(pm, &self.walk);
+        Ok(Reuse {
+            plan: Some(ReusePlan { docs, parent }),
+            no_reuse_reason: None,
+            carried_skips,
+        })
+    }
+}
+
+/// Documents of unchanged files (same id, same bytes, loaded last time), plus the skip records
+/// of those files (bad JSONL lines) so that they stay in the report.
+fn reusable_documents(
+    parent: &Manifest,
+    walk: &Walk,
+) -> (HashMap<DocId, SourceRecord>, Vec<Skipped>) {
+    let diff = SourceDiff::between(
+        parent
+            .source_files
+            .iter()
+            .map(|r| (r.id.as_str(), r.sha256.clone())),
+        walk.files
+            .iter()
+            .zip(&walk.hashes)
+            .map(|(f, h)| (f.id.as_str(), h.clone())),
+    );
+    let loaded: HashSet<&str> = parent
+        .source_files
+        .iter()
+        .filter(|r| r.documents > 0 && r.sha256.is_some())
+        .map(|r| r.id.as_str())
+        .collect();
+    let same: HashMap<&str, &SourceFile> = walk
+        .files
+        .iter()
+        .filter(|f| diff.unchanged.binary_search(&f.id).is_ok() && loaded.contains(f.id.as_str()))
+        .map(|f| (f.id.as_str(), f))
+        .collect();
+    let mut docs = HashMap::new();
+    let mut paths: HashSet<String> = HashSet::new();
+    for s in &parent.sources {
+        if let Some(f) = same.get(s.id.file_id()) {
+            let mut s = s.clone();
+            paths.insert(s.path.clone());
+            s.path = f.display_path.clone();
+            s.mtime = f.mtime;
+            docs.insert(s.id.clone(), s);
+        }
+    }
+    let skips = parent
+        .skipped
+        .iter()
+        .filter(|s| {
+            // JSONL line records are `path:line`.
+            let file = match (&s.reason, s.path.rsplit_once(':')) {
+                (SkipReason::BadRecord { .. } | SkipReason::Other { .. }, Some((f, line)))
+                    if line.chars().all(|c| c.is_ascii_digit()) =>
+                {
+                    f
+                }
+                _ => s.path.as_str(),
+            };
+            paths.contains(file)
+        })
+        .cloned()
+        .collect();
+    (docs, skips)
+}

@@ -1,0 +1,352 @@
+//! The streaming build: waves of files are loaded, chunked and enriched (rayon) on one thread,
+//! embedded on another and persisted on this one, connected by bounded queues, so memory
+//! depends on the wave and batch sizes rather than on the corpus. Everything is written under
+//! the snapshot's staging directory.
+
+use std::collections::HashSet;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use ragops_chunk::Chunker;
+use ragops_core::{Chunk, ChunkUnit, DocId, Skipped};
+use ragops_load::SourceFile;
+use ragops_store::{
+    failpoint, ChunkTableWriter, EmbeddingCache, FulltextWriter, SnapshotWriter, SourceRecord,
+};
+use rayon::prelude::*;
+
+use super::embed_stage::{EmbedStage, EmbedStats, Embedded};
+use super::plan::{ReusePlan, Session, Work};
+use super::BuildOptions;
+use crate::{EngineError, Event, Progress, Reporter};
+
+/// Rows per Parquet row group / tantivy batch. Small enough that a wave from one very large
+/// document (thousands of chunks) is encoded a slice at a time.
+const WRITE_BATCH: usize = 512;
+/// Most files loaded and chunked per wave.
+const WAVE_FILES: usize = 16;
+/// Most source bytes per wave (a wave holds at least one file, however large).
+const WAVE_BYTES: u64 = 8 << 20;
+/// Waves in flight between two stages.
+const QUEUE_DEPTH: usize = 2;
+
+/// A wave of files, loaded, chunked and enriched.
+pub(super) struct Wave {
+    /// Source files this wave covers.
+    pub files: usize,
+    pub sources: Vec<SourceRecord>,
+    pub chunks: Vec<Chunk>,
+    /// The text embedded for each chunk (contextual header and chunk text).
+    pub texts: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What the stream wrote, for the manifest.
+#[derive(Default)]
+pub(super) struct Streamed {
+    pub sources: Vec<SourceRecord>,
+    pub skipped: Vec<Skipped>,
+    pub chunks: u64,
+    pub tokens: u64,
+    pub truncated: u64,
+    pub reused_documents: u64,
+    pub reused_chunks: u64,
+    pub embed: EmbedStats,
+    /// Cache entries this build added.
+    pub cache_added: u64,
+    pub cache_torn: u64,
+    pub reuse_secs: f64,
+    pub load_secs: f64,
+    pub persist_secs: f64,
+}
+
+/// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
+fn waves(files: &[SourceFile]) -> Vec<&[SourceFile]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        if i > start && (i - start >= WAVE_FILES || bytes + f.size > WAVE_BYTES) {
+            out.push(&files[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += f.size;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+
+/// The data files being written.
+struct Sinks {
+    table: ChunkTableWriter,
+    fulltext: Option<FulltextWriter>,
+}
+
+/// Runs the three stages over `work` into `writer`'s staging directory.
+pub(super) fn run(
+    session: &Session<'_>,
+    work: &Work,
+    writer: &SnapshotWriter,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Streamed, EngineError> {
+    let cfg = &session.pipeline.config;
+    let info = session.model.embedder.info();
+    let cache = EmbeddingCache::open(&session.store, &session.lock, &session.model.identity)?;
+    let tokenizer =
+        (cfg.chunking.unit == ChunkUnit::Tokens).then(|| session.model.embedder.sizing_tokenizer());
+    let chunker = Chunker::new(
+        &cfg.chunking,
+        &cfg.chunking_hash(),
+        tokenizer,
+        cfg.chunking.fit_model.then_some(info.max_tokens),
+        cfg.enrich
+            .contextual_header
+            .then_some(ragops_enrich::header as ragops_chunk::HeaderFn),
+    )?;
+    let stage = EmbedStage {
+        embedder: &session.model.embedder,
+        batch_size: cfg.embedding.batch_size,
+        cache: (!opts.full).then_some(&cache),
+        segment: Mutex::new(cache.segment_writer(writer.id().as_str())?),
+    };
+    let mut sinks = Sinks {
+        table: writer.chunk_table(info.dim)?,
+        fulltext: cfg.index.fulltext.then(|| writer.fulltext()).transpose()?,
+    };
+    let producer = Producer {
+        session,
+        strict: opts.strict,
+        chunker: &chunker,
+        reporter,
+    };
+    let mut out = three_stages(&producer, &stage, &mut sinks, work, reporter)?;
+    let segment = stage
+        .segment
+        .into_inner()
+        .map_err(|_| EngineError::WorkerPanicked("embedding"))?;
+    out.cache_added = segment.commit()?;
+    out.cache_torn = cache.stats.torn.load(std::sync::atomic::Ordering::Relaxed);
+    sinks.table.finish()?;
+    failpoint("after-parquet");
+    if let Some(ft) = sinks.fulltext {
+        ft.finish()?;
+    }
+    out.sources.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The loader, embedder and writer stages, connected by bounded queues. The writer stops
+/// early on an error, which closes the queues and stops the others.
+fn three_stages(
+    producer: &Producer<'_>,
+    stage: &EmbedStage<'_>,
+    sinks: &mut Sinks,
+    work: &Work,
+    reporter: &dyn Reporter,
+) -> Result<Streamed, EngineError> {
+    let files = &work.to_process;
+    let reused_ids: HashSet<DocId> = work
+        .reuse
+        .as_ref()
+        .map(|r| r.docs.keys().cloned().collect())
+        .unwrap_or_default();
+    let bar = reporter.progress("build", files.len() as u64, "files");
+    let mut out = Streamed::default();
+    std::thread::scope(|scope| -> Result<(), EngineError> {
+        let (wave_tx, wave_rx) = sync_channel::<Wave>(QUEUE_DEPTH);
+        let (emb_tx, emb_rx) = sync_channel::<Embedded>(QUEUE_DEPTH);
+        let reused_ids = &reused_ids;
+        let loader = scope.spawn(move || producer.produce(files, reused_ids, wave_tx));
+        let embedder = scope.spawn(move || stage.run(wave_rx, emb_tx));
+        let written = write(sinks, work.reuse.as_ref(), emb_rx, &mut out, bar.as_ref());
+        let loaded = loader
+            .join()
+            .map_err(|_| EngineError::WorkerPanicked("loader"))?;
+        let embedded = embedder
+            .join()
+            .map_err(|_| EngineError::WorkerPanicked("embedding"))?;
+        out.load_secs = loaded?;
+        out.embed = embedded?;
+        written
+    })?;
+    out.chunks += out.reused_chunks;
+    bar.finish(files.len() as u64);
+    Ok(out)
+}
+
+/// The writer stage: the reused rows first (while the other stages load and embed the rest),
+/// then every embedded wave.
+fn write(
+    sinks: &mut Sinks,
+    reuse: Option<&ReusePlan>,
+    rx: Receiver<Embedded>,
+    out: &mut Streamed,
+    bar: &dyn Progress,
+) -> Result<(), EngineError> {
+    if let Some(plan) = reuse {
+        let t = Instant::now();
+        copy_reused(plan, sinks, out)?;
+        out.reuse_secs = t.elapsed().as_secs_f64();
+        failpoint("after-reuse");
+    }
+    let mut files_done = 0u64;
+    let dim = sinks.table.dim();
+    for e in rx {
+        let t = Instant::now();
+        for (rows, vecs) in e
+            .rows
+            .chunks(WRITE_BATCH)
+            .zip(e.vectors.chunks(WRITE_BATCH * dim))
+        {
+            sinks.table.write(rows, vecs)?;
+            if let Some(ft) = sinks.fulltext.as_mut() {
+                ft.add(rows.iter().map(|r| &r.chunk))?;
+            }
+        }
+        out.persist_secs += t.elapsed().as_secs_f64();
+        out.tokens += e.rows.iter().map(|r| u64::from(r.token_count)).sum::<u64>();
+        out.truncated += e.truncated;
+        files_done += e.files as u64;
+        bar.set(files_done);
+        out.chunks += e.rows.len() as u64;
+        out.sources.extend(e.sources);
+        out.skipped.extend(e.skipped);
+    }
+    Ok(())
+}
+
+/// Streams the parent's chunk table and writes the rows of reused documents, with their
+/// current path and mtime. Reused documents' source records come from the plan.
+fn copy_reused(plan: &ReusePlan, sinks: &mut Sinks, out: &mut Streamed) -> Result<(), EngineError> {
+    for batch in plan.parent.chunk_batches()? {
+        let (rows, vectors, dim) = batch?;
+        let mut keep = Vec::new();
+        let mut keep_vecs = Vec::new();
+        for (mut row, v) in rows.into_iter().zip(vectors.chunks(dim.max(1))) {
+            if let Some(src) = plan.docs.get(&row.chunk.doc_id) {
+                row.chunk.source_path = src.path.clone();
+                row.chunk.mtime = src.mtime;
+                out.tokens += u64::from(row.token_count);
+                keep_vecs.extend_from_slice(v);
+                keep.push(row);
+            }
+        }
+        sinks.table.write(&keep, &keep_vecs)?;
+        if let Some(ft) = sinks.fulltext.as_mut() {
+            ft.add(keep.iter().map(|r| &r.chunk))?;
+        }
+        out.reused_chunks += keep.len() as u64;
+    }
+    out.reused_documents = plan.docs.len() as u64;
+    out.sources.extend(plan.docs.values().cloned());
+    Ok(())
+}
+
+/// The loader stage.
+struct Producer<'a> {
+    session: &'a Session<'a>,
+    strict: bool,
+    chunker: &'a Chunker,
+    reporter: &'a dyn Reporter,
+}
+
+impl Producer<'_> {
+    /// Loads, chunks and enriches waves of files; returns the seconds spent.
+    fn produce(
+        &self,
+        files: &[SourceFile],
+        reused: &HashSet<DocId>,
+        tx: SyncSender<Wave>,
+    ) -> Result<f64, EngineError> {
+        let cfg = &self.session.pipeline.config;
+        let mut secs = 0.0;
+        let mut seen = reused.clone();
+        for (i, group) in waves(files).into_iter().enumerate() {
+            let t = Instant::now();
+            let loaded = ragops_load::load_all(group, &cfg.sources);
+            let (documents, duplicates) = ragops_load::keep_first(loaded.documents, &mut seen);
+            let mut skipped = loaded.skipped;
+            skipped.extend(duplicates);
+            for s in &skipped {
+                self.reporter.event(Event::Skipped(s));
+            }
+            if self.strict && !skipped.is_empty() {
+                return Err(EngineError::Strict(skipped));
+            }
+            let per_doc: Vec<Vec<Chunk>> = documents
+                .par_iter()
+                .map(|d| self.chunker.chunk(d))
+                .collect::<Result<_, _>>()?;
+            let sources = documents
+                .iter()
+                .zip(&per_doc)
+                .map(|(d, c)| SourceRecord {
+                    id: d.id.clone(),
+                    path: d.source_path.clone(),
+                    format: d.format,
+                    size: d.size,
+                    mtime: d.mtime,
+                    content_hash: d.content_hash.clone(),
+                    chunks: c.len() as u32,
+                })
+                .collect();
+            let chunks: Vec<Chunk> = per_doc.into_iter().flatten().collect();
+            let texts = chunks
+                .iter()
+                .map(|c| ragops_enrich::embed_text(c, &cfg.enrich))
+                .collect();
+            secs += t.elapsed().as_secs_f64();
+            let wave = Wave {
+                files: group.len(),
+                sources,
+                chunks,
+                texts,
+                skipped,
+            };
+            if tx.send(wave).is_err() {
+                break; // the writer stopped on an error of its own
+            }
+            if i == 0 {
+                failpoint("after-load");
+            }
+        }
+        Ok(secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(size: u64) -> SourceFile {
+        SourceFile {
+            path: "x.md".into(),
+            id: "x.md".into(),
+            display_path: "x.md".into(),
+            format: ragops_core::Format::Markdown,
+            size,
+            mtime: None,
+        }
+    }
+
+    #[test]
+    fn waves_cap_files_and_bytes() {
+        let files: Vec<_> = (0..150).map(|_| file(10)).collect();
+        let sizes: Vec<usize> = waves(&files).iter().map(|w| w.len()).collect();
+        let mut want = vec![WAVE_FILES; 150 / WAVE_FILES];
+        want.push(150 % WAVE_FILES);
+        assert_eq!(sizes, want);
+        let big = vec![
+            file(WAVE_BYTES),
+            file(1),
+            file(WAVE_BYTES / 2),
+            file(WAVE_BYTES / 2),
+        ];
+        let sizes: Vec<usize> = waves(&big).iter().map(|w| w.len()).collect();
+        assert_eq!(sizes, vec![1, 2, 1]);
+        assert!(waves(&[]).is_empty());
+    }
+}

@@ -1,0 +1,141 @@
+//! `ragops snapshots gc`: delete what the retention policy does not keep.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use ragops_core::{EmbedKey, ModelIdentity, RetentionConfig, SnapshotId};
+use ragops_store::{gc_cache, CacheGcReport, SnapshotSummary, Store, StoreLock};
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// A snapshot gc keeps, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    pub id: SnapshotId,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    pub kept: Vec<Kept>,
+    pub deleted: Vec<SnapshotId>,
+    /// Bytes of deleted snapshots.
+    pub snapshot_bytes: u64,
+    pub cache: CacheGcReport,
+    /// Why the cache was left alone, if it was.
+    pub cache_note: Option<String>,
+    /// Snapshot and cache bytes together.
+    pub bytes_reclaimed: u64,
+}
+
+/// Deletes snapshots outside the retention policy (never `current` or a tagged one), damaged
+/// snapshots no ref names, and the cache entries no kept snapshot uses. With `dry_run`, only
+/// reports what it would do: it takes no lock and writes nothing.
+pub fn gc(
+    store_dir: &Path,
+    retention: &RetentionConfig,
+    dry_run: bool,
+) -> Result<GcReport, EngineError> {
+    let store = Store::open(store_dir)?;
+    let lock = if dry_run {
+        None
+    } else {
+        let lock = store.lock("ragops snapshots gc")?;
+        store.clean_staging(&lock)?;
+        Some(lock)
+    };
+    let list = store.list()?; // oldest first
+    let (kept, doomed) = select(&list, retention);
+    let mut snapshot_bytes = 0;
+    for id in &doomed {
+        snapshot_bytes += match &lock {
+            Some(lock) => store.delete_snapshot(lock, id)?,
+            None => store.snapshot(id).map(|s| s.size_bytes()).unwrap_or(0),
+        };
+    }
+    let (cache, cache_note) = collect_cache(&store, lock.as_ref(), &kept, &list)?;
+    Ok(GcReport {
+        dry_run,
+        bytes_reclaimed: snapshot_bytes + cache.bytes_reclaimed,
+        kept,
+        deleted: doomed,
+        snapshot_bytes,
+        cache,
+        cache_note,
+    })
+}
+
+/// Which snapshots the policy keeps (and why) and which it deletes. A damaged snapshot is
+/// never kept for retention (nothing can read it), only for a ref.
+fn select(list: &[SnapshotSummary], retention: &RetentionConfig) -> (Vec<Kept>, Vec<SnapshotId>) {
+    let now = ragops_core::unix_now();
+    let n = list.len();
+    let mut kept = Vec::new();
+    let mut doomed = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let mut reasons = Vec::new();
+        if s.current {
+            reasons.push("current".to_string());
+        }
+        for t in &s.tags {
+            reasons.push(format!("tag {t}"));
+        }
+        if let Ok(m) = &s.manifest {
+            if n - i <= retention.keep_last {
+                reasons.push(format!("among the {} newest", retention.keep_last));
+            }
+            if let Some(w) = retention.keep_within {
+                if now - m.created_unix <= w.as_secs() as i64 {
+                    reasons.push(format!("younger than {}", humantime::format_duration(w)));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            doomed.push(s.id.clone());
+        } else {
+            kept.push(Kept {
+                id: s.id.clone(),
+                reasons,
+            });
+        }
+    }
+    (kept, doomed)
+}
+
+/// Drops the cache entries no kept snapshot uses, per model. The cache is left alone when a
+/// kept snapshot's keys are unknown (it predates the key column, or it is damaged).
+fn collect_cache(
+    store: &Store,
+    lock: Option<&StoreLock>,
+    kept: &[Kept],
+    list: &[SnapshotSummary],
+) -> Result<(CacheGcReport, Option<String>), EngineError> {
+    let models: BTreeMap<&SnapshotId, Option<&ModelIdentity>> = list
+        .iter()
+        .map(|s| (&s.id, s.manifest.as_ref().ok().map(|m| &m.model)))
+        .collect();
+    let mut used: BTreeMap<String, HashSet<EmbedKey>> = BTreeMap::new();
+    for k in kept {
+        let Some(Some(model)) = models.get(&k.id) else {
+            let note = format!(
+                "snapshot {} is damaged but kept (a ref names it); the embedding cache was left \
+                 as it is",
+                k.id
+            );
+            return Ok((CacheGcReport::default(), Some(note)));
+        };
+        match store.snapshot(&k.id)?.embed_keys()? {
+            Some(keys) => used.entry(model.cache_key()).or_default().extend(keys),
+            None => {
+                let note = format!(
+                    "snapshot {} predates cache keys; the embedding cache was left as it is",
+                    k.id
+                );
+                return Ok((CacheGcReport::default(), Some(note)));
+            }
+        }
+    }
+    Ok((gc_cache(store, lock, &used)?, None))
+}

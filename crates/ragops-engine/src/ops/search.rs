@@ -1,0 +1,100 @@
+//! `ragops search`.
+
+use std::path::Path;
+
+use ragops_core::{Mode, SnapshotId};
+use ragops_search::Searcher;
+use ragops_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::model::load_for_snapshot;
+use crate::EngineError;
+
+/// One result as reported: rank, score, the chunk's place and text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    pub rank: usize,
+    pub score: f32,
+    pub chunk_id: String,
+    pub doc_id: String,
+    pub title: String,
+    pub source_path: String,
+    pub heading_path: Vec<String>,
+    pub page: Option<u32>,
+    pub start_char: u64,
+    pub end_char: u64,
+    pub bm25_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    pub snapshot: SnapshotId,
+    pub mode: Mode,
+    pub query: String,
+    pub results: Vec<SearchResult>,
+}
+
+/// Resolves and opens a snapshot for queries. A snapshot named through a ref (`current`, a
+/// tag) that disappears while it is opened (a concurrent gc after the ref moved) is resolved
+/// again, once.
+pub(crate) fn open_searcher(store: &Store, name: &str) -> Result<Searcher, EngineError> {
+    let id = store.resolve(name)?;
+    match Searcher::open(store, &id) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let again = store.resolve(name)?;
+            if again == id {
+                return Err(e.into());
+            }
+            Ok(Searcher::open(store, &again)?)
+        }
+    }
+}
+
+/// The `k` best chunks of a snapshot for a query.
+pub fn search(
+    store_dir: &Path,
+    snapshot: &str,
+    query: &str,
+    mode: Mode,
+    k: usize,
+) -> Result<SearchResults, EngineError> {
+    let store = Store::open(store_dir)?;
+    let searcher = open_searcher(&store, snapshot)?;
+    let qvec = if Searcher::needs_vector(mode) {
+        Some(load_for_snapshot(searcher.manifest())?.embed_query(query)?)
+    } else {
+        None
+    };
+    let hits = searcher.search(query, qvec.as_deref(), mode, k)?;
+    let results = hits
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let c = h.chunk;
+            SearchResult {
+                rank: i + 1,
+                score: h.score,
+                chunk_id: c.id.to_string(),
+                doc_id: c.doc_id.to_string(),
+                title: c.title,
+                source_path: c.source_path,
+                heading_path: c.heading_path,
+                page: c.page,
+                start_char: c.start_char,
+                end_char: c.end_char,
+                bm25_rank: h.bm25_rank,
+                vector_rank: h.vector_rank,
+                text: c.text,
+            }
+        })
+        .collect();
+    Ok(SearchResults {
+        snapshot: searcher.id().clone(),
+        mode,
+        query: query.to_string(),
+        results,
+    })
+}

@@ -1,0 +1,29 @@
+//! Which store a command works on.
+
+use std::path::{Path, PathBuf};
+
+use ragops_core::LoadedPipeline;
+
+use crate::EngineError;
+
+/// Pipeline used when none is named (relative to the working directory).
+pub const DEFAULT_PIPELINE: &str = "pipelines/default.toml";
+
+/// The store directory: `store` when given, else the pipeline's `[store] dir` (the given
+/// pipeline file, or `pipelines/default.toml` when it exists), else `.ragops`.
+pub fn resolve_store(
+    pipeline: Option<&Path>,
+    store: Option<&Path>,
+) -> Result<PathBuf, EngineError> {
+    if let Some(s) = store {
+        return Ok(s.to_path_buf());
+    }
+    if let Some(p) = pipeline {
+        return Ok(LoadedPipeline::load(p)?.store_dir());
+    }
+    let default = Path::new(DEFAULT_PIPELINE);
+    if default.is_file() {
+        return Ok(LoadedPipeline::load(default)?.store_dir());
+    }
+    Ok(PathBuf::from(".ragops"))
+}

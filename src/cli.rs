@@ -1,0 +1,493 @@
+//! The command line: every flag, typed and parsed once by clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use ragops_core::Mode;
+
+/// A list of retrieval modes: `all`, or names separated by commas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Modes(pub(crate) Vec<Mode>);
+
+fn modes(s: &str) -> Result<Modes, String> {
+    if s == "all" {
+        return Ok(Modes(Mode::ALL.to_vec()));
+    }
+    s.split(',')
+        .map(|m| m.trim().parse())
+        .collect::<Result<Vec<Mode>, String>>()
+        .map(Modes)
+}
+
+/// A duration such as `30s`, `10m`, `24h` or `7d`.
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 30s, 10m, 24h, 7d): {e}"))
+}
+
+#[derive(Parser)]
+#[command(
+    name = "ragops",
+    version,
+    about = "Turn documents into versioned, searchable snapshots (load → chunk → enrich → embed → persist)",
+    after_help = "Quick start:\n  ragops build                      # builds pipelines/default.toml, publishes `current`\n  ragops search \"how do I roll back an index?\"\n  ragops snapshots list\n  ragops snapshots rollback         # back to the previous snapshot"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct StoreArgs {
+    /// Pipeline file whose [store] dir is used (default: pipelines/default.toml if present)
+    #[arg(short = 'p', long = "pipeline", global = true)]
+    pub(crate) pipeline: Option<PathBuf>,
+    /// Store directory (overrides the pipeline's [store] dir)
+    #[arg(long, global = true, env = "RAGOPS_STORE")]
+    pub(crate) store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The store directory these flags name.
+    pub(crate) fn dir(&self) -> Result<PathBuf> {
+        Ok(ragops_engine::ops::resolve_store(
+            self.pipeline.as_deref(),
+            self.store.as_deref(),
+        )?)
+    }
+
+    /// The `-p` pipeline file, or pipelines/default.toml when it exists here.
+    pub(crate) fn pipeline_file(&self) -> Result<PathBuf> {
+        match &self.pipeline {
+            Some(p) => Ok(p.clone()),
+            None => {
+                let p = PathBuf::from(ragops_engine::ops::DEFAULT_PIPELINE);
+                anyhow::ensure!(
+                    p.is_file(),
+                    "no pipeline file given and {} does not exist here; pass -p FILE",
+                    p.display()
+                );
+                Ok(p)
+            }
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Build a snapshot from the pipeline's sources and publish it as `current`
+    #[command(
+        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n  ragops build --wait 10m            # nightly cron: wait for a running build\n\nBuilds are incremental: files whose bytes are unchanged since `current` (same chunking,\nenrichment and model) reuse its chunks and vectors; changed and new files are processed;\ndeleted ones disappear. Texts embedded before come from the store's embedding cache.\nWhen nothing changed, no snapshot is written (use --force to write one anyway).\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete. One writer at a time:\na second build fails at once naming the holder of the lock, or waits with --wait.\nA rollback during the build wins: the build then writes its snapshot without publishing\nit (--force publishes anyway)."
+    )]
+    Build(BuildArgs),
+    /// Search a snapshot (hybrid: BM25 + vectors fused with reciprocal rank fusion)
+    #[command(
+        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json"
+    )]
+    Search(SearchArgs),
+    /// Check that a snapshot is fresh against its sources, config and model (CI gate)
+    #[command(
+        after_help = "Exit status (stable):\n  0  fresh: same source files (bytes), same content config, same model, not too old\n  1  stale: the report names added/changed/deleted sources, changed config keys,\n     model drift, or age beyond --max-age\n  2  error: no store or snapshot, invalid pipeline file, model not in the local cache\n\nExamples:\n  ragops check\n  ragops check -p pipelines/default.toml --max-age 24h --json > freshness.json"
+    )]
+    Check(CheckArgs),
+    /// Score a snapshot on a question set (recall, precision, MRR, nDCG; span recall/precision/IoU)
+    #[command(
+        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json"
+    )]
+    Eval(EvalArgs),
+    /// Build a grid of pipeline variants into snapshots, score them, and rank them
+    #[command(
+        after_help = "Each variant is built into its own snapshot, tagged exp/<name>/<variant>, sharing the\nstore's embedding cache; variants already built and scored for the same questions are\nskipped on a rerun. Prints a leaderboard (quality next to chunks, index bytes and build\nseconds) and writes report.json and a self-contained report.html with charts.\n\nExamples:\n  ragops experiment pipelines/experiments/chunking-eval.toml\n  ragops experiment my-grid.toml --report reports/ --json\n  ragops experiment my-grid.toml --promote     # point current at the winner"
+    )]
+    Experiment(ExperimentArgs),
+    /// Convert question sets into ragops' span-level JSONL
+    #[command(
+        after_help = "Example:\n  ragops questions convert ../shared/data/chunking-eval --output questions.jsonl\n\nchunking-eval layout: questions_df.csv (question, references, corpus_id) with references\nas character offsets into corpora/<corpus_id>.md; document ids become <corpus_id>.md.\nEvery excerpt is checked against the corpus text."
+    )]
+    Questions {
+        #[command(subcommand)]
+        command: QuestionsCommand,
+    },
+    /// Embed the texts of a JSONL file and report throughput
+    #[command(
+        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json"
+    )]
+    Embed(EmbedArgs),
+    /// List, inspect, compare, tag, roll back and garbage-collect snapshots
+    #[command(
+        after_help = "Examples:\n  ragops snapshots list\n  ragops snapshots show current --verify\n  ragops snapshots diff stable current\n  ragops snapshots tag current stable\n  ragops snapshots rollback\n  ragops snapshots gc --keep 3 --dry-run"
+    )]
+    Snapshots {
+        #[command(subcommand)]
+        command: SnapshotsCommand,
+    },
+    /// Provision embedding models in the Hugging Face cache
+    #[command(
+        after_help = "Examples:\n  ragops model list\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SnapshotsCommand {
+    /// List snapshots, oldest first (* marks `current`)
+    #[command(after_help = "Example:\n  ragops snapshots list --json")]
+    List(SnapshotsListArgs),
+    /// Show a snapshot's manifest summary
+    #[command(
+        after_help = "Examples:\n  ragops snapshots show current\n  ragops snapshots show 20261122T0412 --verify\n  ragops snapshots show current --json   # the whole manifest"
+    )]
+    Show(SnapshotsShowArgs),
+    /// Point a tag at a snapshot
+    #[command(after_help = "Example:\n  ragops snapshots tag current stable")]
+    Tag(SnapshotsTagArgs),
+    /// Remove a tag (the snapshot stays until gc deletes it)
+    #[command(after_help = "Example:\n  ragops snapshots untag stable")]
+    Untag(SnapshotsUntagArgs),
+    /// Compare two snapshots: documents added/removed/changed, chunk counts, config, model
+    #[command(
+        after_help = "Examples:\n  ragops snapshots diff stable current\n  ragops snapshots diff 20261121T0200 20261122T0200 --json"
+    )]
+    Diff(SnapshotsDiffArgs),
+    /// Delete snapshots outside the retention policy and unused embedding-cache entries
+    #[command(
+        after_help = "Keeps `current`, every tagged snapshot, the newest N ([store.retention] keep_last,\ndefault 5, or --keep N) and those younger than [store.retention] keep_within.\nCache entries are deleted only when no kept snapshot uses them.\n\nExamples:\n  ragops snapshots gc --dry-run\n  ragops snapshots gc --keep 3 --json"
+    )]
+    Gc(SnapshotsGcArgs),
+    /// Point `current` back at an earlier snapshot (default: the parent of `current`)
+    #[command(
+        after_help = "Examples:\n  ragops snapshots rollback            # to the snapshot current was built on\n  ragops snapshots rollback stable     # to a tag or id"
+    )]
+    Rollback(SnapshotsRollbackArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QuestionsCommand {
+    /// Convert the chunking-evaluation CSV (questions_df.csv + corpora/) to span JSONL
+    Convert(QuestionsConvertArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Download a model from the Hugging Face hub into the cache
+    #[command(
+        after_help = "Example:\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n\nThe cache is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."
+    )]
+    Pull(ModelPullArgs),
+    /// Import a model directory (config.json, tokenizer.json, model.safetensors) into the cache
+    #[command(
+        after_help = "Example (air-gapped machine):\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    Import(ModelImportArgs),
+    /// Show where a model resolves (exit 1 when it is not in the cache)
+    #[command(after_help = "Example:\n  ragops model show sentence-transformers/all-MiniLM-L6-v2")]
+    Show(ModelShowArgs),
+    /// List models in the cache
+    List(ModelListArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct BuildArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Fail when any source cannot be loaded
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Reprocess every document (no reuse from the parent, no embedding-cache reads)
+    #[arg(long)]
+    pub(crate) full: bool,
+    /// Write a new snapshot even when nothing changed, and publish it even if `current` moved
+    /// while it was built
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Wait this long for another writer to release the store (e.g. 30s, 10m)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) wait: Option<Duration>,
+    /// Write the snapshot but do not point `current` at it
+    #[arg(long)]
+    pub(crate) no_publish: bool,
+    /// Print the build report as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress output on stderr
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SearchArgs {
+    /// The query text
+    pub(crate) query: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Snapshot id (or unique prefix), tag, or `current`
+    #[arg(long, default_value = "current")]
+    pub(crate) snapshot: String,
+    /// hybrid, vector or bm25
+    #[arg(long, default_value = "hybrid")]
+    pub(crate) mode: Mode,
+    /// Number of results (1 to 10000)
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub(crate) k: u16,
+    /// Print results as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Snapshot id, tag or `current`
+    #[arg(long, default_value = "current")]
+    pub(crate) snapshot: String,
+    /// Stale when the snapshot is older than this (e.g. 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) max_age: Option<Duration>,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EvalArgs {
+    /// Question set: span-level JSONL file or BEIR directory
+    #[arg(long)]
+    pub(crate) queries: PathBuf,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Snapshot id (or prefix), tag, or `current`
+    #[arg(long, default_value = "current")]
+    pub(crate) snapshot: String,
+    /// vector, bm25, hybrid, or all (comma-separated list allowed)
+    #[arg(long, default_value = "vector", value_parser = modes)]
+    pub(crate) mode: Modes,
+    /// Cut-offs, comma-separated (1 to 10000)
+    #[arg(short, long, default_value = "5", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub(crate) k: Vec<u16>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ExperimentArgs {
+    /// Experiment file (TOML)
+    pub(crate) file: PathBuf,
+    /// Directory for report.json and report.html (default: <store>/reports/<name>)
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
+    /// Point `current` at the winning variant's snapshot
+    #[arg(long)]
+    pub(crate) promote: bool,
+    /// Rebuild and re-score variants done before
+    #[arg(long)]
+    pub(crate) rerun: bool,
+    /// Print the experiment report as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress output on stderr
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EmbedArgs {
+    /// JSONL file of texts
+    #[arg(long)]
+    pub(crate) input: PathBuf,
+    /// Output file (.jsonl or .parquet)
+    #[arg(long)]
+    pub(crate) output: PathBuf,
+    /// Model id (hf-hub cache) or model directory
+    #[arg(long, default_value = ragops_core::DEFAULT_MODEL)]
+    pub(crate) model: String,
+    /// Hub revision: a branch, tag or commit
+    #[arg(long, default_value = "main")]
+    pub(crate) revision: String,
+    /// Worker threads (default: the number of physical cores)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
+    /// Most texts per batch
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch_size: u32,
+    /// Most padded tokens per batch
+    #[arg(long, default_value_t = ragops_embed::DEFAULT_MAX_BATCH_TOKENS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_batch_tokens: u32,
+    /// Override the model's maximum sequence length
+    #[arg(long)]
+    pub(crate) max_tokens: Option<usize>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress output on stderr
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsListArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsShowArgs {
+    /// Snapshot id (or unique prefix), tag, or `current`
+    #[arg(default_value = "current")]
+    pub(crate) snapshot: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Recompute the checksums of the data files
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsTagArgs {
+    /// Snapshot id (or unique prefix), tag, or `current`
+    pub(crate) snapshot: String,
+    /// Tag name: letters, digits, '.', '_', '-' and '/'
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsUntagArgs {
+    /// Tag name
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsDiffArgs {
+    /// The older snapshot: id (or prefix), tag, or `current`
+    pub(crate) a: String,
+    /// The newer snapshot
+    pub(crate) b: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsGcArgs {
+    /// Keep the N newest snapshots (overrides the pipeline's retention policy)
+    #[arg(long)]
+    pub(crate) keep: Option<usize>,
+    /// Report what would be deleted without deleting anything
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnapshotsRollbackArgs {
+    /// Snapshot id (or prefix) or tag (default: the parent of `current`)
+    pub(crate) snapshot: Option<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct QuestionsConvertArgs {
+    /// Directory holding questions_df.csv and corpora/
+    pub(crate) dir: PathBuf,
+    /// Output span JSONL file
+    #[arg(long, short)]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ModelPullArgs {
+    /// Model id on the hub, e.g. sentence-transformers/all-MiniLM-L6-v2
+    pub(crate) name: String,
+    /// Hub revision: a branch, tag or commit
+    #[arg(long, default_value = "main")]
+    pub(crate) revision: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ModelImportArgs {
+    /// Model directory holding config.json, tokenizer.json and model.safetensors
+    pub(crate) dir: PathBuf,
+    /// Model id to file it under in the cache (e.g. sentence-transformers/all-MiniLM-L6-v2)
+    #[arg(long = "as")]
+    pub(crate) name: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ModelShowArgs {
+    /// Model id (hf-hub cache) or model directory
+    pub(crate) name: String,
+    /// Hub revision: a branch, tag or commit
+    #[arg(long, default_value = "main")]
+    pub(crate) revision: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ModelListArgs {
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_flags_parse_once() {
+        assert_eq!(modes("all").unwrap(), Modes(Mode::ALL.to_vec()));
+        assert_eq!(
+            modes("bm25, hybrid").unwrap(),
+            Modes(vec![Mode::Bm25, Mode::Hybrid])
+        );
+        assert!(modes("dense").is_err());
+        assert_eq!(duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert!(duration("soon").is_err());
+        let cli = Cli::try_parse_from(["ragops", "search", "q", "-k", "0"]);
+        assert!(cli.is_err(), "k starts at 1");
+        let cli = Cli::try_parse_from(["ragops", "eval", "--queries", "q.jsonl", "-k", "1,10001"]);
+        assert!(cli.is_err(), "k ends at 10000");
+        let cli = Cli::try_parse_from(["ragops", "build", "--wait", "10m"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Build(BuildArgs { wait: Some(w), .. }) if w.as_secs() == 600)
+        );
+    }
+
+    #[test]
+    fn every_flag_has_help() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        for sub in Cli::command().get_subcommands() {
+            for arg in sub.get_arguments() {
+                assert!(
+                    arg.get_help().is_some() || arg.is_positional(),
+                    "{} --{} has no help",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+}

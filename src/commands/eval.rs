@@ -1,0 +1,21 @@
+//! `ragops eval`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ragops_engine::ops::EvalOptions;
+
+use crate::cli::EvalArgs;
+use crate::render;
+
+pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
+    let r = ragops_engine::ops::eval(&EvalOptions {
+        store: a.store.dir()?,
+        snapshot: a.snapshot,
+        questions: a.queries,
+        modes: a.mode.0,
+        ks: a.k.iter().map(|&k| usize::from(k)).collect(),
+    })?;
+    render::emit(a.json, &r, render::eval::eval)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,15 @@
+//! `ragops search`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::SearchArgs;
+use crate::render;
+
+pub(super) fn run(a: SearchArgs) -> Result<ExitCode> {
+    let res =
+        ragops_engine::ops::search(&a.store.dir()?, &a.snapshot, &a.query, a.mode, a.k.into())?;
+    render::emit(a.json, &res, render::search::search)?;
+    Ok(ExitCode::SUCCESS)
+}

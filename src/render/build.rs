@@ -1,0 +1,110 @@
+//! `ragops build`.
+
+use ragops_engine::BuildReport;
+
+use super::{line, short};
+
+pub(crate) fn build(report: &BuildReport) -> String {
+    let mut s = String::new();
+    if report.up_to_date {
+        line(
+            &mut s,
+            format_args!(
+                "up to date: snapshot {} matches the sources, config and model (nothing written)",
+                report.snapshot
+            ),
+        );
+        return s;
+    }
+    let c = &report.counts;
+    let state = if report.published {
+        "published as current"
+    } else {
+        "written (not published)"
+    };
+    line(&mut s, format_args!("snapshot {} {state}", report.snapshot));
+    line(
+        &mut s,
+        format_args!("  store      {}", report.store.display()),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  documents  {}   chunks {}   tokens {}   skipped {}",
+            c.documents, c.chunks, c.tokens, c.skipped
+        ),
+    );
+    if c.truncated > 0 {
+        line(
+            &mut s,
+            format_args!(
+                "  truncated  {} embedded texts exceeded {} tokens",
+                c.truncated, report.model.max_tokens
+            ),
+        );
+    }
+    line(
+        &mut s,
+        format_args!(
+            "  model      {} @ {}",
+            report.model.id,
+            short(&report.model.revision)
+        ),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  time       {:.1}s total, embed {:.1}s ({:.1} chunks/s)",
+            report.timings.total, report.timings.embed, report.embeddings_per_sec
+        ),
+    );
+    incremental(&mut s, report);
+    for sk in &report.skipped {
+        line(
+            &mut s,
+            format_args!("  skipped    {}: {}", sk.path, sk.reason),
+        );
+    }
+    s
+}
+
+/// What the build took from its parent and from the cache.
+fn incremental(s: &mut String, report: &BuildReport) {
+    let i = &report.incremental;
+    if let Some(p) = &report.parent {
+        line(s, format_args!("  parent     {p}"));
+        line(
+            s,
+            format_args!(
+                "  changes    {} added, {} changed, {} deleted, {} unchanged document(s)",
+                i.documents_added, i.documents_changed, i.documents_deleted, i.documents_unchanged
+            ),
+        );
+        match i.no_reuse_reason {
+            // The flag the user gave, as the line has always said it.
+            Some(ragops_engine::NoReuse::FullRebuild) => {
+                line(s, format_args!("  reuse      none (--full)"))
+            }
+            Some(r) => line(s, format_args!("  reuse      none ({r})")),
+            None => line(
+                s,
+                format_args!(
+                    "  reuse      {} document(s), {} chunk(s) copied from the parent",
+                    i.documents_reused, i.chunks_reused
+                ),
+            ),
+        }
+    }
+    let torn = if i.cache_entries_torn > 0 {
+        format!(" ({} torn cache entries recomputed)", i.cache_entries_torn)
+    } else {
+        String::new()
+    };
+    line(
+        s,
+        format_args!(
+            "  vectors    {} computed, {} from the embedding cache{torn}",
+            i.embeddings_computed, i.embeddings_cached
+        ),
+    );
+}

@@ -1,0 +1,500 @@
+//! Incremental rebuilds, the embedding cache, `ragops check`, snapshot diff/untag/gc, and
+//! crash safety of incremental builds and gc. Tiny random BERT for speed (real code path).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ragops_engine::ops::{GcReport, SearchResults, SnapshotDiff};
+
+use crate::common::*;
+
+/// A private, writable copy of the fixture corpus.
+fn corpus_copy(dir: &Path) -> PathBuf {
+    let dst = dir.join("docs");
+    copy_dir(&fixtures().join("corpus"), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read_dir").flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy");
+        }
+    }
+}
+
+/// A temp dir with the tiny model, a writable corpus copy and a 64-token pipeline over it.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    (tmp, model, docs, p)
+}
+
+fn same_table(a: &BTreeMap<String, Row>, b: &BTreeMap<String, Row>) {
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same chunk ids"
+    );
+    for (id, (doc, text, v)) in a {
+        let (doc2, text2, v2) = &b[id];
+        assert_eq!((doc, text), (doc2, text2), "chunk {id}");
+        let diff = v
+            .iter()
+            .zip(v2)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "chunk {id}: vectors differ by {diff}");
+    }
+}
+
+#[test]
+fn incremental_build_equals_full_build_and_skips_unchanged_work() {
+    let (tmp, _model, docs, p) = setup();
+    let store = tmp.path().join("store");
+
+    let first = build(&p, &[]);
+    let total_docs = first.counts.documents;
+    assert_eq!(first.incremental.documents_added, total_docs);
+    assert_eq!(first.incremental.embeddings_cached, 0);
+    assert!(first.incremental.embeddings_computed > 0);
+
+    // Nothing changed: nothing is written.
+    let again = build(&p, &[]);
+    assert!(again.up_to_date);
+    assert_eq!(again.snapshot, first.snapshot);
+    assert_eq!(list(s(&store)).len(), 1);
+
+    // One file edited (a paragraph appended), one deleted, one added.
+    let edited = docs.join("handbook/backup-restore.md");
+    let mut text = std::fs::read_to_string(&edited).expect("read");
+    text.push_str("\n\nRestores of cold archives take up to four hours; plan the window.\n");
+    std::fs::write(&edited, text).expect("edit");
+    std::fs::remove_file(docs.join("notes/glossary.txt")).expect("delete");
+    std::fs::write(
+        docs.join("notes/new-runbook.txt"),
+        "Runbook: rotating the TLS certificates of the query nodes every ninety days.",
+    )
+    .expect("add");
+
+    let inc = build(&p, &[]);
+    let i = &inc.incremental;
+    assert_eq!(i.no_reuse_reason, None);
+    assert_eq!(i.documents_added, 1);
+    assert_eq!(i.documents_changed, 1);
+    assert_eq!(i.documents_deleted, 1);
+    assert_eq!(i.documents_processed, 2, "{i:?}");
+    assert_eq!(i.documents_reused, total_docs - 2);
+    assert_eq!(i.documents_unchanged, total_docs - 2);
+    // The edited document's leading chunks are unchanged: their vectors come from the cache.
+    assert!(i.embeddings_cached > 0, "{i:?}");
+    let computed = i.embeddings_computed;
+    assert!(
+        computed > 0 && computed < 5,
+        "only the new text is embedded: {i:?}"
+    );
+    assert_eq!(i.chunks_reused + i.chunks_new, inc.counts.chunks);
+
+    // The incremental snapshot holds exactly what a full rebuild produces.
+    let full = build(&p, &["--full", "--no-publish"]);
+    assert_eq!(full.incremental.documents_reused, 0);
+    assert_eq!(full.incremental.embeddings_cached, 0);
+    let (t_inc, t_full) = (table(&store, &inc.snapshot), table(&store, &full.snapshot));
+    same_table(&t_inc, &t_full);
+    assert!(t_inc
+        .values()
+        .all(|(doc, _, _)| doc != "notes/glossary.txt"));
+    assert!(t_inc
+        .values()
+        .any(|(doc, _, _)| doc == "notes/new-runbook.txt"));
+    let show = |id: &str| json::<Shown>(&["snapshots", "show", id, "-p", s(&p), "--json"]).manifest;
+    let (m, m_full) = (show(inc.snapshot.as_str()), show(full.snapshot.as_str()));
+    assert_eq!(m.sources, m_full.sources);
+    assert_eq!(m.source_files, m_full.source_files);
+    // BM25 finds the deleted document no more, and the new one.
+    let hits: SearchResults = json(&[
+        "search",
+        "rotating the TLS certificates",
+        "-p",
+        s(&p),
+        "--mode",
+        "bm25",
+        "-k",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(hits.results[0].doc_id, "notes/new-runbook.txt");
+
+    // diff names what changed.
+    let d: SnapshotDiff = json(&[
+        "snapshots",
+        "diff",
+        first.snapshot.as_str(),
+        inc.snapshot.as_str(),
+        "-p",
+        s(&p),
+        "--json",
+    ]);
+    assert_eq!(d.documents_added, vec!["notes/new-runbook.txt"]);
+    assert_eq!(d.documents_removed, vec!["notes/glossary.txt"]);
+    assert_eq!(d.documents_changed[0].id, "handbook/backup-restore.md");
+    assert!(d.config_changes.is_empty());
+}
+
+#[test]
+fn torn_cache_entries_are_recomputed_not_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let a = pipeline(
+        tmp.path(),
+        "a.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let b = pipeline(tmp.path(), "b.toml", &[docs], s(&model), 48, "");
+    let store = tmp.path().join("store");
+    let first = build(&a, &[]);
+    build(&b, &[]);
+    // Damage one byte in every entry of the first build's cache segment.
+    let seg = std::fs::read_dir(
+        std::fs::read_dir(store.join("cache/embeddings"))
+            .expect("cache")
+            .flatten()
+            .next()
+            .expect("model dir")
+            .path(),
+    )
+    .expect("segments")
+    .flatten()
+    .map(|e| e.path())
+    .find(|p| p.to_string_lossy().contains(first.snapshot.as_str()))
+    .expect("first build's segment");
+    let mut bytes = std::fs::read(&seg).expect("read segment");
+    let dim = 32; // the tiny model's hidden size
+    let rec = 32 + 8 + dim * 4 + 8;
+    let entries = (bytes.len() - 16) / rec;
+    for i in 0..entries {
+        bytes[16 + i * rec + 50] ^= 0x5a;
+    }
+    std::fs::write(&seg, bytes).expect("write");
+    // Back to config a: its parent (config b) cannot be reused, so every text is looked up.
+    let again = build(&a, &[]);
+    let i = &again.incremental;
+    // Every lookup of a damaged entry is counted (a text may occur in several chunks).
+    assert!(i.cache_entries_torn >= entries as u64, "{i:?}");
+    assert_eq!(i.embeddings_cached, 0, "no torn entry is served: {i:?}");
+    same_table(
+        &table(&store, &first.snapshot),
+        &table(&store, &again.snapshot),
+    );
+}
+
+#[test]
+fn check_reports_fresh_stale_and_errors_with_stable_exit_codes() {
+    let (tmp, model, docs, p) = setup();
+
+    // No store yet: an error, not "stale".
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 2, "{v:?}");
+    assert!(
+        matches!(&v, CheckOutput::Error { error } if error.contains("no ragops store")),
+        "{v:?}"
+    );
+
+    build(&p, &[]);
+    let (code, v) = check(&p, &[]);
+    assert_eq!((code, v.report().fresh), (0, true), "{v:?}");
+    assert!(v.report().reasons.is_empty());
+
+    // Sources: one of each kind of change.
+    std::fs::write(
+        docs.join("handbook/dr-drill.md"),
+        "# DR drill\n\nRewritten.\n",
+    )
+    .expect("edit");
+    std::fs::remove_file(docs.join("site/pricing.html")).expect("delete");
+    std::fs::write(docs.join("notes/extra.txt"), "An extra note.").expect("add");
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 1, "{v:?}");
+    let r = v.report();
+    assert!(!r.fresh);
+    let path = |rel: &str| docs.join(rel).to_string_lossy().into_owned();
+    assert_eq!(r.sources.added, vec![path("notes/extra.txt")]);
+    assert_eq!(r.sources.changed, vec![path("handbook/dr-drill.md")]);
+    assert_eq!(r.sources.deleted, vec![path("site/pricing.html")]);
+    build(&p, &[]);
+    assert_eq!(check(&p, &[]).0, 0, "fresh again after a rebuild");
+
+    // Config drift names the keys; batching knobs are not drift.
+    let drift = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        96,
+        "",
+    );
+    let (code, v) = check(&drift, &[]);
+    assert_eq!(code, 1);
+    let keys: Vec<&str> = v
+        .report()
+        .config_changes
+        .iter()
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(keys, vec!["chunking.overlap", "chunking.size"]);
+    let text = std::fs::read_to_string(&drift).expect("read");
+    std::fs::write(
+        &drift,
+        text.replace("size = 96", "size = 64")
+            .replace("overlap = 12", "overlap = 8")
+            .replace("[embedding]", "[embedding]\nbatch_size = 3"),
+    )
+    .expect("write");
+    assert_eq!(check(&drift, &[]).0, 0, "batch size is not content");
+
+    // Model drift: other weights under the same path.
+    ragops_test_support::tiny_model::write_tiny_model(&model, 7).expect("new weights");
+    let (code, v) = check(&drift, &[]);
+    assert_eq!(code, 1);
+    assert!(v.report().model.changed, "{v:?}");
+
+    // Age.
+    ragops_test_support::tiny_model::write_tiny_model(&model, 42).expect("old weights");
+    assert_eq!(check(&drift, &[]).0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (code, v) = check(&drift, &["--max-age", "1s"]);
+    assert_eq!(code, 1);
+    assert!(
+        v.report().reasons[0].contains("more than the maximum age of 1s"),
+        "{v:?}"
+    );
+    assert_eq!(check(&drift, &["--max-age", "1h"]).0, 0);
+    let out = run(&["check", "-p", s(&drift), "--json", "--max-age", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "bad duration is an error");
+}
+
+fn snapshot_dirs(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(store.join("snapshots"))
+        .expect("snapshots")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn tree_bytes(p: &Path) -> u64 {
+    if p.is_dir() {
+        std::fs::read_dir(p)
+            .expect("read_dir")
+            .flatten()
+            .map(|e| tree_bytes(&e.path()))
+            .sum()
+    } else {
+        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[test]
+fn gc_keeps_current_tags_and_newest_and_reclaims_bytes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = corpus_copy(tmp.path());
+    let store = tmp.path().join("store");
+    let st = s(&store);
+    let mut ids = Vec::new();
+    for size in [64, 48, 40, 56] {
+        let p = pipeline(
+            tmp.path(),
+            "p.toml",
+            std::slice::from_ref(&docs),
+            s(&model),
+            size,
+            "",
+        );
+        ids.push(build(&p, &[]).snapshot.to_string());
+    }
+    assert_eq!(snapshot_dirs(&store), ids, "ids sort in creation order");
+    ok(&["snapshots", "tag", &ids[0], "golden", "--store", st]);
+    ok(&["snapshots", "rollback", &ids[2], "--store", st]);
+    // current = ids[2], tagged = ids[0], newest = ids[3]; ids[1] goes.
+    let cache = store.join("cache");
+    let before_cache = tree_bytes(&cache);
+    let doomed_bytes = tree_bytes(&store.join("snapshots").join(&ids[1]));
+    let dry: GcReport = json(&[
+        "snapshots",
+        "gc",
+        "--keep",
+        "1",
+        "--dry-run",
+        "--store",
+        st,
+        "--json",
+    ]);
+    assert_eq!(
+        dry.deleted,
+        vec![ids[1].parse::<ragops_core::SnapshotId>().expect("id")]
+    );
+    assert_eq!(dry.snapshot_bytes, doomed_bytes);
+    assert_eq!(snapshot_dirs(&store).len(), 4, "dry run deletes nothing");
+    assert_eq!(tree_bytes(&cache), before_cache);
+
+    let r: GcReport = json(&["snapshots", "gc", "--keep", "1", "--store", st, "--json"]);
+    assert_eq!(r.deleted, dry.deleted);
+    assert_eq!(r.bytes_reclaimed, dry.bytes_reclaimed);
+    assert_eq!(
+        snapshot_dirs(&store),
+        vec![ids[0].clone(), ids[2].clone(), ids[3].clone()]
+    );
+    // Snapshot 1's cache entries (chunk size 48) are used by no kept snapshot: gone from disk.
+    let cache_reclaimed = r.cache.bytes_reclaimed;
+    assert!(cache_reclaimed > 0, "{r:?}");
+    assert_eq!(tree_bytes(&cache), before_cache - cache_reclaimed);
+    // Every kept snapshot still searches and verifies; rebuilding a kept config hits the cache.
+    for id in [&ids[0], &ids[2], &ids[3]] {
+        let v = show_verified(st, id);
+        assert!(v.verify.expect("verify report").ok);
+        ok(&[
+            "search",
+            "backup",
+            "--snapshot",
+            id,
+            "--store",
+            st,
+            "--mode",
+            "bm25",
+        ]);
+    }
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let again = build(&p, &["--no-publish"]);
+    assert_eq!(again.incremental.embeddings_computed, 0, "{again:?}");
+
+    // Untag: the snapshot stays until gc; current can never be deleted.
+    ok(&["snapshots", "untag", "golden", "--store", st]);
+    let err = fails(&["snapshots", "untag", "golden", "--store", st]);
+    assert!(err.contains("no tag named"), "{err}");
+    let r: GcReport = json(&["snapshots", "gc", "--keep", "0", "--store", st, "--json"]);
+    let kept: Vec<&str> = r.kept.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(
+        kept,
+        vec![ids[2].as_str()],
+        "only current survives --keep 0"
+    );
+    assert_eq!(snapshot_dirs(&store), vec![ids[2].clone()]);
+    ok(&["search", "backup", "--store", st, "--mode", "bm25"]);
+}
+
+#[test]
+fn a_snapshot_chunked_by_an_older_splitter_is_stale_and_rechunked() {
+    let (tmp, _, _, p) = setup();
+    let first = build(&p, &[]);
+    let dir = tmp
+        .path()
+        .join("store/snapshots")
+        .join(first.snapshot.as_str());
+    // What a snapshot from before the token splitter looks like: same settings, other hashes.
+    rewrite_manifest(&dir, |m| {
+        m["chunking_hash"] = serde_json::json!("chunked-by-text-splitter");
+        m["reuse_key"] = serde_json::json!("reuse-key-of-text-splitter");
+    });
+
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 1, "{v:?}");
+    let r = v.report();
+    assert!(r.chunker_changed);
+    assert!(r.config_changes.is_empty());
+    assert!(r.reasons[0].contains("chunking algorithm changed"), "{r:?}");
+    let second = build(&p, &[]);
+    let inc = &second.incremental;
+    assert_eq!(inc.documents_reused, 0, "{inc:?}");
+    assert_eq!(
+        second.counts.chunks, first.counts.chunks,
+        "the same splitter cuts the same chunks"
+    );
+    let (code, v) = check(&p, &[]);
+    assert_eq!((code, v.report().chunker_changed), (0, false), "{v:?}");
+}
+
+#[test]
+fn a_snapshot_of_a_newer_format_is_refused_clearly() {
+    let (tmp, _, _, p) = setup();
+    let id = build(&p, &[]).snapshot;
+    let dir = tmp.path().join("store/snapshots").join(id.as_str());
+    rewrite_manifest(&dir, |m| m["format_version"] = serde_json::json!(99));
+    for args in [
+        vec!["search", "backup", "-p", s(&p)],
+        vec!["build", "-p", s(&p), "-q"],
+        vec!["snapshots", "show", "current", "-p", s(&p)],
+    ] {
+        let err = fails(&args);
+        assert!(
+            err.contains("newer ragops (format 99") && err.contains("upgrade ragops"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&["check", "-p", s(&p)]);
+    assert_eq!(out.status.code(), Some(2), "check: an error, not stale");
+}
+
+#[test]
+fn skip_records_of_reused_files_are_kept_and_strict_still_refuses_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(
+        docs.join("kb.jsonl"),
+        "{\"id\": \"a\", \"text\": \"alpha record about backups\"}\nnot json\n",
+    )
+    .expect("jsonl");
+    std::fs::write(docs.join("note.md"), "# Note\n\nFirst version.\n").expect("md");
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let first = build(&p, &[]);
+    let bad =
+        |r: &ragops_engine::BuildReport| r.skipped.iter().any(|s| s.path.ends_with("kb.jsonl:2"));
+    assert!(bad(&first), "{first:?}");
+    std::fs::write(docs.join("note.md"), "# Note\n\nSecond version.\n").expect("edit");
+    let out = run(&["build", "-p", s(&p), "--strict", "-q"]);
+    assert!(
+        !out.status.success(),
+        "the reused file's bad line fails --strict"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kb.jsonl:2"));
+    let second = build(&p, &[]);
+    assert_eq!(second.incremental.documents_reused, 1, "{second:?}");
+    assert!(
+        bad(&second),
+        "the skip record is carried with the reused file: {second:?}"
+    );
+}
