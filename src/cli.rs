@@ -94,7 +94,7 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Score a snapshot on a question set (recall, precision, MRR, nDCG; span recall/precision/IoU)
     #[command(
-        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json"
+        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json\n  ragops eval --queries fixtures/queries.jsonl --hits 3   # 3 best chunks per question"
     )]
     Eval(EvalArgs),
     /// Build a grid of pipeline variants into snapshots, score them, and rank them
@@ -110,6 +110,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: QuestionsCommand,
     },
+    /// Show the text ragops extracts from files (PDF, HTML, Markdown, text, JSONL)
+    #[command(
+        after_help = "Loads each file as a build would (same loaders, limits and budgets) and prints its\ntext, page by page for PDFs, or the reason a build would skip it. Exits 1 when a file\nwould be skipped.\n\nExamples:\n  ragops extract manual.pdf\n  ragops extract docs/*.pdf --json > text.json\n  ragops extract kb.jsonl -p pipelines/default.toml   # the pipeline's JSONL mapping"
+    )]
+    Extract(ExtractArgs),
     /// Embed the texts of a JSONL file and report throughput
     #[command(
         after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json"
@@ -270,6 +275,9 @@ pub(crate) struct EvalArgs {
     /// Cut-offs, comma-separated (1 to 10000)
     #[arg(short, long, default_value = "5", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub(crate) k: Vec<u16>,
+    /// Also list each question's N best chunks (document, pages, characters, relevance)
+    #[arg(long, value_name = "N", default_value = "0", value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub(crate) hits: u16,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,
@@ -294,6 +302,19 @@ pub(crate) struct ExperimentArgs {
     /// No progress output on stderr
     #[arg(short, long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ExtractArgs {
+    /// Files to load
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Pipeline whose [sources] settings apply (default: pipelines/default.toml if present)
+    #[arg(short = 'p', long = "pipeline")]
+    pub(crate) pipeline: Option<PathBuf>,
+    /// Print the documents as JSON (text, pages with byte offsets, skip reasons)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]

@@ -15,6 +15,7 @@ pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
         questions: a.queries,
         modes: a.mode.0,
         ks: a.k.iter().map(|&k| usize::from(k)).collect(),
+        show_hits: usize::from(a.hits),
     })?;
     render::emit(a.json, &r, render::eval::eval)?;
     Ok(ExitCode::SUCCESS)

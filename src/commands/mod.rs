@@ -5,6 +5,7 @@ mod check;
 mod embed;
 mod eval;
 mod experiment;
+mod extract;
 mod model;
 mod questions;
 mod search;
@@ -25,6 +26,7 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Experiment(a) => experiment::run(a),
         Command::Questions { command } => questions::run(command),
+        Command::Extract(a) => extract::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Snapshots { command } => snapshots::run(command),
         Command::Model { command } => model::run(command),

@@ -2,7 +2,7 @@
 
 use ragops_engine::ops::EvalReport;
 
-use super::line;
+use super::{line, page_range};
 
 pub(crate) fn eval(r: &EvalReport) -> String {
     let mut s = String::new();
@@ -52,6 +52,27 @@ pub(crate) fn eval(r: &EvalReport) -> String {
                 m.skipped
             ),
         );
+    }
+    for q in &r.hits {
+        line(
+            &mut s,
+            format_args!("\n[{}] {} ({})", q.question_id, q.query, q.mode),
+        );
+        for (i, h) in q.hits.iter().enumerate() {
+            line(
+                &mut s,
+                format_args!(
+                    "  {:>2}. {} {}{} chars {}..{}  [score {:.4}]",
+                    i + 1,
+                    if h.relevant { "+" } else { " " },
+                    h.doc_id,
+                    page_range(h.page_start, h.page_end),
+                    h.start_char,
+                    h.end_char,
+                    h.score
+                ),
+            );
+        }
     }
     s
 }

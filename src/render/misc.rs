@@ -1,4 +1,4 @@
-//! `ragops embed`, `ragops model ...` and `ragops questions convert`.
+//! `ragops embed`, `ragops extract`, `ragops model ...` and `ragops questions convert`.
 
 use std::path::Path;
 
@@ -96,4 +96,46 @@ pub(crate) fn converted(c: &Conversion, output: &Path) -> String {
         c.references,
         output.display()
     )
+}
+
+/// `ragops extract`: per file a header line, then the text (page by page for paginated
+/// documents), or the reason the file would be skipped.
+pub(crate) fn extracted(files: &[ragops_engine::ops::Extracted]) -> String {
+    let mut s = String::new();
+    for f in files {
+        if let Some(reason) = &f.skipped {
+            line(
+                &mut s,
+                format_args!("== {}: skipped: {reason}", f.path.display()),
+            );
+            continue;
+        }
+        for d in &f.documents {
+            line(
+                &mut s,
+                format_args!(
+                    "== {} ({}, {} characters{})",
+                    d.id,
+                    d.format,
+                    d.text.chars().count(),
+                    if d.pages.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} pages with text", d.pages.len())
+                    }
+                ),
+            );
+            if d.pages.is_empty() {
+                line(&mut s, format_args!("{}", d.text));
+            }
+            for p in &d.pages {
+                line(&mut s, format_args!("-- page {}", p.page));
+                line(
+                    &mut s,
+                    format_args!("{}", &d.text[p.start..p.end].trim_end()),
+                );
+            }
+        }
+    }
+    s
 }

@@ -43,6 +43,15 @@ pub(crate) fn preview(text: &str, max: usize) -> String {
     }
 }
 
+/// " (page 3)", " (pages 3–4)", or "" for unpaginated sources.
+pub(crate) fn page_range(start: Option<u32>, end: Option<u32>) -> String {
+    match (start, end) {
+        (Some(a), Some(b)) if b > a => format!(" (pages {a}–{b})"),
+        (Some(a), _) => format!(" (page {a})"),
+        _ => String::new(),
+    }
+}
+
 /// `writeln!` into a String (which cannot fail).
 pub(crate) fn line(out: &mut String, args: std::fmt::Arguments<'_>) {
     let _ = out.write_fmt(args);
@@ -58,5 +67,13 @@ mod tests {
         assert_eq!(preview("a\n b\tc", 10), "a b c");
         assert_eq!(preview("ééé", 2), "éé…");
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn page_ranges() {
+        assert_eq!(page_range(Some(3), Some(3)), " (page 3)");
+        assert_eq!(page_range(Some(3), Some(4)), " (pages 3–4)");
+        assert_eq!(page_range(Some(3), None), " (page 3)");
+        assert_eq!(page_range(None, None), "");
     }
 }

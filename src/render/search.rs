@@ -2,7 +2,7 @@
 
 use ragops_engine::ops::SearchResults;
 
-use super::{line, preview};
+use super::{line, page_range, preview};
 
 pub(crate) fn search(res: &SearchResults) -> String {
     let mut s = String::new();
@@ -20,9 +20,7 @@ pub(crate) fn search(res: &SearchResults) -> String {
         if !r.heading_path.is_empty() {
             loc.push_str(&format!(" › {}", r.heading_path.join(" › ")));
         }
-        if let Some(p) = r.page {
-            loc.push_str(&format!(" (page {p})"));
-        }
+        loc.push_str(&page_range(r.page_start, r.page_end));
         line(
             &mut s,
             format_args!("\n{:>2}. {loc}  [score {:.4}]", r.rank, r.score),

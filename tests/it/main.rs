@@ -14,5 +14,6 @@ mod hardening;
 mod human;
 mod incremental;
 mod kill;
+mod pdf;
 mod real_model;
 mod store;

@@ -136,7 +136,10 @@ fn fixtures_build_search_rebuild_and_rollback() {
         let res = search(store_s, q, mode, "current");
         let top = &res.results[0];
         assert_eq!(top.doc_id, "manuals/query-language.pdf", "{mode}: {res:?}");
-        assert!(top.page.is_some(), "PDF chunks carry their page");
+        assert!(
+            top.page_start.is_some() && top.page_end >= top.page_start,
+            "PDF chunks carry their page range"
+        );
     }
     let before = search(store_s, q, "hybrid", "current");
 

@@ -184,11 +184,15 @@ impl Chunker {
                         .part((start_char as u64).to_le_bytes())
                         .part(chunk_text),
                 );
-                let page = doc
-                    .pages
-                    .partition_point(|s| s.byte_start <= start_byte)
-                    .checked_sub(1)
-                    .map(|i| doc.pages[i].page);
+                let page_at = |byte: usize| {
+                    doc.pages
+                        .partition_point(|s| s.byte_start <= byte)
+                        .checked_sub(1)
+                        .map(|i| doc.pages[i].page)
+                };
+                // The last character's page: a chunk that ends right where a page starts
+                // holds nothing of that page.
+                let last_byte = end_byte.saturating_sub(1).max(start_byte);
                 Chunk {
                     id,
                     doc_id: doc.id.clone(),
@@ -199,7 +203,8 @@ impl Chunker {
                     start_char: start_char as u64,
                     end_char: end_char as u64,
                     heading_path: headings.path_at(start_byte),
-                    page,
+                    page_start: page_at(start_byte),
+                    page_end: page_at(last_byte),
                     title: doc.title.clone(),
                     source_path: doc.source_path.clone(),
                     format: doc.format,
@@ -406,8 +411,25 @@ mod tests {
             },
         ];
         let c = chars_chunker(15, 0, ChunkStrategy::Text, "h");
-        let pages: Vec<_> = c.chunk(&d).unwrap().iter().map(|c| c.page).collect();
-        assert_eq!(pages, vec![Some(1), Some(2), Some(3)]);
+        let pages: Vec<_> = c
+            .chunk(&d)
+            .unwrap()
+            .iter()
+            .map(|c| (c.page_start, c.page_end))
+            .collect();
+        let one = |p| (Some(p), Some(p));
+        assert_eq!(pages, vec![one(1), one(2), one(3)]);
+        // A chunk across pages records both ends, and its offsets still index the text.
+        let c = chars_chunker(30, 0, ChunkStrategy::Text, "h");
+        let chunks = c.chunk(&d).unwrap();
+        let first = &chunks[0];
+        assert_eq!((first.page_start, first.page_end), (Some(1), Some(2)));
+        assert_eq!(
+            &text[first.start_byte as usize..first.end_byte as usize],
+            first.text
+        );
+        let last = chunks.last().unwrap();
+        assert_eq!(last.page_end, Some(3));
     }
 
     fn tiny_tokenizer() -> (tempfile::TempDir, Tokenizer) {

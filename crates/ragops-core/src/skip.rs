@@ -33,6 +33,10 @@ pub enum SkipReason {
         detail: String,
     },
     NoRecords,
+    /// A PDF whose pages show no text (scanned, image-only); OCR is not done.
+    NoTextLayer {
+        pages: u32,
+    },
     TooManyPages {
         limit: u32,
     },
@@ -86,6 +90,9 @@ impl fmt::Display for SkipReason {
             SkipReason::NoText => f.write_str("no text content"),
             SkipReason::Pdf { detail } => write!(f, "PDF: {detail}"),
             SkipReason::NoRecords => f.write_str("no valid records in JSONL file"),
+            SkipReason::NoTextLayer { pages } => {
+                write!(f, "PDF: no text layer (scanned?) in {pages} page(s)")
+            }
             SkipReason::TooManyPages { limit } => {
                 write!(f, "more than {limit} pages ([sources] max_pages)")
             }

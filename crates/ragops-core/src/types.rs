@@ -163,8 +163,11 @@ pub struct Chunk {
     pub end_char: u64,
     /// Headings enclosing the chunk start, outermost first.
     pub heading_path: Vec<String>,
-    /// 1-based page of the chunk start, for paginated sources.
-    pub page: Option<u32>,
+    /// 1-based page of the chunk's first character, for paginated sources.
+    pub page_start: Option<u32>,
+    /// 1-based page of the chunk's last character (equal to `page_start` for a chunk on one
+    /// page).
+    pub page_end: Option<u32>,
     // ---- the document's metadata, copied onto each of its chunks ----
     pub title: String,
     pub source_path: String,

@@ -11,7 +11,7 @@
 //! | start_char   | UInt64                        | same, in Unicode code points             |
 //! | end_char     | UInt64                        |                                          |
 //! | heading_path | List<Utf8>                    | outermost heading first                  |
-//! | page         | UInt32, nullable              | 1-based, paginated sources only          |
+//! | page         | UInt32, nullable              | first page, 1-based; paginated sources   |
 //! | title        | Utf8                          | document title                           |
 //! | source_path  | Utf8                          |                                          |
 //! | format       | Utf8                          | markdown, text, html, pdf, jsonl         |
@@ -20,6 +20,8 @@
 //! | embedding    | FixedSizeList<Float32, dim>   | unit-length when the model normalises    |
 //! | embed_key    | FixedSizeBinary(32), nullable | embedding-cache key (SHA-256 of the      |
 //! |              |                               | embedded text); absent in older tables   |
+//! | page_end     | UInt32, nullable              | last page; absent in older tables, whose |
+//! |              |                               | chunks then end on their first page      |
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,7 @@ fn schema(dim: usize) -> SchemaRef {
             DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
             false,
         ),
+        // The chunk's first page (named before chunks had a range, kept for older readers).
         Field::new("page", DataType::UInt32, true),
         Field::new("title", DataType::Utf8, false),
         Field::new("source_path", DataType::Utf8, false),
@@ -71,6 +74,7 @@ fn schema(dim: usize) -> SchemaRef {
             false,
         ),
         Field::new("embed_key", DataType::FixedSizeBinary(32), true),
+        Field::new("page_end", DataType::UInt32, true),
     ]))
 }
 
@@ -174,7 +178,7 @@ impl ChunkTableWriter {
                 chunks.iter().map(|c| c.end_char),
             )),
             Arc::new(headings.finish()),
-            Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page))),
+            Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page_start))),
             Arc::new(StringArray::from_iter_values(
                 chunks.iter().map(|c| &c.title),
             )),
@@ -197,6 +201,7 @@ impl ChunkTableWriter {
                 )
                 .map_err(|e| pq_err(&self.path, e))?,
             ),
+            Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page_end))),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| pq_err(&self.path, e))?;
@@ -304,6 +309,8 @@ fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError
     let emb = column::<FixedSizeListArray>(batch, "embedding", path)?;
     // Tables written before the embedding cache have no key column.
     let keys = column::<FixedSizeBinaryArray>(batch, "embed_key", path).ok();
+    // Tables written before chunks had a page range: a chunk ends on its first page.
+    let page_end = column::<UInt32Array>(batch, "page_end", path).ok();
     let dim = emb.value_length() as usize;
     let values = emb
         .values()
@@ -330,7 +337,11 @@ fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError
             start_char: sc.value(i),
             end_char: ec.value(i),
             heading_path: (0..hp.len()).map(|j| hp.value(j).to_string()).collect(),
-            page: page.is_valid(i).then(|| page.value(i)),
+            page_start: page.is_valid(i).then(|| page.value(i)),
+            page_end: match page_end {
+                Some(end) => end.is_valid(i).then(|| end.value(i)),
+                None => page.is_valid(i).then(|| page.value(i)),
+            },
             title: title.value(i).to_string(),
             source_path: source.value(i).to_string(),
             format: Format::from_name(format.value(i)).unwrap_or(Format::Text),
@@ -413,7 +424,8 @@ pub(crate) mod tests {
             } else {
                 vec![]
             },
-            page: (i % 2 == 1).then_some(i),
+            page_start: (i % 2 == 1).then_some(i),
+            page_end: (i % 2 == 1).then_some(i + 1),
             title: "Doc".into(),
             source_path: "x/doc.md".into(),
             format: Format::Markdown,

@@ -171,3 +171,191 @@ pub fn empty_pages_pdf(pages: usize) -> Vec<u8> {
     );
     out
 }
+
+/// Builds PDFs with chosen fonts and raw content streams, for tests of the font and layout
+/// paths of PDF extraction (simple fonts with `/Differences`, CID fonts with ToUnicode maps,
+/// Type3 fonts, right-to-left runs, columns).
+///
+/// ```
+/// use ragops_test_support::pdf::PdfBuilder;
+/// let mut b = PdfBuilder::new();
+/// b.simple_font("F1", "Helvetica", Some("WinAnsiEncoding"), &[]);
+/// b.page(b"BT /F1 12 Tf 72 700 Td (Hello) Tj ET");
+/// let bytes = b.finish("Hello").unwrap();
+/// assert!(bytes.starts_with(b"%PDF"));
+/// ```
+pub struct PdfBuilder {
+    doc: Document,
+    pages_id: lopdf::ObjectId,
+    fonts: lopdf::Dictionary,
+    kids: Vec<Object>,
+}
+
+impl Default for PdfBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PdfBuilder {
+    pub fn new() -> Self {
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        Self {
+            doc,
+            pages_id,
+            fonts: lopdf::Dictionary::new(),
+            kids: Vec::new(),
+        }
+    }
+
+    /// Adds an object (a font program, a CharProc) and returns its reference.
+    pub fn add(&mut self, obj: impl Into<Object>) -> Object {
+        Object::Reference(self.doc.add_object(obj.into()))
+    }
+
+    /// Adds a stream and returns its reference.
+    pub fn stream(&mut self, dict: lopdf::Dictionary, bytes: &[u8]) -> Object {
+        self.add(Stream::new(dict, bytes.to_vec()))
+    }
+
+    /// Registers a font dictionary under a resource name (`/F1`), for every page.
+    pub fn font(&mut self, name: &str, dict: lopdf::Dictionary) {
+        let r = self.add(dict);
+        self.fonts.set(name, r);
+    }
+
+    /// A simple Type1 font: a base encoding (`None`: the font's own) and `/Differences`
+    /// entries of (code, glyph name), one per code.
+    pub fn simple_font(
+        &mut self,
+        name: &str,
+        base_font: &str,
+        encoding: Option<&str>,
+        differences: &[(u8, &str)],
+    ) {
+        let mut enc = lopdf::Dictionary::new();
+        enc.set("Type", "Encoding");
+        if let Some(e) = encoding {
+            enc.set("BaseEncoding", e);
+        }
+        let mut diffs = Vec::new();
+        for (code, glyph) in differences {
+            diffs.push(Object::Integer(i64::from(*code)));
+            diffs.push(Object::Name(glyph.as_bytes().to_vec()));
+        }
+        enc.set("Differences", diffs);
+        self.font(
+            name,
+            dictionary! {
+                "Type" => "Font",
+                "Subtype" => "Type1",
+                "BaseFont" => base_font,
+                "Encoding" => enc,
+            },
+        );
+    }
+
+    /// A Type0 font with the Identity-H encoding (two-byte codes) over a TrueType CID font
+    /// whose glyphs are all `width` thousandths of an em wide, and a ToUnicode map.
+    pub fn cid_font(&mut self, name: &str, to_unicode: &str, width: i64) {
+        let cmap = self.stream(dictionary! {}, to_unicode.as_bytes());
+        let descendant = self.add(dictionary! {
+            "Type" => "Font",
+            "Subtype" => "CIDFontType2",
+            "BaseFont" => "TestCID",
+            "CIDSystemInfo" => dictionary! {
+                "Registry" => Object::string_literal("Adobe"),
+                "Ordering" => Object::string_literal("Identity"),
+                "Supplement" => 0,
+            },
+            "DW" => width,
+        });
+        self.font(
+            name,
+            dictionary! {
+                "Type" => "Font",
+                "Subtype" => "Type0",
+                "BaseFont" => "TestCID",
+                "Encoding" => "Identity-H",
+                "DescendantFonts" => vec![descendant],
+                "ToUnicode" => cmap,
+            },
+        );
+    }
+
+    /// A page (595 × 842 points) with this content stream.
+    pub fn page(&mut self, content: &[u8]) {
+        let content_id = self
+            .doc
+            .add_object(Stream::new(dictionary! {}, content.to_vec()));
+        let page_id = self.doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => self.pages_id,
+            "Contents" => content_id,
+        });
+        self.kids.push(page_id.into());
+    }
+
+    pub fn finish(mut self, title: &str) -> Result<Vec<u8>, lopdf::Error> {
+        let resources = self.doc.add_object(dictionary! { "Font" => self.fonts });
+        let count = self.kids.len() as i64;
+        self.doc.objects.insert(
+            self.pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages",
+                "Kids" => self.kids,
+                "Count" => count,
+                "Resources" => resources,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            }),
+        );
+        let catalog_id = self.doc.add_object(dictionary! {
+            "Type" => "Catalog",
+            "Pages" => self.pages_id,
+        });
+        let info_id = self.doc.add_object(dictionary! {
+            "Title" => lopdf::text_string(title),
+        });
+        self.doc.trailer.set("Root", catalog_id);
+        self.doc.trailer.set("Info", info_id);
+        self.doc.compress();
+        let mut out = Vec::new();
+        self.doc.save_to(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// A ToUnicode CMap with `bfchar` entries (code → text) and `bfrange` entries whose target is
+/// an array (first code → one text per code). Codes are two bytes.
+pub fn to_unicode_cmap(chars: &[(u16, &str)], ranges: &[(u16, &[&str])]) -> String {
+    fn hex(s: &str) -> String {
+        s.encode_utf16().map(|u| format!("{u:04X}")).collect()
+    }
+    let mut out = String::from(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+         /CMapName /Test-UCS def\n/CMapType 2 def\n\
+         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    if !chars.is_empty() {
+        out.push_str(&format!("{} beginbfchar\n", chars.len()));
+        for (code, text) in chars {
+            out.push_str(&format!("<{code:04X}> <{}>\n", hex(text)));
+        }
+        out.push_str("endbfchar\n");
+    }
+    if !ranges.is_empty() {
+        out.push_str(&format!("{} beginbfrange\n", ranges.len()));
+        for (first, texts) in ranges {
+            let last = *first + texts.len().saturating_sub(1) as u16;
+            let items: Vec<String> = texts.iter().map(|t| format!("<{}>", hex(t))).collect();
+            out.push_str(&format!(
+                "<{first:04X}> <{last:04X}> [{}]\n",
+                items.join(" ")
+            ));
+        }
+        out.push_str("endbfrange\n");
+    }
+    out.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    out
+}

@@ -159,8 +159,9 @@ impl PipelineConfig {
 
     /// Hash of the settings that shape each document's chunks and embedded texts, given the
     /// model identity: chunking, enrichment, the JSONL mapping, the per-file limits (which
-    /// decide whether a file loads at all), `max_tokens` and the embedding model. A document
-    /// with the same bytes and the same reuse key gets the same chunks and vectors.
+    /// decide whether a file loads at all), the loaders' version ([`LOADERS`]), `max_tokens`
+    /// and the embedding model. A document with the same bytes and the same reuse key gets the
+    /// same chunks and vectors.
     pub fn reuse_key(&self, model: &ModelIdentity) -> String {
         let s = &self.sources;
         let limits = serde_json::json!({
@@ -180,6 +181,7 @@ impl PipelineConfig {
             })
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
+            .part(LOADERS)
             .part(serde_json::to_string(&self.embedding.max_tokens).unwrap_or_default())
             .part(model.reuse_part())
             .hex()
@@ -211,6 +213,12 @@ impl PipelineConfig {
 /// hash of token-sized configurations, so a new algorithm changes chunk ids and the reuse key:
 /// chunks cut by an older algorithm are never mixed with new ones.
 pub const TOKEN_SPLITTER: &str = "ragops-split/1";
+
+/// Names the loaders' output (the text and pages they extract from a file's bytes). It is part of
+/// the reuse key, so a ragops whose loaders extract differently (PDF fonts and layout in
+/// `ragops-load/2`) loads every file again instead of reusing chunks of the old text. Bump it
+/// whenever a loader's output changes for some input.
+pub const LOADERS: &str = "ragops-load/2";
 
 /// Names the contextual header (`ragops_enrich::header`: title and heading path, capped at 200
 /// characters and 32 words). It is part of the reuse key when headers are on, and of the

@@ -26,6 +26,8 @@ pub struct EvalOptions {
     pub questions: PathBuf,
     pub modes: Vec<Mode>,
     pub ks: Vec<usize>,
+    /// Chunks to report per question and mode (0: metrics only).
+    pub show_hits: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,32 @@ pub struct EvalReport {
     pub kind: SetKind,
     pub question_count: usize,
     pub metrics: Vec<ModeMetrics>,
+    /// Each question's best chunks per mode, when asked for ([`EvalOptions::show_hits`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hits: Vec<QuestionHits>,
+}
+
+/// A question's best chunks in one mode: where they are, and whether their document is
+/// judged relevant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuestionHits {
+    pub mode: Mode,
+    pub question_id: String,
+    pub query: String,
+    pub hits: Vec<HitLocation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HitLocation {
+    pub doc_id: String,
+    /// First and last page of the chunk, for paginated sources (PDF).
+    pub page_start: Option<u32>,
+    pub page_end: Option<u32>,
+    pub start_char: u64,
+    pub end_char: u64,
+    pub score: f32,
+    /// The question grades the chunk's document above 0.
+    pub relevant: bool,
 }
 
 pub fn load_questions(path: &Path) -> Result<QuestionSet, EngineError> {
@@ -60,13 +88,21 @@ pub fn eval(opts: &EvalOptions) -> Result<EvalReport, EngineError> {
     } else {
         Vec::new()
     };
-    let metrics = evaluate(&searcher, &set, &vectors, &opts.modes, &opts.ks)?;
+    let (metrics, hits) = evaluate_with_hits(
+        &searcher,
+        &set,
+        &vectors,
+        &opts.modes,
+        &opts.ks,
+        opts.show_hits,
+    )?;
     Ok(EvalReport {
         snapshot: searcher.id().clone(),
         questions: opts.questions.clone(),
         kind: set.kind,
         question_count: set.questions.len(),
         metrics,
+        hits,
     })
 }
 
@@ -91,21 +127,64 @@ pub(crate) fn evaluate(
     modes: &[Mode],
     ks: &[usize],
 ) -> Result<Vec<ModeMetrics>, EngineError> {
+    Ok(evaluate_with_hits(searcher, set, vectors, modes, ks, 0)?.0)
+}
+
+/// [`evaluate`], also returning each question's `show` best chunks per mode.
+fn evaluate_with_hits(
+    searcher: &Searcher,
+    set: &QuestionSet,
+    vectors: &[Vec<f32>],
+    modes: &[Mode],
+    ks: &[usize],
+    show: usize,
+) -> Result<(Vec<ModeMetrics>, Vec<QuestionHits>), EngineError> {
     let judged = set.doc_ids();
     let kmax = ks.iter().copied().max().unwrap_or(0);
+    let depth = (kmax * DOC_DEPTH).max(show);
     let mut out = Vec::new();
+    let mut shown = Vec::new();
     for &mode in modes {
         // Per question: chunk hits (best first), deep enough to rank documents at kmax.
         let mut hits = Vec::with_capacity(set.questions.len());
         for (i, q) in set.questions.iter().enumerate() {
             let v = vectors.get(i).map(Vec::as_slice);
-            hits.push(searcher.search(&q.query, v, mode, kmax * DOC_DEPTH)?);
+            hits.push(searcher.search(&q.query, v, mode, depth)?);
         }
         for &k in ks {
             out.push(score(mode, k, &set.questions, &hits, &judged));
         }
+        if show > 0 {
+            for (q, h) in set.questions.iter().zip(&hits) {
+                shown.push(locate(mode, q, &h[..h.len().min(show)], &judged));
+            }
+        }
     }
-    Ok(out)
+    Ok((out, shown))
+}
+
+fn locate(mode: Mode, q: &Question, hits: &[SearchHit], judged: &HashSet<&str>) -> QuestionHits {
+    QuestionHits {
+        mode,
+        question_id: q.id.clone(),
+        query: q.query.clone(),
+        hits: hits
+            .iter()
+            .map(|h| {
+                let c = &h.chunk;
+                let doc = judged_id(c.doc_id.as_str(), judged);
+                HitLocation {
+                    doc_id: c.doc_id.to_string(),
+                    page_start: c.page_start,
+                    page_end: c.page_end,
+                    start_char: c.start_char,
+                    end_char: c.end_char,
+                    score: h.score,
+                    relevant: q.grades.get(doc).is_some_and(|&g| g > 0),
+                }
+            })
+            .collect(),
+    }
 }
 
 /// Sums of the span metrics over the questions that have spans.

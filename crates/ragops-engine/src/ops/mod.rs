@@ -3,6 +3,7 @@
 mod check;
 mod diff;
 mod eval;
+mod extract;
 mod gc;
 mod refs;
 mod search;
@@ -11,8 +12,9 @@ mod store;
 
 pub use check::{check, CheckOptions, CheckReport, ModelDrift, SourceDrift};
 pub use diff::{diff, ChangedDocument, SnapshotDiff};
-pub use eval::{eval, load_questions, EvalOptions, EvalReport};
+pub use eval::{eval, load_questions, EvalOptions, EvalReport, HitLocation, QuestionHits};
 pub(crate) use eval::{evaluate, query_vectors};
+pub use extract::{extract, Extracted, ExtractedDocument, ExtractedPage};
 pub use gc::{gc, GcReport, Kept};
 pub(crate) use refs::verified;
 pub use refs::{rollback, tag, untag};

@@ -1,23 +1,36 @@
-//! PDF text extraction: lopdf parses the file, [`content::Lexer`] streams each page's content.
+//! PDF text extraction: lopdf parses the file; the layer above does what pdf.js and pypdf do.
+//!
+//! * [`content`]: a streaming lexer of content streams.
+//! * [`interp`]: the interpreter (graphics and text state, Form XObjects) → positioned glyphs.
+//! * [`font`], [`cmap`], [`encoding`]: codes → text and widths (simple and composite fonts,
+//!   ToUnicode, predefined CMaps, `/Differences`, the Adobe Glyph List).
+//! * [`layout`]: glyphs → text in reading order (spaces, lines, columns, right-to-left runs,
+//!   fake bold, hyphenation).
 //!
 //! Work per file is bounded by its [`Budget`]: the bytes streams may inflate to (objects kept
-//! at load time and page contents together), the number of pages and the time. A file over
-//! a budget is skipped with the reason. Pages are found with one walk of the page tree, so
-//! extraction is linear in the page count.
+//! at load time, page contents and forms together), the number of pages and the time. A file
+//! over a budget is skipped with the reason. Pages are found with one walk of the page tree and
+//! fonts are parsed once per file, so extraction is linear in the page count.
 
+mod cmap;
 mod content;
+mod encoding;
+mod font;
+mod fontfile;
+mod interp;
+mod layout;
+mod tables;
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use lopdf::{Document, Encoding, Object, ObjectId};
+use lopdf::{Document, Object, ObjectId};
 use ragops_core::PageSpan;
 
 use ragops_core::SkipReason;
 
 use crate::Budget;
-use content::{Lexer, Operand};
+use interp::{FontCache, Interpreter, Resources};
 
 pub(crate) struct ExtractedPdf {
     pub title: Option<String>,
@@ -183,6 +196,7 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReas
     }
     let mut text = String::new();
     let mut spans = Vec::new();
+    let mut fonts = FontCache::default();
     for (i, &page_id) in page_ids.iter().enumerate() {
         budget.check_time()?;
         let left = budget.max_inflated_bytes.saturating_sub(inflated);
@@ -194,7 +208,19 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReas
             Err(_) => continue,
         };
         inflated += content.len() as u64;
-        let page_text = clean_page(&page_text(&doc, page_id, &content, budget)?);
+        let res = Resources::of_page(&doc, page_id);
+        let mut interp = Interpreter::new(
+            &doc,
+            &mut fonts,
+            budget,
+            budget.max_inflated_bytes.saturating_sub(inflated),
+        );
+        interp.run(&content, &res)?;
+        inflated = budget
+            .max_inflated_bytes
+            .saturating_sub(interp.inflate_left);
+        let page_text = layout::page_text(&interp.glyphs, page_box(&doc, page_id));
+        let page_text = clean_page(&page_text);
         if page_text.is_empty() {
             continue;
         }
@@ -208,15 +234,14 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReas
         text.push_str(&page_text);
     }
     if text.is_empty() {
-        let why = if doc.is_encrypted() {
-            "encrypted, a password is required".to_string()
-        } else {
-            format!(
-                "no extractable text in {} pages (image-only or scanned?)",
-                page_ids.len()
-            )
-        };
-        return Err(SkipReason::Pdf { detail: why });
+        if doc.is_encrypted() {
+            return Err(SkipReason::Pdf {
+                detail: "encrypted, a password is required".into(),
+            });
+        }
+        return Err(SkipReason::NoTextLayer {
+            pages: page_ids.len() as u32,
+        });
     }
     let title = info_title(&doc).map(|t| crate::cap_title(&t));
     Ok(ExtractedPdf {
@@ -226,86 +251,52 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReas
     })
 }
 
-/// The text a page's content shows, in content order (`Tj`, `TJ`, `'` and `"`, with a line
-/// break at `T*` and `ET`), decoded with each font's encoding.
-fn page_text(
-    doc: &Document,
-    page_id: ObjectId,
-    content: &[u8],
-    budget: &Budget,
-) -> Result<String, SkipReason> {
-    let fonts = doc.get_page_fonts(page_id).unwrap_or_default();
-    let limit = budget.max_inflated_bytes.min(MAX_STREAM_BYTES) as usize;
-    let mut encodings: BTreeMap<Vec<u8>, Option<Encoding>> = BTreeMap::new();
-    let mut font: Option<Vec<u8>> = None;
-    let mut out = String::new();
-    for (n, op) in Lexer::new(content).enumerate() {
-        if (n + 1).is_multiple_of(65_536) {
-            budget.check_time()?;
-        }
-        let newline = |out: &mut String| {
-            if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
-            }
-        };
-        let shown: &[Operand] = match op.operator {
-            b"Tf" => {
-                if let Some(Operand::Name(name)) = op.operands.first() {
-                    if !encodings.contains_key(name) {
-                        let enc = fonts
-                            .get(name)
-                            .and_then(|f| f.get_font_encoding_with_limit(doc, limit).ok());
-                        encodings.insert(name.clone(), enc);
-                    }
-                    font = Some(name.clone());
+/// The visible area of a page: its CropBox, else its MediaBox (inherited through the page
+/// tree), as `[x0, y0, x1, y1]`.
+fn page_box(doc: &Document, page: ObjectId) -> Option<[f64; 4]> {
+    let mut node = doc.get_dictionary(page).ok()?;
+    let mut media = None;
+    for _ in 0..32 {
+        for key in [b"CropBox".as_slice(), b"MediaBox".as_slice()] {
+            if let Some(b) = node
+                .get(key)
+                .ok()
+                .and_then(|o| doc.dereference(o).ok())
+                .and_then(|(_, o)| o.as_array().ok())
+                .and_then(|a| rect(a))
+            {
+                if key == b"CropBox" {
+                    return Some(b);
                 }
-                continue;
+                media = media.or(Some(b));
             }
-            b"Tj" | b"TJ" => &op.operands,
-            b"'" => {
-                newline(&mut out);
-                &op.operands
-            }
-            b"\"" => {
-                newline(&mut out);
-                op.operands.get(2).map(std::slice::from_ref).unwrap_or(&[])
-            }
-            b"T*" | b"ET" => {
-                newline(&mut out);
-                continue;
-            }
-            _ => continue,
-        };
-        if let Some(Some(enc)) = font.as_ref().and_then(|f| encodings.get(f)) {
-            collect_text(&mut out, enc, shown);
+        }
+        match node.get(b"Parent").ok().and_then(|o| o.as_reference().ok()) {
+            Some(parent) => node = doc.get_dictionary(parent).ok()?,
+            None => break,
         }
     }
-    Ok(out)
+    media
 }
 
-/// Appends the text of string operands; a `TJ` adjustment of more than 100 thousandths of an
-/// em is a word gap.
-fn collect_text(out: &mut String, enc: &Encoding, operands: &[Operand]) {
-    for o in operands {
-        match o {
-            Operand::Str(bytes) => {
-                let _ = enc.write_to_string(bytes, out);
-            }
-            Operand::Array(items) => {
-                for item in items {
-                    match item {
-                        Operand::Str(bytes) => {
-                            let _ = enc.write_to_string(bytes, out);
-                        }
-                        other if other.as_number().is_some_and(|n| n < -100.0) => out.push(' '),
-                        _ => {}
-                    }
-                }
-                out.push(' ');
-            }
-            _ => {}
-        }
+fn rect(a: &[Object]) -> Option<[f64; 4]> {
+    if a.len() != 4 {
+        return None;
     }
+    let v: Vec<f64> = a
+        .iter()
+        .map(|o| match o {
+            Object::Integer(i) => Some(*i as f64),
+            Object::Real(r) => Some(f64::from(*r)),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    Some([
+        v[0].min(v[2]),
+        v[1].min(v[3]),
+        v[0].max(v[2]),
+        v[1].max(v[3]),
+    ])
 }
 
 /// Trims lines, drops control characters and collapses runs of blank lines.
@@ -390,5 +381,158 @@ mod tests {
             extract(&bytes, &b),
             Err(SkipReason::TooManyPages { limit: 4 })
         ));
+    }
+
+    /// Regression tests of the font and layout paths, on PDFs the test-support writer makes.
+    mod paths {
+        use super::budget;
+        use crate::pdf::extract;
+        use lopdf::{dictionary, Object};
+        use ragops_test_support::pdf::{to_unicode_cmap, PdfBuilder};
+
+        fn text_of(b: PdfBuilder) -> String {
+            let bytes = b.finish("t").unwrap();
+            extract(&bytes, &budget()).unwrap().text
+        }
+
+        #[test]
+        fn simple_font_differences_glyph_names_and_ligatures() {
+            let mut b = PdfBuilder::new();
+            b.simple_font(
+                "F1",
+                "Helvetica",
+                Some("WinAnsiEncoding"),
+                &[
+                    (1, "fi"),
+                    (2, "uni00E9"),
+                    (3, "e.alt"),
+                    (4, "fl"),
+                    (5, "afii10017"),
+                ],
+            );
+            b.page(b"BT /F1 12 Tf 72 700 Td (of\\001ce caf\\002 t\\003st \\004ow \\005) Tj ET");
+            assert_eq!(text_of(b), "office caf\u{e9} test flow \u{410}");
+        }
+
+        #[test]
+        fn cid_font_with_to_unicode_bfchar_and_bfrange_arrays() {
+            let cmap = to_unicode_cmap(
+                &[(1, "H"), (2, "i"), (3, "\u{FB01}"), (8, "n"), (7, "e")],
+                &[(0x10, &["\u{D55C}", "\u{AD6D}", "\u{C5B4}"])],
+            );
+            let mut b = PdfBuilder::new();
+            b.cid_font("F2", &cmap, 1000);
+            b.page(
+                b"BT /F2 12 Tf 72 700 Td <00010002> Tj 0 -14 Td <001000110012> Tj \
+                  0 -14 Td <000300080007> Tj ET",
+            );
+            // The ligature code maps to U+FB01, which is written out as "fi".
+            assert_eq!(text_of(b), "Hi\n\u{D55C}\u{AD6D}\u{C5B4}\nfine");
+        }
+
+        #[test]
+        fn type3_font_with_to_unicode() {
+            let mut b = PdfBuilder::new();
+            let glyph = b.stream(dictionary! {}, b"600 0 0 0 500 700 d1 0 0 500 700 re f");
+            let cmap = b.stream(
+                dictionary! {},
+                b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n\
+                  1 begincodespacerange <00> <FF> endcodespacerange\n\
+                  2 beginbfchar <01> <004F> <02> <004B> endbfchar\n\
+                  endcmap end end",
+            );
+            b.font(
+                "T3",
+                dictionary! {
+                    "Type" => "Font",
+                    "Subtype" => "Type3",
+                    "FontMatrix" => vec![0.001.into(), 0.into(), 0.into(), 0.001.into(), 0.into(), 0.into()],
+                    "FontBBox" => vec![0.into(), 0.into(), 600.into(), 700.into()],
+                    "CharProcs" => dictionary! { "g1" => glyph.clone(), "g2" => glyph },
+                    "Encoding" => dictionary! {
+                        "Type" => "Encoding",
+                        "Differences" => vec![1.into(), Object::Name(b"g1".to_vec()), Object::Name(b"g2".to_vec())],
+                    },
+                    "FirstChar" => 1,
+                    "LastChar" => 2,
+                    "Widths" => vec![600.into(), 600.into()],
+                    "Resources" => dictionary! {},
+                    "ToUnicode" => cmap,
+                },
+            );
+            b.page(b"BT /T3 20 Tf 72 700 Td (\\001\\002) Tj ET");
+            assert_eq!(text_of(b), "OK");
+        }
+
+        #[test]
+        fn right_to_left_runs_come_out_in_logical_order() {
+            // Hebrew drawn in visual order, as PDF producers write it: glyphs left to right.
+            let cmap = to_unicode_cmap(
+                &[
+                    (1, "\u{5E9}"),
+                    (2, "\u{5DC}"),
+                    (3, "\u{5D5}"),
+                    (4, "\u{5DD}"),
+                    (5, "\u{5E2}"),
+                ],
+                &[],
+            );
+            let mut b = PdfBuilder::new();
+            b.simple_font("F1", "Helvetica", Some("WinAnsiEncoding"), &[]);
+            b.cid_font("F2", &cmap, 500);
+            b.page(
+                b"BT /F1 12 Tf 72 700 Td (ragops ) Tj /F2 12 Tf <0004000300020001> Tj ET \
+                  BT /F2 12 Tf 72 686 Td [<0004000200030005> -300 <0004000300020001>] TJ ET",
+            );
+            assert_eq!(
+                text_of(b),
+                "ragops \u{5E9}\u{5DC}\u{5D5}\u{5DD}\n\
+                 \u{5E9}\u{5DC}\u{5D5}\u{5DD} \u{5E2}\u{5D5}\u{5DC}\u{5DD}"
+            );
+        }
+
+        #[test]
+        fn two_columns_are_read_one_after_the_other() {
+            let mut b = PdfBuilder::new();
+            b.simple_font("F1", "Helvetica", Some("WinAnsiEncoding"), &[]);
+            let words = [
+                "one", "two", "three", "four", "five", "six", "seven", "eight",
+            ];
+            let mut content = String::from("BT /F1 10 Tf\n");
+            // Columns at least six ems wide (narrower blocks side by side read as table
+            // cells), drawn row by row, left then right, as some producers interleave them.
+            for (i, w) in words.iter().enumerate() {
+                let y = 700 - 14 * i as i32;
+                content.push_str(&format!(
+                    "1 0 0 1 50 {y} Tm (line {w} of the alpha column) Tj\n"
+                ));
+                content.push_str(&format!(
+                    "1 0 0 1 320 {y} Tm (line {w} of the beta column) Tj\n"
+                ));
+            }
+            content.push_str("ET");
+            b.page(content.as_bytes());
+            let text = text_of(b);
+            let column = |name: &str| -> Vec<String> {
+                words
+                    .iter()
+                    .map(|w| format!("line {w} of the {name} column"))
+                    .collect()
+            };
+            let (left, right) = (column("alpha"), column("beta"));
+            assert_eq!(text, format!("{}\n\n{}", left.join("\n"), right.join("\n")));
+        }
+
+        #[test]
+        fn hyphenation_fake_bold_and_word_gaps() {
+            let mut b = PdfBuilder::new();
+            b.simple_font("F1", "Helvetica", Some("WinAnsiEncoding"), &[]);
+            b.page(
+                b"BT /F1 12 Tf 72 700 Td (An exam-) Tj 0 -14 Td (ple of it.) Tj ET \
+                  BT /F1 12 Tf 72 650 Td (Bold) Tj ET BT /F1 12 Tf 72.3 650 Td (Bold) Tj ET \
+                  BT /F1 12 Tf 72 630 Td [(spaced)-400(by)-400(kerning)] TJ ET",
+            );
+            assert_eq!(text_of(b), "An example of it.\n\nBold\n\nspaced by kerning");
+        }
     }
 }
