@@ -15,5 +15,6 @@ mod human;
 mod incremental;
 mod kill;
 mod pdf;
+mod query_path;
 mod real_model;
 mod store;

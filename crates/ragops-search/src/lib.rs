@@ -1,11 +1,15 @@
-//! Retrieval over one snapshot: BM25 (tantivy), vector (exact cosine over the chunk table) and
-//! hybrid (reciprocal rank fusion of both lists). Hits carry their chunk.
+//! Retrieval over one snapshot: BM25 (tantivy), vector (exact cosine over the memory-mapped
+//! vectors) and hybrid (reciprocal rank fusion of both lists). Opening a snapshot reads its
+//! manifest, the chunk table's footer and page index, and maps its vectors: no table is read
+//! into memory. Hits carry their chunk, fetched by row number for the top k only.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::OnceLock;
 
 pub use ragops_core::Mode;
 use ragops_core::{Chunk, ChunkId, SnapshotId};
-use ragops_store::{ChunkTable, FulltextIndex, Manifest, Snapshot, Store, StoreError};
+use ragops_store::{ChunkRows, FulltextIndex, Manifest, Snapshot, Store, StoreError, Vectors};
 
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
 pub const RRF_K: f32 = 60.0;
@@ -48,27 +52,26 @@ pub struct SearchHit {
 /// A snapshot opened for queries.
 pub struct Searcher {
     snapshot: Snapshot,
-    table: ChunkTable,
+    rows: ChunkRows,
+    vectors: Vectors,
     fulltext: Option<FulltextIndex>,
-    by_id: HashMap<ChunkId, usize>,
+    /// Chunk id → row, for full-text indexes written before they recorded rows (built on
+    /// first use from the chunk-id column only).
+    by_id: OnceLock<HashMap<ChunkId, usize>>,
 }
 
 impl Searcher {
     pub fn open(store: &Store, id: &SnapshotId) -> Result<Self, SearchError> {
         let snapshot = store.snapshot(id)?;
-        let table = snapshot.read_chunks()?;
+        let rows = snapshot.rows()?;
+        let vectors = snapshot.vectors(&rows)?;
         let fulltext = snapshot.fulltext()?;
-        let by_id = table
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.chunk.id.clone(), i))
-            .collect();
         Ok(Self {
             snapshot,
-            table,
+            rows,
+            vectors,
             fulltext,
-            by_id,
+            by_id: OnceLock::new(),
         })
     }
 
@@ -94,10 +97,13 @@ impl Searcher {
         k: usize,
     ) -> Result<Vec<SearchHit>, SearchError> {
         let ranked = self.rank(query, query_vector, mode, k)?;
+        let wanted: Vec<usize> = ranked.iter().map(|r| r.row).collect();
+        let rows = self.rows.fetch(&wanted)?;
         Ok(ranked
             .into_iter()
-            .map(|r| SearchHit {
-                chunk: self.table.rows[r.row].chunk.clone(),
+            .zip(rows)
+            .map(|(r, row)| SearchHit {
+                chunk: row.chunk,
                 score: r.score,
                 bm25_rank: r.bm25_rank,
                 vector_rank: r.vector_rank,
@@ -155,33 +161,126 @@ impl Searcher {
             .fulltext
             .as_ref()
             .ok_or_else(|| SearchError::NoFulltext(self.id().clone()))?;
-        Ok(ft
-            .search(query, limit)?
+        let hits = ft.search(query, limit)?;
+        if hits
+            .iter()
+            .all(|h| h.row.is_some_and(|r| r < self.rows.len()))
+        {
+            return Ok(hits
+                .into_iter()
+                .filter_map(|h| h.row.map(|r| (r, h.score)))
+                .collect());
+        }
+        let by_id = match self.by_id.get() {
+            Some(m) => m,
+            None => {
+                let ids = self.rows.chunk_ids()?;
+                let map = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+                self.by_id.get_or_init(|| map)
+            }
+        };
+        Ok(hits
             .into_iter()
-            .filter_map(|(id, s)| self.by_id.get(&id).map(|&row| (row, s)))
+            .filter_map(|h| by_id.get(&h.chunk_id).map(|&row| (row, h.score)))
             .collect())
     }
 
     fn vector(&self, q: &[f32], limit: usize) -> Result<Vec<(usize, f32)>, SearchError> {
-        if q.len() != self.table.dim {
+        let dim = self.vectors.dim();
+        if q.len() != dim {
             return Err(SearchError::Dimension {
                 got: q.len(),
-                want: self.table.dim,
+                want: dim,
             });
         }
-        let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        let mut scored: Vec<(usize, f32)> = (0..self.table.rows.len())
-            .map(|row| {
-                let v = self.table.vector(row);
-                let dot: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
-                let vn = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                (row, dot / (qn * vn))
-            })
-            .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(limit);
-        Ok(scored)
+        Ok(exact_top(self.vectors.as_slice(), dim, q, limit))
     }
+}
+
+/// A scored row ordered so that the heap's top is the worst kept: lowest score, then highest
+/// row (ties keep the lower row, as a full sort by score then row would).
+#[derive(PartialEq)]
+struct Worst(f32, usize);
+
+impl Eq for Worst {}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Dot product of `v` with `q` and the squared norm of `v`, with eight independent sums so the
+/// compiler vectorises the loop (AVX2/AVX-512 on x86-64) without reassociating floats.
+fn dot_and_norm(v: &[f32], q: &[f32]) -> (f32, f32) {
+    let (mut dot, mut norm) = ([0.0f32; 8], [0.0f32; 8]);
+    let (vc, qc) = (v.chunks_exact(8), q.chunks_exact(8));
+    let (vr, qr) = (vc.remainder(), qc.remainder());
+    for (a, b) in vc.zip(qc) {
+        for i in 0..8 {
+            dot[i] += a[i] * b[i];
+            norm[i] += a[i] * a[i];
+        }
+    }
+    let (mut d, mut n): (f32, f32) = (dot.iter().sum(), norm.iter().sum());
+    for (a, b) in vr.iter().zip(qr) {
+        d += a * b;
+        n += a * a;
+    }
+    (d, n)
+}
+
+/// Rows per block of the exact scan (each block keeps its own top list; blocks run on the rayon
+/// pool).
+const SCAN_BLOCK: usize = 32 * 1024;
+
+/// The `limit` rows of `vectors` (row-major, `dim` values each) most cosine-similar to `q`,
+/// best first (ties: lower row first). Memory is bounded by `limit` per block.
+pub fn exact_top(vectors: &[f32], dim: usize, q: &[f32], limit: usize) -> Vec<(usize, f32)> {
+    exact_top_in_blocks(vectors, dim, q, limit, SCAN_BLOCK)
+}
+
+fn exact_top_in_blocks(
+    vectors: &[f32],
+    dim: usize,
+    q: &[f32],
+    limit: usize,
+    block_rows: usize,
+) -> Vec<(usize, f32)> {
+    use rayon::prelude::*;
+    if limit == 0 || dim == 0 {
+        return Vec::new();
+    }
+    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let scan = |first: usize, block: &[f32]| {
+        let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(limit + 1);
+        for (i, v) in block.chunks_exact(dim).enumerate() {
+            let (dot, vn) = dot_and_norm(v, q);
+            let score = dot / (qn * vn.sqrt().max(1e-12));
+            let row = first + i;
+            if heap.len() < limit {
+                heap.push(Worst(score, row));
+            } else if heap.peek().is_some_and(|top| Worst(score, row) < *top) {
+                heap.pop();
+                heap.push(Worst(score, row));
+            }
+        }
+        heap.into_vec()
+    };
+    let mut all: Vec<Worst> = vectors
+        .par_chunks(block_rows.max(1) * dim)
+        .enumerate()
+        .flat_map_iter(|(b, block)| scan(b * block_rows.max(1), block))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.truncate(limit);
+    all.into_iter().map(|Worst(s, r)| (r, s)).collect()
 }
 
 /// Reciprocal rank fusion: `score = Σ 1 / (RRF_K + rank)` over the lists a row appears in.
@@ -224,6 +323,36 @@ mod tests {
         // Rows 1 and 5 tie (rank 1 in one list): lower row first.
         assert_eq!((hits[1].row, hits[2].row), (1, 5));
         assert_eq!(hits.len(), 4);
+    }
+
+    #[test]
+    fn exact_top_equals_a_full_sort() {
+        let dim = 3;
+        let mut vectors = Vec::new();
+        for i in 0..200u32 {
+            let x = (i as f32 * 0.37).sin();
+            let y = (i as f32 * 0.11).cos();
+            vectors.extend_from_slice(&[x, y, (i % 7) as f32 * 0.1]);
+        }
+        // Duplicates tie: the lower row must win, as in the full sort.
+        vectors.extend_from_within(..3);
+        let q = [0.3, -0.8, 0.2];
+        let mut full: Vec<(usize, f32)> = vectors
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(r, v)| (r, exact_top(v, dim, &q, 1)[0].1))
+            .collect();
+        full.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for limit in [1, 5, 17, 201, 500] {
+            for block in [7, 64, SCAN_BLOCK] {
+                let top = exact_top_in_blocks(&vectors, dim, &q, limit, block);
+                let want = full[..limit.min(full.len())].to_vec();
+                assert_eq!(top, want, "limit {limit}, blocks of {block}");
+            }
+        }
+        // Dimensions that are not a multiple of the eight lanes.
+        let (d, n) = dot_and_norm(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], &[1.0; 9]);
+        assert_eq!((d, n), (45.0, 285.0));
     }
 
     #[test]

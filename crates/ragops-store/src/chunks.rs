@@ -34,12 +34,20 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, EmbedKey, Format};
 
+use crate::vectors::VectorFileWriter;
 use crate::StoreError;
+
+/// Rows per Parquet data page: a row fetched by number costs one page per column.
+const ROWS_PER_PAGE: usize = 64;
 
 pub(crate) const CHUNKS_FILE: &str = "chunks.parquet";
 
@@ -92,6 +100,8 @@ pub struct ChunkTableWriter {
     schema: SchemaRef,
     writer: ArrowWriter<File>,
     rows: u64,
+    /// A snapshot's table also writes its vectors to `vectors.f32`, row for row.
+    vectors: Option<VectorFileWriter>,
 }
 
 impl ChunkTableWriter {
@@ -100,8 +110,21 @@ impl ChunkTableWriter {
     pub fn create(path: &Path, dim: usize) -> Result<Self, StoreError> {
         let file = File::create(path).map_err(crate::io(path))?;
         let schema = schema(dim);
-        let props = WriterProperties::builder()
+        // Small pages and a page index (column and offset indexes), so a query reads the
+        // pages of its top-k rows, not whole row groups.
+        // Dictionaries only for the columns whose values repeat within a row group (a chunk's
+        // document fields): a fetched row costs its pages plus each column's dictionary page,
+        // and a dictionary of unique texts or ids is as large as the column.
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(false);
+        for column in ["doc_id", "title", "source_path", "format"] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(column), true);
+        }
+        let props = props
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_write_batch_size(ROWS_PER_PAGE)
+            .set_data_page_row_count_limit(ROWS_PER_PAGE)
             .set_created_by(format!("ragops {}", ragops_core::TOOL_VERSION))
             .build();
         let writer =
@@ -112,7 +135,19 @@ impl ChunkTableWriter {
             schema,
             writer,
             rows: 0,
+            vectors: None,
         })
+    }
+
+    /// A snapshot's table: `chunks.parquet` plus `vectors.f32` beside it.
+    pub(crate) fn create_with_vectors(
+        path: &Path,
+        vectors: &Path,
+        dim: usize,
+    ) -> Result<Self, StoreError> {
+        let mut w = Self::create(path, dim)?;
+        w.vectors = Some(VectorFileWriter::create(vectors, dim)?);
+        Ok(w)
     }
 
     /// Dimension of the vectors.
@@ -209,6 +244,9 @@ impl ChunkTableWriter {
             .write(&batch)
             .map_err(|e| pq_err(&self.path, e))?;
         self.writer.flush().map_err(|e| pq_err(&self.path, e))?;
+        if let Some(v) = self.vectors.as_mut() {
+            v.append(vectors)?;
+        }
         self.rows += chunks.len() as u64;
         Ok(())
     }
@@ -220,6 +258,15 @@ impl ChunkTableWriter {
             .into_inner()
             .map_err(|e| pq_err(&self.path, e))?;
         file.sync_all().map_err(crate::io(&self.path))?;
+        if let Some(v) = self.vectors {
+            let rows = v.finish()?;
+            if rows != self.rows {
+                return Err(pq_err(
+                    &self.path,
+                    format!("{rows} vectors written for {} rows", self.rows),
+                ));
+            }
+        }
         Ok(self.rows)
     }
 }
@@ -291,6 +338,30 @@ impl Iterator for ChunkBatches {
 }
 
 fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError> {
+    let (vectors, dim) = decode_vectors(batch, path)?;
+    Ok((decode_rows(batch, path)?, vectors, dim))
+}
+
+/// The embedding column of a batch: row-major values and the dimension.
+fn decode_vectors(batch: &RecordBatch, path: &Path) -> Result<(Vec<f32>, usize), StoreError> {
+    let emb = column::<FixedSizeListArray>(batch, "embedding", path)?;
+    let dim = emb.value_length() as usize;
+    let values = emb
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
+    let start = emb.offset() * dim;
+    let vectors = values
+        .values()
+        .get(start..start + batch.num_rows() * dim)
+        .ok_or_else(|| pq_err(path, "embedding column shorter than its rows"))?
+        .to_vec();
+    Ok((vectors, dim))
+}
+
+/// The rows of a batch (every column but the embedding).
+fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreError> {
     let ids = column::<StringArray>(batch, "chunk_id", path)?;
     let docs = column::<StringArray>(batch, "doc_id", path)?;
     let ordinal = column::<UInt32Array>(batch, "ordinal", path)?;
@@ -306,19 +377,10 @@ fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError
     let format = column::<StringArray>(batch, "format", path)?;
     let mtime = column::<Int64Array>(batch, "mtime", path)?;
     let tokens = column::<UInt32Array>(batch, "token_count", path)?;
-    let emb = column::<FixedSizeListArray>(batch, "embedding", path)?;
     // Tables written before the embedding cache have no key column.
     let keys = column::<FixedSizeBinaryArray>(batch, "embed_key", path).ok();
     // Tables written before chunks had a page range: a chunk ends on its first page.
     let page_end = column::<UInt32Array>(batch, "page_end", path).ok();
-    let dim = emb.value_length() as usize;
-    let values = emb
-        .values()
-        .as_any()
-        .downcast_ref::<Float32Array>()
-        .ok_or_else(|| pq_err(path, "embedding values are not Float32"))?;
-    let start = emb.offset() * dim;
-    let vectors = values.values()[start..start + batch.num_rows() * dim].to_vec();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
@@ -355,7 +417,7 @@ fn decode_batch(batch: &RecordBatch, path: &Path) -> Result<RowBatch, StoreError
             token_count: tokens.value(i),
         });
     }
-    Ok((rows, vectors, dim))
+    Ok(rows)
 }
 
 /// Reads a whole `chunks.parquet`.
@@ -368,6 +430,144 @@ pub(crate) fn read_chunks(path: &Path) -> Result<ChunkTable, StoreError> {
         table.vectors.extend_from_slice(&vectors);
     }
     Ok(table)
+}
+
+/// Reads rows of a chunk table by number, without the embedding column: the page index
+/// (written by [`ChunkTableWriter`]) lets the reader decode only the pages that hold them.
+pub struct ChunkRows {
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+    rows: usize,
+}
+
+impl ChunkRows {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let file = File::open(path).map_err(crate::io(path))?;
+        // The offset index locates each page of each column; tables written before it existed
+        // are read a row group at a time.
+        let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| pq_err(path, e))?;
+        let rows = meta.metadata().file_metadata().num_rows().max(0) as usize;
+        Ok(Self {
+            path: path.to_path_buf(),
+            meta,
+            rows,
+        })
+    }
+
+    /// Rows in the table.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The rows numbered `wanted`, in that order (numbers past the end are an error).
+    pub fn fetch(&self, wanted: &[usize]) -> Result<Vec<ChunkRow>, StoreError> {
+        let mut sorted: Vec<usize> = wanted.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if let Some(&last) = sorted.last() {
+            if last >= self.rows {
+                return Err(pq_err(
+                    &self.path,
+                    format!("row {last} asked of a table of {} rows", self.rows),
+                ));
+            }
+        }
+        if sorted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ranges: Vec<std::ops::Range<usize>> = sorted.iter().map(|&r| r..r + 1).collect();
+        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), self.rows);
+        let schema = self.meta.parquet_schema();
+        let columns: Vec<usize> = self
+            .meta
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name() != "embedding")
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(schema, columns);
+        let file = File::open(&self.path).map_err(crate::io(&self.path))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .with_row_selection(selection)
+            .build()
+            .map_err(|e| pq_err(&self.path, e))?;
+        let mut got = Vec::with_capacity(sorted.len());
+        for batch in reader {
+            let batch = batch.map_err(|e| pq_err(&self.path, e))?;
+            got.extend(decode_rows(&batch, &self.path)?);
+        }
+        if got.len() != sorted.len() {
+            return Err(pq_err(
+                &self.path,
+                format!("{} rows read for {} asked", got.len(), sorted.len()),
+            ));
+        }
+        let by_row: std::collections::HashMap<usize, ChunkRow> =
+            sorted.into_iter().zip(got).collect();
+        wanted
+            .iter()
+            .map(|r| {
+                by_row
+                    .get(r)
+                    .cloned()
+                    .ok_or_else(|| pq_err(&self.path, format!("row {r} missing")))
+            })
+            .collect()
+    }
+
+    /// Every batch of one column, in row order (only that column is read).
+    fn column_batches(
+        &self,
+        name: &str,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + '_, StoreError> {
+        let idx = self
+            .meta
+            .schema()
+            .fields()
+            .iter()
+            .position(|f| f.name() == name)
+            .ok_or_else(|| pq_err(&self.path, format!("no {name} column")))?;
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), [idx]);
+        let file = File::open(&self.path).map_err(crate::io(&self.path))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .build()
+            .map_err(|e| pq_err(&self.path, e))?;
+        Ok(reader.map(|b| b.map_err(|e| pq_err(&self.path, e))))
+    }
+
+    /// The chunk id of every row, in order (only that column is read).
+    pub fn chunk_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
+        let mut out = Vec::with_capacity(self.rows);
+        for batch in self.column_batches("chunk_id")? {
+            let batch = batch?;
+            let ids = column::<StringArray>(&batch, "chunk_id", &self.path)?;
+            for i in 0..ids.len() {
+                out.push(ChunkId::parse(ids.value(i)).map_err(|e| pq_err(&self.path, e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every vector, row-major, and the dimension (only the embedding column is read): for
+    /// tables written before `vectors.f32` existed.
+    pub fn read_vectors(&self) -> Result<(Vec<f32>, usize), StoreError> {
+        let (mut all, mut dim) = (Vec::new(), 0);
+        for batch in self.column_batches("embedding")? {
+            let (v, d) = decode_vectors(&batch?, &self.path)?;
+            dim = d;
+            all.extend_from_slice(&v);
+        }
+        Ok((all, dim))
+    }
 }
 
 /// The embedding-cache keys of a chunk table (only that column is read). `None` when the
@@ -439,6 +639,41 @@ pub(crate) mod tests {
             embed_key: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
             token_count: 7,
         }
+    }
+
+    #[test]
+    fn rows_are_fetched_by_number_beside_a_mapped_vector_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(CHUNKS_FILE);
+        let vpath = tmp.path().join(crate::vectors::VECTORS_FILE);
+        let dim = 2;
+        let mut w = ChunkTableWriter::create_with_vectors(&path, &vpath, dim).unwrap();
+        // Three row groups of uneven sizes, several pages each.
+        let mut next = 0u32;
+        for n in [150u32, 7, 300] {
+            let rows: Vec<ChunkRow> = (next..next + n).map(sample_row).collect();
+            let vecs: Vec<f32> = (next..next + n)
+                .flat_map(|i| [i as f32, -(i as f32)])
+                .collect();
+            w.write(&rows, &vecs).unwrap();
+            next += n;
+        }
+        assert_eq!(w.finish().unwrap(), 457);
+        let table = ChunkRows::open(&path).unwrap();
+        assert_eq!(table.len(), 457);
+        let got = table.fetch(&[456, 3, 3, 151, 0]).unwrap();
+        let ids: Vec<u32> = got.iter().map(|r| r.chunk.ordinal).collect();
+        assert_eq!(ids, vec![456, 3, 3, 151, 0]);
+        assert_eq!(got[0], sample_row(456));
+        assert!(table.fetch(&[457]).is_err());
+        assert!(table.fetch(&[]).unwrap().is_empty());
+        let all: Vec<ChunkId> = (0..457).map(|i| sample_chunk(i).id).collect();
+        assert_eq!(table.chunk_ids().unwrap(), all);
+        let mapped = crate::vectors::VectorFile::open(&vpath).unwrap();
+        let (loaded, d) = table.read_vectors().unwrap();
+        assert_eq!(d, dim);
+        assert_eq!(mapped.as_slice(), loaded.as_slice());
+        assert_eq!(mapped.row(200), &[200.0, -200.0]);
     }
 
     #[test]

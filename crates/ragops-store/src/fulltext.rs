@@ -24,6 +24,16 @@ struct Fields {
     title: Field,
     headings: Field,
     text: Field,
+    /// The chunk's row in the chunk table; absent from indexes written before it existed.
+    row: Option<Field>,
+}
+
+/// One BM25 hit: the chunk, its row in the chunk table when the index records it, the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FulltextHit {
+    pub chunk_id: ChunkId,
+    pub row: Option<usize>,
+    pub score: f32,
 }
 
 /// Tokenizer of the searchable fields: tantivy's `en_stem` (simple tokenizer, length filter,
@@ -44,8 +54,16 @@ fn schema() -> (Schema, Fields) {
         title: b.add_text_field("title", stemmed.clone()),
         headings: b.add_text_field("headings", stemmed.clone()),
         text: b.add_text_field("text", stemmed),
+        row: None,
     };
-    (b.build(), fields)
+    let row = b.add_u64_field("row", STORED);
+    (
+        b.build(),
+        Fields {
+            row: Some(row),
+            ..fields
+        },
+    )
 }
 
 fn ft_err(path: &Path, e: impl Into<crate::Source>) -> StoreError {
@@ -62,6 +80,8 @@ pub struct FulltextWriter {
     path: PathBuf,
     fields: Fields,
     writer: IndexWriter,
+    /// Row of the next chunk: chunks arrive in the chunk table's row order.
+    next_row: u64,
 }
 
 impl FulltextWriter {
@@ -80,31 +100,55 @@ impl FulltextWriter {
             path: dir.to_path_buf(),
             fields,
             writer,
+            next_row: 0,
         })
     }
 
+    /// Adds chunks; they must come in the order of the snapshot's chunk table, whose row
+    /// numbers the index records (the build writes both from the same batches).
     pub fn add<'a>(
         &mut self,
         chunks: impl IntoIterator<Item = &'a Chunk>,
     ) -> Result<(), StoreError> {
         let f = &self.fields;
         for c in chunks {
+            let mut d = doc!(
+                f.chunk_id => c.id.as_str(),
+                f.doc_id => c.doc_id.as_str(),
+                f.title => c.title.as_str(),
+                f.headings => c.heading_path.join(" \n "),
+                f.text => c.text.as_str(),
+            );
+            if let Some(row) = f.row {
+                d.add_u64(row, self.next_row);
+            }
             self.writer
-                .add_document(doc!(
-                    f.chunk_id => c.id.as_str(),
-                    f.doc_id => c.doc_id.as_str(),
-                    f.title => c.title.as_str(),
-                    f.headings => c.heading_path.join(" \n "),
-                    f.text => c.text.as_str(),
-                ))
+                .add_document(d)
                 .map_err(|e| ft_err(&self.path, e))?;
+            self.next_row += 1;
         }
         Ok(())
     }
 
+    /// Chunks added so far.
+    pub fn rows(&self) -> u64 {
+        self.next_row
+    }
+
     /// Commits and waits for merges so the directory is complete when this returns. The lock
-    /// files tantivy's writer leaves are removed: they are not data.
-    pub fn finish(mut self) -> Result<(), StoreError> {
+    /// files tantivy's writer leaves are removed: they are not data. `table_rows` is the row
+    /// count of the chunk table the index was written beside: the row numbers it records are
+    /// only right if the counts agree.
+    pub fn finish(mut self, table_rows: u64) -> Result<(), StoreError> {
+        if table_rows != self.next_row {
+            return Err(ft_err(
+                &self.path,
+                format!(
+                    "{} chunks indexed for a chunk table of {table_rows} rows",
+                    self.next_row
+                ),
+            ));
+        }
         self.writer.commit().map_err(|e| ft_err(&self.path, e))?;
         self.writer
             .wait_merging_threads()
@@ -200,7 +244,17 @@ impl FulltextIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| ft_err(dir, e))?;
-        let (_, fields) = schema();
+        // Fields by name from the index's own schema (older indexes have no `row`).
+        let schema = index.schema();
+        let field = |name: &str| schema.get_field(name).map_err(|e| ft_err(dir, e));
+        let fields = Fields {
+            chunk_id: field("chunk_id")?,
+            doc_id: field("doc_id")?,
+            title: field("title")?,
+            headings: field("headings")?,
+            text: field("text")?,
+            row: schema.get_field("row").ok(),
+        };
         Ok(Self {
             path: dir.to_path_buf(),
             index,
@@ -209,9 +263,9 @@ impl FulltextIndex {
         })
     }
 
-    /// BM25 search over text, headings and title; returns (chunk id, score), best first.
-    /// Query syntax errors are forgiven (lenient parsing), so any user text is a valid query.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(ChunkId, f32)>, StoreError> {
+    /// BM25 search over text, headings and title; returns hits, best first. Query syntax
+    /// errors are forgiven (lenient parsing), so any user text is a valid query.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<FulltextHit>, StoreError> {
         let f = &self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.headings, f.title]);
         parser.set_field_boost(f.headings, 0.5);
@@ -232,7 +286,16 @@ impl FulltextIndex {
                 .and_then(|v| v.as_str())
                 .and_then(|id| ChunkId::parse(id).ok())
             {
-                out.push((id, score));
+                let row = f
+                    .row
+                    .and_then(|r| d.get_first(r))
+                    .and_then(|v| v.as_u64())
+                    .map(|r| r as usize);
+                out.push(FulltextHit {
+                    chunk_id: id,
+                    row,
+                    score,
+                });
             }
         }
         Ok(out)
@@ -255,13 +318,16 @@ mod tests {
         b.text = "Rolling back a snapshot".into();
         let (ida, idb) = (a.id.clone(), b.id.clone());
         w.add(&[a, b]).unwrap();
-        w.finish().unwrap();
+        w.finish(2).unwrap();
         let idx = FulltextIndex::open(&dir).unwrap();
         let ids = |q: &str| -> Vec<ChunkId> {
             idx.search(q, 5)
                 .unwrap()
                 .into_iter()
-                .map(|(id, _)| id)
+                .map(|h| {
+                    assert!(h.row.is_some(), "new indexes record rows");
+                    h.chunk_id
+                })
                 .collect()
         };
         assert_eq!(ids("rebuild"), vec![ida]);
@@ -275,7 +341,7 @@ mod tests {
         let dir = tmp.path().join(FULLTEXT_DIR);
         let mut w = FulltextWriter::create(&dir).unwrap();
         w.add(&[sample_chunk(0)]).unwrap();
-        w.finish().unwrap();
+        w.finish(1).unwrap();
         let listing = || {
             let mut v: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()

@@ -6,6 +6,7 @@
 //!   snapshots/<id>/manifest.json    immutable once written
 //!   snapshots/<id>/manifest.sha256  SHA-256 of manifest.json
 //!   snapshots/<id>/chunks.parquet
+//!   snapshots/<id>/vectors.f32      the same rows' vectors, memory-mapped by queries
 //!   snapshots/<id>/fulltext/        tantivy index
 //!   refs/current                    the alias; replaced atomically (write temp, fsync, rename)
 //!   refs/tags/<name>
@@ -31,13 +32,14 @@ mod manifest;
 mod refs;
 mod snapshot;
 mod store;
+mod vectors;
 
 pub use cache::{
     cache_key, gc_cache, CacheGcReport, CacheStats, CachedEmbedding, EmbeddingCache, SegmentWriter,
 };
-pub use chunks::{ChunkBatches, ChunkTable, ChunkTableWriter, RowBatch};
+pub use chunks::{ChunkBatches, ChunkRows, ChunkTable, ChunkTableWriter, RowBatch};
 pub use failpoint::failpoint;
-pub use fulltext::{FulltextIndex, FulltextWriter};
+pub use fulltext::{FulltextHit, FulltextIndex, FulltextWriter};
 pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
     Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
@@ -45,6 +47,7 @@ pub use manifest::{
 pub use refs::{parse_ref, valid_tag, Expect, RefMove};
 pub use snapshot::{Snapshot, SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
+pub use vectors::{VectorFile, Vectors};
 
 use std::path::{Path, PathBuf};
 
@@ -134,6 +137,8 @@ pub enum StoreError {
         #[source]
         source: Source,
     },
+    #[error("vector file {path}: {message}")]
+    Vectors { path: PathBuf, message: String },
     #[error("full-text index {path}: {source}")]
     Fulltext {
         path: PathBuf,

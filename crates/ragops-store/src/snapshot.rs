@@ -10,13 +10,15 @@ use ragops_core::{sha256_file, EmbedKey, Sha256Hasher, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use crate::chunks::{
-    read_chunks, read_embed_keys, ChunkBatches, ChunkTable, ChunkTableWriter, CHUNKS_FILE,
+    read_chunks, read_embed_keys, ChunkBatches, ChunkRows, ChunkTable, ChunkTableWriter,
+    CHUNKS_FILE,
 };
 use crate::failpoint::failpoint;
 use crate::fsutil::{create_dir_durable, rel_path, sync_dir, walk_files, write_atomic};
 use crate::fulltext::{FulltextIndex, FulltextWriter, FULLTEXT_DIR};
 use crate::manifest::{FileRecord, Manifest, MANIFEST_FILE, MANIFEST_SHA256_FILE};
 use crate::store::{STAGING, TRASH};
+use crate::vectors::{VectorFile, Vectors, VECTORS_FILE};
 use crate::{io, Store, StoreError, StoreLock};
 
 /// Files tantivy leaves in an index directory that are locks, not data: empty, never
@@ -76,9 +78,13 @@ impl SnapshotWriter {
         &self.id
     }
 
-    /// Starts the snapshot's chunk table (vectors of `dim` values).
+    /// Starts the snapshot's chunk table and its vector file (vectors of `dim` values).
     pub fn chunk_table(&self, dim: usize) -> Result<ChunkTableWriter, StoreError> {
-        ChunkTableWriter::create(&self.staging.join(CHUNKS_FILE), dim)
+        ChunkTableWriter::create_with_vectors(
+            &self.staging.join(CHUNKS_FILE),
+            &self.staging.join(VECTORS_FILE),
+            dim,
+        )
     }
 
     /// Starts the snapshot's full-text index.
@@ -306,6 +312,33 @@ impl Snapshot {
     /// Streams the chunk table a row group at a time.
     pub fn chunk_batches(&self) -> Result<ChunkBatches, StoreError> {
         ChunkBatches::open(&self.dir.join(CHUNKS_FILE))
+    }
+
+    /// The chunk table opened for reading rows by number (its footer and page index only).
+    pub fn rows(&self) -> Result<ChunkRows, StoreError> {
+        ChunkRows::open(&self.dir.join(CHUNKS_FILE))
+    }
+
+    /// The vectors: `vectors.f32` memory-mapped, or for snapshots written before it existed,
+    /// the chunk table's embedding column read into memory.
+    pub fn vectors(&self, rows: &ChunkRows) -> Result<Vectors, StoreError> {
+        let path = self.dir.join(VECTORS_FILE);
+        if path.is_file() {
+            let file = VectorFile::open(&path)?;
+            if file.rows() != rows.len() {
+                return Err(StoreError::Vectors {
+                    path,
+                    message: format!(
+                        "{} vectors for a chunk table of {} rows",
+                        file.rows(),
+                        rows.len()
+                    ),
+                });
+            }
+            return Ok(Vectors::Mapped(file));
+        }
+        let (values, dim) = rows.read_vectors()?;
+        Ok(Vectors::Loaded { dim, values })
     }
 
     /// Reads the whole chunk table into memory.

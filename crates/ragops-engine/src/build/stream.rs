@@ -129,10 +129,10 @@ pub(super) fn run(
         .map_err(|_| EngineError::WorkerPanicked("embedding"))?;
     out.cache_added = segment.commit()?;
     out.cache_torn = cache.stats.torn.load(std::sync::atomic::Ordering::Relaxed);
-    sinks.table.finish()?;
+    let rows = sinks.table.finish()?;
     failpoint("after-parquet");
     if let Some(ft) = sinks.fulltext {
-        ft.finish()?;
+        ft.finish(rows)?;
     }
     out.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

@@ -26,6 +26,11 @@ pub(super) type Matrix = [f64; 6];
 
 const IDENTITY: Matrix = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
 
+/// The first six operands as a matrix (`cm`, `Tm`).
+fn matrix(o: &[Operand]) -> Matrix {
+    std::array::from_fn(|i| num(o, i))
+}
+
 /// `m × n`.
 fn mul(m: &Matrix, n: &Matrix) -> Matrix {
     [
@@ -208,17 +213,7 @@ impl<'a> Interpreter<'a> {
                     *s = prev;
                 }
             }
-            b"cm" if o.len() >= 6 => {
-                let m = [
-                    num(o, 0),
-                    num(o, 1),
-                    num(o, 2),
-                    num(o, 3),
-                    num(o, 4),
-                    num(o, 5),
-                ];
-                s.ctm = mul(&m, &s.ctm);
-            }
+            b"cm" if o.len() >= 6 => s.ctm = mul(&matrix(o), &s.ctm),
             b"BT" => {
                 self.tm = IDENTITY;
                 self.tlm = IDENTITY;
@@ -242,14 +237,7 @@ impl<'a> Interpreter<'a> {
                 self.next_line(num(o, 0), num(o, 1));
             }
             b"Tm" if o.len() >= 6 => {
-                self.tlm = [
-                    num(o, 0),
-                    num(o, 1),
-                    num(o, 2),
-                    num(o, 3),
-                    num(o, 4),
-                    num(o, 5),
-                ];
+                self.tlm = matrix(o);
                 self.tm = self.tlm;
             }
             b"T*" => self.next_line(0.0, -self.state.leading),
