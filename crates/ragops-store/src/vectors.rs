@@ -180,10 +180,6 @@ impl Vectors {
             Vectors::Loaded { values, .. } => values,
         }
     }
-
-    pub fn rows(&self) -> usize {
-        self.as_slice().len() / self.dim().max(1)
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ragops_core::{Format, PipelineConfig, SourcesConfig};
 use serde::{Deserialize, Serialize};
 
-use super::DEFAULT_PIPELINE;
+use super::store::pipeline_or_default;
 use crate::EngineError;
 
 /// One page of an extracted document: its number and where it starts and ends in the text
@@ -38,9 +38,8 @@ pub struct Extracted {
 /// The source settings of `pipeline` (or `pipelines/default.toml` when it exists here, else
 /// the defaults): JSONL mapping and per-file limits.
 fn sources(pipeline: Option<&Path>) -> Result<SourcesConfig, EngineError> {
-    let file = pipeline.or_else(|| Some(Path::new(DEFAULT_PIPELINE)).filter(|p| p.is_file()));
-    Ok(match file {
-        Some(p) => ragops_core::LoadedPipeline::load(p)?.config.sources,
+    Ok(match pipeline_or_default(pipeline)? {
+        Some(p) => p.config.sources,
         None => {
             PipelineConfig::from_toml("[sources]\npaths = [\".\"]\n", Path::new("(defaults)"))?
                 .sources

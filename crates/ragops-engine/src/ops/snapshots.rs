@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use ragops_core::{LoadedPipeline, RetentionConfig, SnapshotId};
+use ragops_core::{RetentionConfig, SnapshotId};
 use ragops_store::{Manifest, SnapshotSummary, Store, VerifyReport};
 
-use super::DEFAULT_PIPELINE;
+use super::store::pipeline_or_default;
 use crate::EngineError;
 
 /// Every snapshot of the store, oldest first, damaged ones included.
@@ -59,9 +59,8 @@ pub fn retention(
     pipeline: Option<&Path>,
     keep: Option<usize>,
 ) -> Result<RetentionConfig, EngineError> {
-    let file = pipeline.or_else(|| Some(Path::new(DEFAULT_PIPELINE)).filter(|p| p.is_file()));
-    let base = match file {
-        Some(p) => LoadedPipeline::load(p)?.config.store.retention,
+    let base = match pipeline_or_default(pipeline)? {
+        Some(p) => p.config.store.retention,
         None => RetentionConfig::default(),
     };
     Ok(match keep {

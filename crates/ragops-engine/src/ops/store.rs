@@ -9,6 +9,15 @@ use crate::EngineError;
 /// Pipeline used when none is named (relative to the working directory).
 pub const DEFAULT_PIPELINE: &str = "pipelines/default.toml";
 
+/// The pipeline a command reads settings from: the one named, else `pipelines/default.toml`
+/// when it exists in the working directory, else none (the defaults apply).
+pub(crate) fn pipeline_or_default(
+    pipeline: Option<&Path>,
+) -> Result<Option<LoadedPipeline>, EngineError> {
+    let file = pipeline.or_else(|| Some(Path::new(DEFAULT_PIPELINE)).filter(|p| p.is_file()));
+    Ok(file.map(LoadedPipeline::load).transpose()?)
+}
+
 /// The store directory: `store` when given, else the pipeline's `[store] dir` (the given
 /// pipeline file, or `pipelines/default.toml` when it exists), else `.ragops`.
 pub fn resolve_store(

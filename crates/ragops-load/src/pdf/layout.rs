@@ -226,21 +226,35 @@ fn on_baseline(run: &mut Run, g: &G) -> bool {
     false
 }
 
-/// Step 3: runs → lines → segments.
-fn segments(mut runs: Vec<Run>) -> Vec<Segment> {
-    runs.sort_by(|a, b| b.y.total_cmp(&a.y).then(a.x0.total_cmp(&b.x0)));
-    let mut lines: Vec<Vec<Run>> = Vec::new();
-    for r in runs {
-        match lines.last_mut() {
-            Some(line) if (line[0].y - r.y).abs() <= SAME_LINE * line[0].size.max(r.size) => {
-                line.push(r)
-            }
-            _ => lines.push(vec![r]),
+/// Items (runs or segments) grouped into lines: top to bottom, baselines closer than
+/// [`SAME_LINE`] font sizes together, each line left to right. `pos` gives an item's left edge,
+/// baseline and font size.
+fn lines<T>(mut items: Vec<T>, pos: impl Fn(&T) -> (f64, f64, f64)) -> Vec<Vec<T>> {
+    items.sort_by(|a, b| {
+        let ((ax, ay, _), (bx, by, _)) = (pos(a), pos(b));
+        by.total_cmp(&ay).then(ax.total_cmp(&bx))
+    });
+    let same_line = |a: &T, b: &T| {
+        let ((_, ay, asize), (_, by, bsize)) = (pos(a), pos(b));
+        (ay - by).abs() <= SAME_LINE * asize.max(bsize)
+    };
+    let mut out: Vec<Vec<T>> = Vec::new();
+    for it in items {
+        match out.last_mut() {
+            Some(line) if same_line(&line[0], &it) => line.push(it),
+            _ => out.push(vec![it]),
         }
     }
+    for line in &mut out {
+        line.sort_by(|a, b| pos(a).0.total_cmp(&pos(b).0));
+    }
+    out
+}
+
+/// Step 3: runs → lines → segments.
+fn segments(runs: Vec<Run>) -> Vec<Segment> {
     let mut out = Vec::new();
-    for mut line in lines {
-        line.sort_by(|a, b| a.x0.total_cmp(&b.x0));
+    for line in lines(runs, |r| (r.x0, r.y, r.size)) {
         // A run drawn twice over itself (fake bold): keep the first.
         let mut kept: Vec<Run> = Vec::with_capacity(line.len());
         for r in line {
@@ -348,20 +362,9 @@ fn block_cut(segs: &[Segment], size: f64) -> Option<f64> {
 }
 
 /// A block's lines top to bottom, segments on one baseline joined by a space.
-fn block_text(mut block: Vec<Segment>) -> String {
-    block.sort_by(|a, b| b.y.total_cmp(&a.y).then(a.x0.total_cmp(&b.x0)));
-    let mut lines: Vec<Vec<Segment>> = Vec::new();
-    for s in block {
-        match lines.last_mut() {
-            Some(line) if (line[0].y - s.y).abs() <= SAME_LINE * line[0].size.max(s.size) => {
-                line.push(s)
-            }
-            _ => lines.push(vec![s]),
-        }
-    }
+fn block_text(block: Vec<Segment>) -> String {
     let mut out = String::new();
-    for mut line in lines {
-        line.sort_by(|a, b| a.x0.total_cmp(&b.x0));
+    for line in lines(block, |s| (s.x0, s.y, s.size)) {
         let mut pieces: Vec<CompactString> = Vec::new();
         for s in line {
             if !pieces.is_empty() {
