@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Long fuzzing run of the property tests (proptest, stable Rust): every loader (md, txt, html,
 # pdf, jsonl), the pipeline-file parser, and the manifest, ref and cache-segment readers.
-# The test suite runs the same targets with a few dozen cases each; this runs CASES per target
+# The test suite runs the same targets with 256 to 1,024 cases each; this runs CASES per target
 # (default 200000) and prints how many inputs each target ran, its time and its result.
 # A failure prints proptest's minimal failing input: make it a regression test.
 # Usage: benches/fuzz.sh [CASES]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ragops_core::Mode;
+use ragops_core::{Mode, SnapshotId};
 use ragops_engine::ops::{EvalReport, SearchResults};
 use ragops_eval::{ExperimentReport, Metric, SetKind};
 
@@ -141,6 +141,29 @@ fn experiment_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (exp, questions)
 }
 
+/// A damaged winner is never promoted: `--promote` verifies it first. Repairs it after.
+fn promote_refuses_a_damaged_winner(exp: &Path, reports: &Path, store: &Path, best: &SnapshotId) {
+    let table = store
+        .join("snapshots")
+        .join(best.as_str())
+        .join("chunks.parquet");
+    let good = std::fs::read(&table).expect("read table");
+    let mut bad = good.clone();
+    bad.push(b'x');
+    std::fs::write(&table, &bad).expect("damage");
+    let out = ragops(&["experiment", s(exp), "--report", s(reports), "--promote"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("chunks.parquet: checksum differs"), "{err}");
+    assert!(
+        !store.join("refs/current").exists(),
+        "nothing was published"
+    );
+    std::fs::write(&table, &good).expect("repair");
+}
+
 #[test]
 fn experiment_builds_tags_ranks_reports_skips_and_promotes() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -199,6 +222,8 @@ fn experiment_builds_tags_ranks_reports_skips_and_promotes() {
             .expect("parses");
     assert_eq!(written, r, "report.json is what --json printed");
     let snapshots_before = listed.len();
+
+    promote_refuses_a_damaged_winner(&exp, &reports, &store, &best.snapshot);
 
     // A rerun skips every variant and writes no snapshot; --promote moves current.
     let out = ragops(&[

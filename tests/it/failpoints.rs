@@ -254,4 +254,39 @@ fn rollback_and_tag_never_wait_for_a_build_and_the_build_does_not_publish_over_t
         3,
         "the build's snapshot was written, not published"
     );
+
+    // With --force, a build publishes over a rollback made while it ran.
+    let before = list(st).len();
+    std::fs::write(docs.join("d.md"), "# D\n\nDelta.\n").expect("write");
+    std::fs::remove_file(&resume).expect("reset resume");
+    let mut forced = ragops(&["build", "-p", s(&p), "--json", "-q", "--force"])
+        .env("RAGOPS_FAILPOINT", "after-embed")
+        .env("RAGOPS_FAILPOINT_RESUME", &resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = forced.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("RAGOPS_FAILPOINT after-embed") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the forced build paused");
+    let other = list(st)
+        .into_iter()
+        .map(|x| x.id)
+        .find(|id| *id != first)
+        .expect("another snapshot");
+    ok(&["snapshots", "rollback", other.as_str(), "--store", st]);
+    std::fs::write(&resume, "").expect("resume");
+    let out = forced.wait_with_output().expect("build ends");
+    assert!(out.status.success(), "the forced build publishes");
+    let report: ragops_engine::BuildReport = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(current(st), report.snapshot, "published over the rollback");
+    assert_eq!(list(st).len(), before + 1);
 }

@@ -55,7 +55,7 @@ const PARSE_SLICE: usize = 64 << 10;
 /// and the DOM is walked with an explicit stack (no recursion), so nesting costs heap, not
 /// stack. A page nested deeper than [`MAX_DEPTH`] is refused before parsing.
 pub(crate) fn render(source: &str, budget: &Budget) -> Result<RenderedPage, SkipReason> {
-    let depth = nesting_depth(source.as_bytes());
+    let depth = nesting_depth(source.as_bytes(), MAX_DEPTH);
     if depth > MAX_DEPTH {
         return Err(SkipReason::TooDeep { limit: MAX_DEPTH });
     }
@@ -153,9 +153,13 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// The deepest element nesting of a page, from a scan of its tags (start tags deepen, end tags
 /// return; void and self-closing elements, and those closed by a sibling, do not count).
-/// Linear in the page size; an estimate of what the parser builds, never below it by much.
-pub(crate) fn nesting_depth(html: &[u8]) -> usize {
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+/// An end tag closes the innermost open element of its name and those inside it; an end tag
+/// that matches no open element is ignored, as the parser ignores it (so `<div></x>` repeated
+/// still deepens). Linear in the page size; an estimate of what the parser builds, never below
+/// it by much. Stops as soon as the depth passes `limit` (returning `limit + 1`), so its stack
+/// of open names never holds more than `limit + 1` entries.
+pub(crate) fn nesting_depth(html: &[u8], limit: usize) -> usize {
+    let (mut open, mut max, mut i): (Vec<Vec<u8>>, usize, usize) = (Vec::new(), 0, 0);
     while let Some(p) = html
         .get(i..)
         .and_then(|s| s.iter().position(|&b| b == b'<'))
@@ -181,7 +185,9 @@ pub(crate) fn nesting_depth(html: &[u8]) -> usize {
             continue;
         }
         if close {
-            depth = depth.saturating_sub(1);
+            if let Some(at) = open.iter().rposition(|n| *n == name) {
+                open.truncate(at);
+            }
         } else if html[..gt].ends_with(b"/") {
             // Self-closing: no depth.
         } else if RAW.contains(&name.as_slice()) {
@@ -189,8 +195,11 @@ pub(crate) fn nesting_depth(html: &[u8]) -> usize {
             end_tag.extend_from_slice(&name);
             i = find(html, &end_tag, i).unwrap_or(html.len());
         } else {
-            depth += 1;
-            max = max.max(depth);
+            open.push(name);
+            max = max.max(open.len());
+            if max > limit {
+                return max;
+            }
         }
     }
     max
@@ -434,6 +443,11 @@ mod tests {
             Err(SkipReason::TooDeep { limit: MAX_DEPTH })
         ));
         assert!(t.elapsed().as_secs() < 5);
+        // Stray end tags between the start tags do not hide the depth from the check.
+        assert!(matches!(
+            render(&"<div></x>".repeat(depth), &budget()),
+            Err(SkipReason::TooDeep { limit: MAX_DEPTH })
+        ));
     }
 
     #[test]
@@ -450,18 +464,30 @@ mod tests {
     #[test]
     fn nesting_depth_follows_what_parsers_build() {
         assert_eq!(
-            nesting_depth(b"<html><body><div><p>a<p>b<br><img src=x/></div></body></html>"),
+            nesting_depth(
+                b"<html><body><div><p>a<p>b<br><img src=x/></div></body></html>",
+                100
+            ),
             3
         );
         assert_eq!(
-            nesting_depth(b"<!-- <div><div> --><script>if (a<b) {}</script><svg/>"),
+            nesting_depth(
+                b"<!-- <div><div> --><script>if (a<b) {}</script><svg/>",
+                100
+            ),
             0
         );
         assert_eq!(
-            nesting_depth(b"<ul><li>a<li>b</ul><table><tr><td>x</table>"),
+            nesting_depth(b"<ul><li>a<li>b</ul><table><tr><td>x</table>", 100),
             1
         );
-        assert_eq!(nesting_depth(b"<DIV><Div></div></DIV>"), 2);
+        assert_eq!(nesting_depth(b"<DIV><Div></div></DIV>", 100), 2);
+        // A stray end tag closes nothing (the parser ignores it), so it cannot hide depth.
+        assert_eq!(nesting_depth(&b"<div></x>".repeat(50), 100), 50);
+        // An end tag closes what was opened inside its element too.
+        assert_eq!(nesting_depth(b"<div><span><b>x</div><i>y</i>", 100), 3);
+        // The scan stops once past the limit.
+        assert_eq!(nesting_depth(&b"<div>".repeat(10_000), 8), 9);
     }
 
     #[test]

@@ -158,6 +158,15 @@ fn load(bytes: &[u8], budget: &Budget) -> Result<(Document, u64), SkipReason> {
         return Err(budget.inflated());
     }
     match doc {
+        // lopdf loads encrypted files without calling the filter: account for what it kept
+        // afterwards, so the budget still decides (each stream was capped while inflating).
+        Ok(d) if d.encryption_state.is_some() => {
+            let kept: u64 = d.objects.values().map(object_size).sum();
+            if kept > budget.max_inflated_bytes {
+                return Err(budget.inflated());
+            }
+            Ok((d, kept))
+        }
         Ok(d) => Ok((d, used)),
         Err(lopdf::Error::InvalidPassword) | Err(lopdf::Error::Decryption(_)) => {
             Err(SkipReason::Pdf {
@@ -380,6 +389,58 @@ mod tests {
         assert!(matches!(
             extract(&bytes, &b),
             Err(SkipReason::TooManyPages { limit: 4 })
+        ));
+    }
+
+    #[test]
+    fn the_time_budget_is_a_skip_reason() {
+        let pages = vec![vec!["x".to_string()]; 3];
+        let bytes = ragops_test_support::pdf::text_pdf("T", &pages).unwrap();
+        let spent = Budget::new(64 << 20, 1000, std::time::Duration::ZERO);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(matches!(
+            extract(&bytes, &spent),
+            Err(SkipReason::Timeout { seconds: 0 })
+        ));
+    }
+
+    #[test]
+    fn encrypted_files_are_held_to_the_inflate_budget_too() {
+        // lopdf loads encrypted files without calling the load filter; the budget must still
+        // decide. An empty user password, so the file opens; 200 arrays of 1,000 numbers in
+        // it (about 10 MB once parsed).
+        let pages = vec![vec!["Secret but readable".to_string()]];
+        let plain = ragops_test_support::pdf::text_pdf("T", &pages).unwrap();
+        let mut doc = Document::load_mem(&plain).unwrap();
+        let padding: Vec<Object> = (0..200)
+            .map(|_| Object::Reference(doc.add_object(vec![Object::Integer(7); 1000])))
+            .collect();
+        doc.trailer.set("Padding", padding);
+        doc.trailer.set(
+            "ID",
+            Object::Array(vec![
+                Object::string_literal(b"0123456789abcdef"),
+                Object::string_literal(b"fedcba9876543210"),
+            ]),
+        );
+        let state = lopdf::EncryptionState::try_from(lopdf::EncryptionVersion::V2 {
+            document: &doc,
+            owner_password: "owner",
+            user_password: "",
+            key_length: 128,
+            permissions: lopdf::Permissions::all(),
+        })
+        .unwrap();
+        doc.encrypt(&state).unwrap();
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+
+        let pdf = extract(&bytes, &budget()).unwrap();
+        assert!(pdf.text.contains("Secret but readable"), "{:?}", pdf.text);
+        let small = Budget::new(1 << 20, 1000, std::time::Duration::from_secs(60));
+        assert!(matches!(
+            extract(&bytes, &small),
+            Err(SkipReason::Inflated { .. })
         ));
     }
 
