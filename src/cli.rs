@@ -84,7 +84,7 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Search a snapshot (hybrid: BM25 + vectors fused with reciprocal rank fusion)
     #[command(
-        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json"
+        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json\n  ragops search \"shard size\" --mode vector --exact   # scan every vector, skip the HNSW graph"
     )]
     Search(SearchArgs),
     /// Check that a snapshot is fresh against its sources, config and model (CI gate)
@@ -94,7 +94,7 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Score a snapshot on a question set (recall, precision, MRR, nDCG; span recall/precision/IoU)
     #[command(
-        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json\n  ragops eval --queries fixtures/queries.jsonl --hits 3   # 3 best chunks per question"
+        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json\n  ragops eval --queries fixtures/queries.jsonl --hits 3   # 3 best chunks per question\n  ragops eval --queries fixtures/queries.jsonl --exact    # exact vector scan (HNSW recall check)"
     )]
     Eval(EvalArgs),
     /// Build a grid of pipeline variants into snapshots, score them, and rank them
@@ -239,6 +239,9 @@ pub(crate) struct SearchArgs {
     /// Number of results (1 to 10000)
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10_000))]
     pub(crate) k: u16,
+    /// Scan every vector instead of walking the snapshot's HNSW graph (exact results)
+    #[arg(long)]
+    pub(crate) exact: bool,
     /// Print results as JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -278,6 +281,9 @@ pub(crate) struct EvalArgs {
     /// Also list each question's N best chunks (document, pages, characters, relevance)
     #[arg(long, value_name = "N", default_value = "0", value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub(crate) hits: u16,
+    /// Scan every vector instead of walking the snapshot's HNSW graph (exact results)
+    #[arg(long)]
+    pub(crate) exact: bool,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,

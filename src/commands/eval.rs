@@ -16,6 +16,7 @@ pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
         modes: a.mode.0,
         ks: a.k.iter().map(|&k| usize::from(k)).collect(),
         show_hits: usize::from(a.hits),
+        exact: a.exact,
     })?;
     render::emit(a.json, &r, render::eval::eval)?;
     Ok(ExitCode::SUCCESS)

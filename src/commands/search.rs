@@ -8,8 +8,14 @@ use crate::cli::SearchArgs;
 use crate::render;
 
 pub(super) fn run(a: SearchArgs) -> Result<ExitCode> {
-    let res =
-        ragops_engine::ops::search(&a.store.dir()?, &a.snapshot, &a.query, a.mode, a.k.into())?;
+    let res = ragops_engine::ops::search(
+        &a.store.dir()?,
+        &a.snapshot,
+        &a.query,
+        a.mode,
+        a.k.into(),
+        a.exact,
+    )?;
     render::emit(a.json, &res, render::search::search)?;
     Ok(ExitCode::SUCCESS)
 }

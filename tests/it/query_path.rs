@@ -63,3 +63,79 @@ fn snapshots_without_a_vector_file_search_the_same_and_damage_is_named() {
         "{err}"
     );
 }
+
+fn vector_search(c: &TestContext, p: &str, extra: &[&str]) -> SearchResults {
+    let mut args = vec![
+        "search",
+        "restore a backup after an incident",
+        "-p",
+        p,
+        "--mode",
+        "vector",
+        "-k",
+        "10",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    c.json(&args)
+}
+
+#[test]
+fn an_hnsw_graph_is_built_when_asked_and_exact_search_scans() {
+    let c = ctx()
+        .corpus(&[
+            fixtures().join("corpus/handbook"),
+            fixtures().join("corpus/notes"),
+        ])
+        .chunk_size(64);
+    let p = c.pipeline();
+    let ps = s(&p);
+    let graph = |id: &ragops_core::SnapshotId| {
+        c.store()
+            .join("snapshots")
+            .join(id.as_str())
+            .join("vectors.hnsw")
+    };
+    // The default (`auto`) leaves a small snapshot to the exact scan.
+    let flat = build(&p, &[]);
+    assert!(!graph(&flat.snapshot).exists());
+    let r = vector_search(&c, ps, &[]);
+    assert_eq!(r.vector_search.as_deref(), Some("flat"));
+
+    // Asked for, the graph is built; with a candidate list longer than the corpus it finds the
+    // exact top 10, and its scores are the exact ones (re-scored with the f32 vectors).
+    let mut text = std::fs::read_to_string(&p).expect("read pipeline");
+    text.push_str("\n[index]\nvector = \"hnsw\"\n\n[index.hnsw]\nef_search = 1000\n");
+    std::fs::write(&p, text).expect("write pipeline");
+    let built = build(&p, &[]);
+    assert!(graph(&built.snapshot).is_file());
+    let approx = vector_search(&c, ps, &[]);
+    let exact = vector_search(&c, ps, &["--exact"]);
+    assert_eq!(approx.vector_search.as_deref(), Some("hnsw"));
+    assert_eq!(exact.vector_search.as_deref(), Some("flat"));
+    let hits = |r: &SearchResults| -> Vec<(String, String)> {
+        r.results
+            .iter()
+            .map(|h| (h.chunk_id.clone(), format!("{:.5}", h.score)))
+            .collect()
+    };
+    assert_eq!(hits(&approx).len(), 10);
+    assert_eq!(hits(&approx), hits(&exact));
+    // The graph is part of the snapshot: listed in the manifest and verified.
+    c.ok(&["snapshots", "show", "current", "-p", ps, "--verify"]);
+    let eval: ragops_engine::ops::EvalReport = c.json(&[
+        "eval",
+        "--queries",
+        s(&fixtures().join("queries.jsonl")),
+        "-p",
+        ps,
+        "--exact",
+        "--json",
+    ]);
+    assert_eq!(eval.vector_search.as_deref(), Some("flat"));
+
+    // A damaged graph is an error that names it.
+    std::fs::write(graph(&built.snapshot), b"not a graph").expect("damage");
+    let err = c.fails(&["search", "backup", "-p", ps, "--mode", "vector"]);
+    assert!(err.contains("vectors.hnsw"), "{err}");
+}

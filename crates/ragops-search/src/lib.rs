@@ -1,7 +1,8 @@
-//! Retrieval over one snapshot: BM25 (tantivy), vector (exact cosine over the memory-mapped
-//! vectors) and hybrid (reciprocal rank fusion of both lists). Opening a snapshot reads its
-//! manifest, the chunk table's footer and page index, and maps its vectors: no table is read
-//! into memory. Hits carry their chunk, fetched by row number for the top k only.
+//! Retrieval over one snapshot: BM25 (tantivy), vector (cosine over the memory-mapped vectors:
+//! candidates from the snapshot's HNSW graph when it has one, else the exact scan) and hybrid
+//! (reciprocal rank fusion of both lists). Opening a snapshot reads its manifest, the chunk
+//! table's footer and page index, and maps its vectors and graph: no table is read into
+//! memory. Hits carry their chunk, fetched by row number for the top k only.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -9,7 +10,9 @@ use std::sync::OnceLock;
 
 pub use ragops_core::Mode;
 use ragops_core::{Chunk, ChunkId, SnapshotId};
-use ragops_store::{ChunkRows, FulltextIndex, Manifest, Snapshot, Store, StoreError, Vectors};
+use ragops_store::{
+    AnnIndex, ChunkRows, FulltextIndex, Manifest, Snapshot, Store, StoreError, Vectors,
+};
 
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
 pub const RRF_K: f32 = 60.0;
@@ -54,6 +57,9 @@ pub struct Searcher {
     snapshot: Snapshot,
     rows: ChunkRows,
     vectors: Vectors,
+    ann: Option<AnnIndex>,
+    /// Ignore the graph: every vector query scans all rows.
+    exact: bool,
     fulltext: Option<FulltextIndex>,
     /// Chunk id → row, for full-text indexes written before they recorded rows (built on
     /// first use from the chunk-id column only).
@@ -65,11 +71,14 @@ impl Searcher {
         let snapshot = store.snapshot(id)?;
         let rows = snapshot.rows()?;
         let vectors = snapshot.vectors(&rows)?;
+        let ann = snapshot.ann(&vectors)?;
         let fulltext = snapshot.fulltext()?;
         Ok(Self {
             snapshot,
             rows,
             vectors,
+            ann,
+            exact: false,
             fulltext,
             by_id: OnceLock::new(),
         })
@@ -81,6 +90,21 @@ impl Searcher {
 
     pub fn manifest(&self) -> &Manifest {
         self.snapshot.manifest()
+    }
+
+    /// Forces the exact scan for vector queries (the graph is otherwise used when present).
+    pub fn set_exact(&mut self, exact: bool) {
+        self.exact = exact;
+    }
+
+    /// How vector queries run: `"hnsw"` (graph candidates, re-scored exactly) or `"flat"` (the
+    /// exact scan).
+    pub fn vector_method(&self) -> &'static str {
+        if self.ann.is_some() && !self.exact {
+            "hnsw"
+        } else {
+            "flat"
+        }
     }
 
     /// Whether `mode` needs the query embedded.
@@ -193,8 +217,42 @@ impl Searcher {
                 want: dim,
             });
         }
-        Ok(exact_top(self.vectors.as_slice(), dim, q, limit))
+        match &self.ann {
+            Some(ann) if !self.exact => {
+                // The graph's candidate list (at least ef_search long), re-scored with the
+                // f32 vectors: the scores are exact, only the candidate set is approximate.
+                let rows = ann.candidates(q, limit.max(ann.ef_search()))?;
+                Ok(rescore(&self.vectors, q, rows, limit))
+            }
+            _ => Ok(exact_top(self.vectors.as_slice(), dim, q, limit)),
+        }
     }
+}
+
+/// Cosine of each candidate row with `q`, best first (ties: lower row first), cut to `limit`;
+/// the same scores as [`exact_top`] gives those rows. Rows out of range are dropped.
+fn rescore(vectors: &Vectors, q: &[f32], rows: Vec<usize>, limit: usize) -> Vec<(usize, f32)> {
+    let qn = norm(q);
+    let n = vectors.rows();
+    let mut scored: Vec<(usize, f32)> = rows
+        .into_iter()
+        .filter(|&r| r < n)
+        .map(|r| (r, cosine(vectors.row(r), q, qn)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.dedup_by_key(|x| x.0);
+    scored.truncate(limit);
+    scored
+}
+
+fn norm(q: &[f32]) -> f32 {
+    q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12)
+}
+
+/// Cosine similarity of `v` with `q`, whose norm is `qn`.
+fn cosine(v: &[f32], q: &[f32], qn: f32) -> f32 {
+    let (dot, vn) = dot_and_norm(v, q);
+    dot / (qn * vn.sqrt().max(1e-12))
 }
 
 /// A scored row ordered so that the heap's top is the worst kept: lowest score, then highest
@@ -257,12 +315,11 @@ fn exact_top_in_blocks(
     if limit == 0 || dim == 0 {
         return Vec::new();
     }
-    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let qn = norm(q);
     let scan = |first: usize, block: &[f32]| {
         let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(limit + 1);
         for (i, v) in block.chunks_exact(dim).enumerate() {
-            let (dot, vn) = dot_and_norm(v, q);
-            let score = dot / (qn * vn.sqrt().max(1e-12));
+            let score = cosine(v, q, qn);
             let row = first + i;
             if heap.len() < limit {
                 heap.push(Worst(score, row));

@@ -7,6 +7,7 @@
 //!   snapshots/<id>/manifest.sha256  SHA-256 of manifest.json
 //!   snapshots/<id>/chunks.parquet
 //!   snapshots/<id>/vectors.f32      the same rows' vectors, memory-mapped by queries
+//!   snapshots/<id>/vectors.hnsw     HNSW graph over them (large snapshots), memory-mapped
 //!   snapshots/<id>/fulltext/        tantivy index
 //!   refs/current                    the alias; replaced atomically (write temp, fsync, rename)
 //!   refs/tags/<name>
@@ -22,6 +23,7 @@
 //! with its manifest already in place; it becomes visible to readers only when a ref (`current`
 //! or a tag) names it. Data files are never modified after that. Rollback and tag only move refs.
 
+mod ann;
 mod cache;
 mod chunks;
 mod failpoint;
@@ -34,6 +36,7 @@ mod snapshot;
 mod store;
 mod vectors;
 
+pub use ann::AnnIndex;
 pub use cache::{
     cache_key, gc_cache, CacheGcReport, CacheStats, CachedEmbedding, EmbeddingCache, SegmentWriter,
 };
@@ -139,6 +142,8 @@ pub enum StoreError {
     },
     #[error("vector file {path}: {message}")]
     Vectors { path: PathBuf, message: String },
+    #[error("vector index {path}: {message}")]
+    Ann { path: PathBuf, message: String },
     #[error("full-text index {path}: {source}")]
     Fulltext {
         path: PathBuf,

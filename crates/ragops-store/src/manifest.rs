@@ -139,6 +139,8 @@ pub struct Timings {
     pub embed: f64,
     /// Writing the chunk table and the full-text index.
     pub persist: f64,
+    /// Building the HNSW graph (0 without one).
+    pub vector_index: f64,
     /// The whole build.
     pub total: f64,
 }

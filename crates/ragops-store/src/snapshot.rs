@@ -6,9 +6,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use ragops_core::{sha256_file, EmbedKey, Sha256Hasher, SnapshotId};
+use ragops_core::config::HnswConfig;
+use ragops_core::{sha256_file, EmbedKey, IndexConfig, Sha256Hasher, SnapshotId};
 use serde::{Deserialize, Serialize};
 
+use crate::ann::{AnnIndex, ANN_FILE};
 use crate::chunks::{
     read_chunks, read_embed_keys, ChunkBatches, ChunkRows, ChunkTable, ChunkTableWriter,
     CHUNKS_FILE,
@@ -85,6 +87,13 @@ impl SnapshotWriter {
             &self.staging.join(VECTORS_FILE),
             dim,
         )
+    }
+
+    /// Builds the HNSW graph over the snapshot's finished vector file (call after the chunk
+    /// table's `finish`).
+    pub fn vector_index(&self, cfg: &HnswConfig) -> Result<(), StoreError> {
+        let vectors = VectorFile::open(&self.staging.join(VECTORS_FILE))?;
+        crate::ann::build(&vectors, cfg, &self.staging.join(ANN_FILE))
     }
 
     /// Starts the snapshot's full-text index.
@@ -217,6 +226,15 @@ impl Store {
                 }
             }
         };
+        if report.manifest.is_none() && !dir.join(MANIFEST_SHA256_FILE).is_file() {
+            // Opening tolerates it (snapshots written before the checksum existed), but then
+            // nothing vouches for the manifest: an edit would go unnoticed.
+            report.manifest = Some(format!(
+                "{MANIFEST_SHA256_FILE} is missing, so edits to {MANIFEST_FILE} cannot be \
+                 detected (snapshots written before ragops checksummed manifests lack it; \
+                 rebuild to get one)"
+            ));
+        }
         for (rel, rec) in &manifest.files {
             match file_matches(&dir.join(rel), rec) {
                 Ok(true) => {}
@@ -339,6 +357,23 @@ impl Snapshot {
         }
         let (values, dim) = rows.read_vectors()?;
         Ok(Vectors::Loaded { dim, values })
+    }
+
+    /// The HNSW graph, memory-mapped, if the snapshot has one; `vectors` are the snapshot's
+    /// (the graph must cover exactly their rows). It searches with the `ef_search` the
+    /// snapshot was built with.
+    pub fn ann(&self, vectors: &Vectors) -> Result<Option<AnnIndex>, StoreError> {
+        let path = self.dir.join(ANN_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let index: IndexConfig = self
+            .manifest
+            .config
+            .get("index")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        AnnIndex::open(&path, vectors.dim(), vectors.rows(), index.hnsw.ef_search).map(Some)
     }
 
     /// Reads the whole chunk table into memory.
@@ -488,6 +523,19 @@ pub(crate) mod tests {
             store.verify(&b).unwrap().missing,
             vec!["data.bin".to_string()]
         );
+        // Removing the checksum with the edit: the snapshot still opens, verify refuses it.
+        let c = snapshot(&store, &lock, "c");
+        let dir = store.snapshot_dir(&c);
+        assert!(store.verify(&c).unwrap().ok);
+        std::fs::remove_file(dir.join(MANIFEST_SHA256_FILE)).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+        v["counts"]["chunks"] = serde_json::json!(999);
+        std::fs::write(dir.join(MANIFEST_FILE), serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(store.manifest(&c).is_ok());
+        let r = store.verify(&c).unwrap();
+        assert!(!r.ok);
+        assert!(r.manifest.unwrap().contains("manifest.sha256 is missing"));
     }
 
     #[test]
@@ -507,6 +555,27 @@ pub(crate) mod tests {
         }
         let err = store.manifest(&a).unwrap_err();
         assert!(matches!(err, StoreError::IdMismatch { .. }), "{err}");
+
+        // A parent that is not a snapshot id (a path, say) is refused even with a matching
+        // checksum.
+        let dir = store.snapshot_dir(&b);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+        for parent in ["../../../etc", "20260101T000000000Z-0000000g"] {
+            v["parent"] = serde_json::json!(parent);
+            let json = serde_json::to_vec(&v).unwrap();
+            std::fs::write(dir.join(MANIFEST_FILE), &json).unwrap();
+            std::fs::write(
+                dir.join(MANIFEST_SHA256_FILE),
+                format!("{}\n", ragops_core::sha256_hex(&json)),
+            )
+            .unwrap();
+            let err = store.manifest(&b).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Manifest { .. }),
+                "{parent}: {err}"
+            );
+        }
     }
 
     #[test]

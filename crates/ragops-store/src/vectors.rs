@@ -173,6 +173,19 @@ impl Vectors {
         }
     }
 
+    pub fn rows(&self) -> usize {
+        match self {
+            Vectors::Mapped(f) => f.rows(),
+            Vectors::Loaded { dim, values } => values.len() / (*dim).max(1),
+        }
+    }
+
+    /// One row's vector.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let dim = self.dim();
+        &self.as_slice()[i * dim..(i + 1) * dim]
+    }
+
     /// Every vector, row-major.
     pub fn as_slice(&self) -> &[f32] {
         match self {

@@ -15,8 +15,9 @@ use crate::model::ModelIdentity;
 
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
-    ChunkStrategy, ChunkUnit, ChunkingConfig, EmbeddingConfig, EnrichConfig, IndexConfig,
-    JsonlConfig, RetentionConfig, SourcesConfig, StoreConfig, DEFAULT_MODEL,
+    ChunkStrategy, ChunkUnit, ChunkingConfig, EmbeddingConfig, EnrichConfig, HnswConfig,
+    HnswQuantization, IndexConfig, JsonlConfig, RetentionConfig, SourcesConfig, StoreConfig,
+    VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,14 @@ impl PipelineConfig {
             return Err(invalid(
                 "[embedding] batch_size and max_batch_tokens must be at least 1".into(),
             ));
+        }
+        let h = &self.index.hnsw;
+        if !(2..=256).contains(&h.m) || h.ef_construction == 0 || h.ef_search == 0 {
+            return Err(invalid(format!(
+                "[index.hnsw] m must be 2 to 256 (is {}) and ef_construction, ef_search at \
+                 least 1 (are {}, {})",
+                h.m, h.ef_construction, h.ef_search
+            )));
         }
         for pattern in self.sources.include.iter().chain(&self.sources.exclude) {
             if pattern.trim().is_empty() {

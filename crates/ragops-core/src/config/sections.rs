@@ -226,12 +226,116 @@ pub struct IndexConfig {
     /// Build the tantivy full-text index (needed for bm25 and hybrid search).
     #[serde(default = "yes")]
     pub fulltext: bool,
+    /// How vector queries find their neighbours: an HNSW graph, the exact scan, or the graph
+    /// from `hnsw_min_rows` rows on. Serialised only when not the default, so that adding the
+    /// setting left the content hash of existing pipelines unchanged.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vector: VectorIndexKind,
+    /// `auto` builds the graph for snapshots of at least this many rows (below it the exact
+    /// scan is as fast).
+    #[serde(
+        default = "default_hnsw_min_rows",
+        skip_serializing_if = "is_default_min_rows"
+    )]
+    pub hnsw_min_rows: usize,
+    /// HNSW parameters: links per node (M), the candidate list while building
+    /// (ef_construction) and while searching (ef_search), and how the graph stores its copy of
+    /// the vectors (results are always re-scored with the exact f32 vectors).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hnsw: HnswConfig,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        Self { fulltext: true }
+        Self {
+            fulltext: true,
+            vector: VectorIndexKind::default(),
+            hnsw_min_rows: default_hnsw_min_rows(),
+            hnsw: HnswConfig::default(),
+        }
     }
+}
+
+impl IndexConfig {
+    /// Whether a snapshot of `rows` rows gets an HNSW graph.
+    pub fn builds_hnsw(&self, rows: usize) -> bool {
+        match self.vector {
+            VectorIndexKind::Flat => false,
+            VectorIndexKind::Hnsw => rows > 0,
+            VectorIndexKind::Auto => rows >= self.hnsw_min_rows,
+        }
+    }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Rows from which `vector = "auto"` builds an HNSW graph (see benches/README.md: below it the
+/// exact scan answers in a few milliseconds on two cores).
+pub const DEFAULT_HNSW_MIN_ROWS: usize = 50_000;
+
+fn default_hnsw_min_rows() -> usize {
+    DEFAULT_HNSW_MIN_ROWS
+}
+fn is_default_min_rows(v: &usize) -> bool {
+    *v == DEFAULT_HNSW_MIN_ROWS
+}
+
+/// `[index] vector`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexKind {
+    #[default]
+    Auto,
+    Flat,
+    Hnsw,
+}
+
+/// `[index.hnsw]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfig {
+    #[serde(default = "default_m")]
+    pub m: usize,
+    #[serde(default = "default_ef_construction")]
+    pub ef_construction: usize,
+    #[serde(default = "default_ef_search")]
+    pub ef_search: usize,
+    #[serde(default)]
+    pub quantization: HnswQuantization,
+}
+
+fn default_m() -> usize {
+    16
+}
+fn default_ef_construction() -> usize {
+    128
+}
+fn default_ef_search() -> usize {
+    64
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        Self {
+            m: default_m(),
+            ef_construction: default_ef_construction(),
+            ef_search: default_ef_search(),
+            quantization: HnswQuantization::default(),
+        }
+    }
+}
+
+/// How the HNSW graph stores its copy of the vectors (it walks the graph with them; the final
+/// scores come from the f32 vectors).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HnswQuantization {
+    F32,
+    #[default]
+    F16,
+    I8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -205,6 +205,7 @@ pub(super) fn finish(
         load_chunk: streamed.load_secs,
         embed: streamed.embed.secs,
         persist: streamed.persist_secs,
+        vector_index: streamed.vector_index_secs,
         total: started.elapsed().as_secs_f64(),
         ..session.timings
     };

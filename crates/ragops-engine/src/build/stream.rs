@@ -59,6 +59,7 @@ pub(super) struct Streamed {
     pub reuse_secs: f64,
     pub load_secs: f64,
     pub persist_secs: f64,
+    pub vector_index_secs: f64,
 }
 
 /// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
@@ -133,6 +134,13 @@ pub(super) fn run(
     failpoint("after-parquet");
     if let Some(ft) = sinks.fulltext {
         ft.finish(rows)?;
+    }
+    if cfg.index.builds_hnsw(rows as usize) {
+        let t = Instant::now();
+        let bar = reporter.progress("hnsw", rows, "vectors");
+        writer.vector_index(&cfg.index.hnsw)?;
+        bar.finish(rows);
+        out.vector_index_secs = t.elapsed().as_secs_f64();
     }
     out.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

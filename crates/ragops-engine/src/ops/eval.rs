@@ -28,6 +28,8 @@ pub struct EvalOptions {
     pub ks: Vec<usize>,
     /// Chunks to report per question and mode (0: metrics only).
     pub show_hits: usize,
+    /// Force the exact vector scan (ignore the snapshot's HNSW graph).
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,9 @@ pub struct EvalReport {
     pub questions: PathBuf,
     pub kind: SetKind,
     pub question_count: usize,
+    /// How vector lists were found: `hnsw` or `flat` (absent for BM25 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_search: Option<String>,
     pub metrics: Vec<ModeMetrics>,
     /// Each question's best chunks per mode, when asked for ([`EvalOptions::show_hits`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,8 +87,10 @@ pub(crate) fn query_vectors(
 pub fn eval(opts: &EvalOptions) -> Result<EvalReport, EngineError> {
     let store = Store::open(&opts.store)?;
     let set = load_questions(&opts.questions)?;
-    let searcher = open_searcher(&store, &opts.snapshot)?;
-    let vectors = if opts.modes.iter().any(|m| Searcher::needs_vector(*m)) {
+    let mut searcher = open_searcher(&store, &opts.snapshot)?;
+    searcher.set_exact(opts.exact);
+    let needs_vectors = opts.modes.iter().any(|m| Searcher::needs_vector(*m));
+    let vectors = if needs_vectors {
         query_vectors(&load_for_snapshot(searcher.manifest())?, &set)?
     } else {
         Vec::new()
@@ -101,6 +108,7 @@ pub fn eval(opts: &EvalOptions) -> Result<EvalReport, EngineError> {
         questions: opts.questions.clone(),
         kind: set.kind,
         question_count: set.questions.len(),
+        vector_search: needs_vectors.then(|| searcher.vector_method().to_string()),
         metrics,
         hits,
     })

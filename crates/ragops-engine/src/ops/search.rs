@@ -35,6 +35,10 @@ pub struct SearchResults {
     pub snapshot: SnapshotId,
     pub mode: Mode,
     pub query: String,
+    /// How the vector list was found (vector and hybrid modes): `hnsw` (graph candidates,
+    /// re-scored exactly) or `flat` (exact scan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_search: Option<String>,
     pub results: Vec<SearchResult>,
 }
 
@@ -55,16 +59,18 @@ pub(crate) fn open_searcher(store: &Store, name: &str) -> Result<Searcher, Engin
     }
 }
 
-/// The `k` best chunks of a snapshot for a query.
+/// The `k` best chunks of a snapshot for a query; `exact` forces the exact vector scan.
 pub fn search(
     store_dir: &Path,
     snapshot: &str,
     query: &str,
     mode: Mode,
     k: usize,
+    exact: bool,
 ) -> Result<SearchResults, EngineError> {
     let store = Store::open(store_dir)?;
-    let searcher = open_searcher(&store, snapshot)?;
+    let mut searcher = open_searcher(&store, snapshot)?;
+    searcher.set_exact(exact);
     let qvec = if Searcher::needs_vector(mode) {
         Some(load_for_snapshot(searcher.manifest())?.embed_query(query)?)
     } else {
@@ -98,6 +104,7 @@ pub fn search(
         snapshot: searcher.id().clone(),
         mode,
         query: query.to_string(),
+        vector_search: Searcher::needs_vector(mode).then(|| searcher.vector_method().to_string()),
         results,
     })
 }
