@@ -498,3 +498,43 @@ fn skip_records_of_reused_files_are_kept_and_strict_still_refuses_them() {
         "the skip record is carried with the reused file: {second:?}"
     );
 }
+
+#[test]
+fn a_text_repeated_within_a_build_is_embedded_once() {
+    let c = ctx();
+    let docs = c.dir().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    let mut lines: Vec<String> = (0..30)
+        .map(|i| {
+            format!(r#"{{"id": "r{i}", "title": "Notice", "text": "This page is maintained by the platform team."}}"#)
+        })
+        .collect();
+    lines.push(r#"{"id": "a", "title": "Backups", "text": "Backups run nightly."}"#.into());
+    lines.push(r#"{"id": "b", "title": "Keys", "text": "Rotate keys every quarter."}"#.into());
+    std::fs::write(docs.join("kb.jsonl"), lines.join("\n")).expect("write");
+    let c = c.corpus(&[docs]);
+    let r = build(&c.pipeline(), &[]);
+    assert_eq!(r.counts.chunks, 32);
+    assert_eq!(r.incremental.embeddings_computed, 3, "{:?}", r.incremental);
+    assert_eq!(r.incremental.embeddings_cached, 29);
+    // The repeats carry the vector computed for the first: the same score for each.
+    let hits: SearchResults = c.json(&[
+        "search",
+        "platform team",
+        "-p",
+        s(&c.pipeline()),
+        "--mode",
+        "vector",
+        "-k",
+        "32",
+        "--json",
+    ]);
+    let same: Vec<f32> = hits
+        .results
+        .iter()
+        .filter(|h| h.text.contains("platform team"))
+        .map(|h| h.score)
+        .collect();
+    assert_eq!(same.len(), 30);
+    assert!(same.iter().all(|s| *s == same[0]), "{same:?}");
+}

@@ -113,7 +113,8 @@ pub struct Counts {
     pub reused_documents: u64,
     #[serde(default)]
     pub reused_chunks: u64,
-    /// Chunks whose vectors came from the embedding cache / were computed by the model.
+    /// Chunks whose vectors came from the embedding cache (or repeated a text embedded just
+    /// before, in the same slice of 512) / were computed by the model.
     #[serde(default)]
     pub embeddings_cached: u64,
     #[serde(default)]

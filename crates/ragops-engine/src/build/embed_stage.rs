@@ -1,6 +1,8 @@
 //! The embed stage: each text is looked up in the embedding cache first; the misses are
-//! embedded in slices and added to this build's cache segment.
+//! embedded in slices (a text repeated within a slice once) and added to this build's cache
+//! segment.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -154,24 +156,42 @@ impl EmbedStage<'_> {
                 truncated,
             });
         }
-        let refs: Vec<&str> = missing.iter().map(|&j| texts[j].as_str()).collect();
+        // A text repeated within the slice (boilerplate, a repeated record or line) is embedded
+        // once: `unique` holds each distinct text's first position, `slot` each miss's entry
+        // in it.
+        let mut first: HashMap<&EmbedKey, usize> = HashMap::new();
+        let mut unique: Vec<usize> = Vec::new();
+        let slot: Vec<usize> = missing
+            .iter()
+            .map(|&j| {
+                let next = unique.len();
+                *first.entry(&keys[j]).or_insert_with(|| {
+                    unique.push(j);
+                    next
+                })
+            })
+            .collect();
+        let refs: Vec<&str> = unique.iter().map(|&j| texts[j].as_str()).collect();
         let computed = self.embedder.embed(&refs, self.batch_size, |_| {})?;
         let mut segment = self
             .segment
             .lock()
             .map_err(|_| EngineError::WorkerPanicked("embedding"))?;
-        for (k, &j) in missing.iter().enumerate() {
-            counts[j] = computed.token_counts[k];
+        for (u, &j) in unique.iter().enumerate() {
             let entry = CachedEmbedding {
-                token_count: computed.token_counts[k],
-                truncated: computed.was_truncated[k],
-                vector: computed.vectors[k].clone(),
+                token_count: computed.token_counts[u],
+                truncated: computed.was_truncated[u],
+                vector: computed.vectors[u].clone(),
             };
             segment.add(&keys[j], &entry)?;
-            out[j * dim..(j + 1) * dim].copy_from_slice(&computed.vectors[k]);
         }
-        truncated += computed.truncated as u64;
-        stats.computed += missing.len() as u64;
+        for (&j, &u) in missing.iter().zip(&slot) {
+            counts[j] = computed.token_counts[u];
+            truncated += u64::from(computed.was_truncated[u]);
+            out[j * dim..(j + 1) * dim].copy_from_slice(&computed.vectors[u]);
+        }
+        stats.computed += unique.len() as u64;
+        stats.cached += (missing.len() - unique.len()) as u64;
         Ok(Slice {
             keys,
             counts,
