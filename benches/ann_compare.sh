@@ -3,7 +3,7 @@
 # vectors.f32 of the 200k-record corpus that `cargo bench --bench search_scale` builds with the
 # real model (or any ragops vectors.f32 given as $1). Prints build time, size, open time,
 # memory, recall@10 against the exact scan and query latency. Figures: benches/README.md.
-# Usage: benches/ann_compare.sh [VECTORS.f32] [--queries 1000] [--only usearch|hnsw_rs]
+# Usage: benches/ann_compare.sh [VECTORS.f32] [--queries 1000] [--only f16,hnsw_rs] (comma-separated: f32, f16, i8, hnsw_rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors="${1:-}"

@@ -130,7 +130,7 @@ fn main() {
     let mut rows = Vec::new();
 
     for (label, kind) in [("usearch f32", ScalarKind::F32), ("usearch f16", ScalarKind::F16), ("usearch i8", ScalarKind::I8)] {
-        if only.as_deref().is_some_and(|o| !label.contains(o)) {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| label.contains(x))) {
             continue;
         }
         let file = work.join(format!("{}.usearch", label.replace(' ', "-")));
@@ -178,7 +178,7 @@ fn main() {
         println!("{label}: done");
     }
 
-    if only.as_deref().is_none_or(|o| "hnsw_rs".contains(o)) {
+    if only.as_deref().is_none_or(|o| o.split(',').any(|x| x == "hnsw_rs")) {
         let dir = work.join("hnsw_rs");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
