@@ -1,5 +1,5 @@
 //! The query path at scale:
-//! `cargo bench --bench search_scale -- [--rows N] [--queries Q] [--real R | --no-real]`.
+//! `cargo bench --bench search_scale -- [--rows N] [--queries Q] [--real R | --no-real | --only-real] [--no-rebuild]`.
 //!
 //! 1. Builds the fixtures with the real model (all-MiniLM-L6-v2, from the hf-hub cache) into a
 //!    small store, to take a real manifest (model identity, config) from it.
@@ -493,6 +493,9 @@ fn real(work: &Path, records: usize) {
     drop(searcher);
     print_whole_processes(&store_dir, "What did the president say about drug prices?");
 
+    if has_flag("--no-rebuild") {
+        return;
+    }
     // 1% of the records edited: a copy of the store rebuilt from the edited file.
     let edit = dir.join("edit");
     let _ = std::fs::remove_dir_all(&edit);

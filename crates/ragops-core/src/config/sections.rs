@@ -313,7 +313,8 @@ fn default_ef_construction() -> usize {
     128
 }
 fn default_ef_search() -> usize {
-    64
+    // 64 gave recall@10 0.89 on held-out real-model vectors, 128 gave 0.95 (benches/README.md).
+    128
 }
 
 impl Default for HnswConfig {
