@@ -103,7 +103,7 @@ fn incremental(s: &mut String, report: &BuildReport) {
     line(
         s,
         format_args!(
-            "  vectors    {} computed, {} from the embedding cache{torn}",
+            "  vectors    {} computed, {} from the embedding cache or repeated{torn}",
             i.embeddings_computed, i.embeddings_cached
         ),
     );

@@ -69,8 +69,15 @@ fn incremental_build_equals_full_build_and_skips_unchanged_work() {
     let first = build(&p, &[]);
     let total_docs = first.counts.documents;
     assert_eq!(first.incremental.documents_added, total_docs);
-    assert_eq!(first.incremental.embeddings_cached, 0);
+    // A first build serves nothing from the cache: only texts repeated within a slice (the
+    // fixtures repeat a few) are embedded once and counted as served.
+    let repeats = first.incremental.embeddings_cached;
+    assert!(repeats < 10, "{:?}", first.incremental);
     assert!(first.incremental.embeddings_computed > 0);
+    assert_eq!(
+        first.incremental.embeddings_computed + repeats,
+        first.counts.chunks
+    );
 
     // Nothing changed: nothing is written.
     let again = build(&p, &[]);
@@ -111,7 +118,7 @@ fn incremental_build_equals_full_build_and_skips_unchanged_work() {
     // The incremental snapshot holds exactly what a full rebuild produces.
     let full = build(&p, &["--full", "--no-publish"]);
     assert_eq!(full.incremental.documents_reused, 0);
-    assert_eq!(full.incremental.embeddings_cached, 0);
+    assert_eq!(full.incremental.embeddings_cached, repeats);
     let (t_inc, t_full) = (table(&store, &inc.snapshot), table(&store, &full.snapshot));
     same_table(&t_inc, &t_full);
     assert!(t_inc
@@ -198,7 +205,11 @@ fn torn_cache_entries_are_recomputed_not_served() {
     let i = &again.incremental;
     // Every lookup of a damaged entry is counted (a text may occur in several chunks).
     assert!(i.cache_entries_torn >= entries as u64, "{i:?}");
-    assert_eq!(i.embeddings_cached, 0, "no torn entry is served: {i:?}");
+    // No torn entry is served: what counts as served is only the repeats the first build had.
+    assert_eq!(
+        i.embeddings_cached, first.incremental.embeddings_cached,
+        "no torn entry is served: {i:?}"
+    );
     same_table(
         &table(&store, &first.snapshot),
         &table(&store, &again.snapshot),
