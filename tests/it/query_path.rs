@@ -6,8 +6,9 @@ use ragops_engine::ops::SearchResults;
 
 use crate::common::*;
 
-fn results(c: &TestContext, p: &str, mode: &str) -> Vec<(String, String)> {
-    let r: SearchResults = c.json(&[
+/// `ragops search` of the fixed query in `mode` with `k` results (and `extra` flags).
+fn search(c: &TestContext, p: &str, mode: &str, k: &str, extra: &[&str]) -> SearchResults {
+    let mut args = vec![
         "search",
         "restore a backup after an incident",
         "-p",
@@ -15,13 +16,23 @@ fn results(c: &TestContext, p: &str, mode: &str) -> Vec<(String, String)> {
         "--mode",
         mode,
         "-k",
-        "5",
+        k,
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    c.json(&args)
+}
+
+/// Chunk ids with their scores (5 decimals).
+fn scored(r: &SearchResults) -> Vec<(String, String)> {
     r.results
-        .into_iter()
-        .map(|h| (h.chunk_id, format!("{:.5}", h.score)))
+        .iter()
+        .map(|h| (h.chunk_id.clone(), format!("{:.5}", h.score)))
         .collect()
+}
+
+fn results(c: &TestContext, p: &str, mode: &str) -> Vec<(String, String)> {
+    scored(&search(c, p, mode, "5", &[]))
 }
 
 #[test]
@@ -65,19 +76,7 @@ fn snapshots_without_a_vector_file_search_the_same_and_damage_is_named() {
 }
 
 fn vector_search(c: &TestContext, p: &str, extra: &[&str]) -> SearchResults {
-    let mut args = vec![
-        "search",
-        "restore a backup after an incident",
-        "-p",
-        p,
-        "--mode",
-        "vector",
-        "-k",
-        "10",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    c.json(&args)
+    search(c, p, "vector", "10", extra)
 }
 
 #[test]
@@ -112,35 +111,13 @@ fn an_hnsw_graph_is_built_when_asked_and_exact_search_scans() {
     let exact = vector_search(&c, ps, &["--exact"]);
     assert_eq!(approx.vector_search.as_deref(), Some("hnsw"));
     assert_eq!(exact.vector_search.as_deref(), Some("flat"));
-    let hits = |r: &SearchResults| -> Vec<(String, String)> {
-        r.results
-            .iter()
-            .map(|h| (h.chunk_id.clone(), format!("{:.5}", h.score)))
-            .collect()
-    };
     // The graph is approximate (and built in parallel, so not the same graph every run): most
     // of the exact top 10 is found, and every score is the exact one for its chunk.
-    let (a, e) = (hits(&approx), hits(&exact));
+    let (a, e) = (scored(&approx), scored(&exact));
     assert_eq!(a.len(), 10);
     let found = a.iter().filter(|h| e.contains(h)).count();
     assert!(found >= 8, "{a:?} vs {e:?}");
-    let every: SearchResults = c.json(&[
-        "search",
-        "restore a backup after an incident",
-        "-p",
-        ps,
-        "--mode",
-        "vector",
-        "-k",
-        "1000",
-        "--exact",
-        "--json",
-    ]);
-    let all: Vec<(String, String)> = every
-        .results
-        .iter()
-        .map(|h| (h.chunk_id.clone(), format!("{:.5}", h.score)))
-        .collect();
+    let all = scored(&search(&c, ps, "vector", "1000", &["--exact"]));
     assert!(a.iter().all(|h| all.contains(h)), "scores are exact");
     // The graph is part of the snapshot: listed in the manifest and verified.
     c.ok(&["snapshots", "show", "current", "-p", ps, "--verify"]);
