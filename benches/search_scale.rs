@@ -28,7 +28,7 @@ use std::time::Instant;
 use ragops_core::config::HnswConfig;
 use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, Format, Mode};
 use ragops_search::Searcher;
-use ragops_store::{Counts, Expect, Manifest, Store};
+use ragops_store::{Catalog, Counts, Expect, Manifest, Store};
 
 /// xorshift64*: deterministic, fast, good enough for synthetic data.
 struct Rng(u64);
@@ -189,9 +189,6 @@ fn write_snapshot(store_dir: &Path, rows: usize, template: &Manifest) {
     let mut m = template.clone();
     m.config["index"] = serde_json::json!({"fulltext": true, "vector": "hnsw"});
     m.parent = None;
-    m.sources = Vec::new();
-    m.source_files = Vec::new();
-    m.skipped = Vec::new();
     m.counts = Counts {
         documents: rows.div_ceil(8) as u64,
         chunks: n,
@@ -199,7 +196,9 @@ fn write_snapshot(store_dir: &Path, rows: usize, template: &Manifest) {
     };
     m.files = BTreeMap::new();
     m.timings.vector_index = hnsw_secs;
-    let id = w.finish(m).expect("finish snapshot");
+    let id = w
+        .finish(m, &Catalog::default(), Vec::new(), n)
+        .expect("finish snapshot");
     let refs = store.refs_lock("bench").expect("refs lock");
     store
         .publish(&refs, &id, "bench", &Expect::Any)
@@ -345,8 +344,14 @@ fn synthetic(work: &Path, rows: usize, queries: usize, template: &Manifest) {
     // Queries near the data: a random row's vector with noise, normalised.
     let mut rng = Rng(42);
     let snapshot = store.snapshot(&id).expect("snapshot");
-    let vectors = snapshot
-        .vectors(&snapshot.rows().expect("rows"))
+    let fragment = snapshot
+        .fragments()
+        .expect("fragments")
+        .into_iter()
+        .next()
+        .expect("a fragment");
+    let vectors = fragment
+        .vectors(&fragment.rows().expect("rows"))
         .expect("vectors");
     let qs: Vec<Vec<f32>> = (0..queries)
         .map(|_| {
@@ -393,9 +398,14 @@ fn synthetic(work: &Path, rows: usize, queries: usize, template: &Manifest) {
 }
 
 fn run_build(pipeline: &Path) -> serde_json::Value {
+    run_build_with(pipeline, &[])
+}
+
+fn run_build_with(pipeline: &Path, extra: &[&str]) -> serde_json::Value {
     let out = Command::new(bin())
         .args(["build", "-q", "--json", "-p"])
         .arg(pipeline)
+        .args(extra)
         .output()
         .expect("ragops build");
     assert!(
@@ -430,20 +440,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn real(work: &Path, records: usize) {
-    let dir = work.join("real");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let corpus = dir.join("corpus.jsonl");
-    if !corpus.is_file() {
-        let ok = Command::new("python3")
-            .arg(repo().join("benches/search_corpus.py"))
-            .arg(&corpus)
-            .args(["--records", &records.to_string(), "--edit", "0.01"])
-            .arg(dir.join("corpus-edited.jsonl"))
-            .status()
-            .expect("python3");
-        assert!(ok.success(), "search_corpus.py failed");
-    }
+/// The real-model store of `dir`, built once (its report kept in `full-build.json`) and
+/// brought up to date with this ragops; returns the pipeline and that report.
+fn full_build(dir: &Path, records: usize) -> (PathBuf, serde_json::Value) {
     let pipeline = dir.join("pipeline.toml");
     std::fs::write(
         &pipeline,
@@ -458,11 +457,39 @@ fn real(work: &Path, records: usize) {
         report["wall_seconds"] = serde_json::json!(t.elapsed().as_secs_f64());
         std::fs::write(&full, report.to_string()).expect("full-build.json");
     } else {
-        // Brings the cached store up to date with this ragops (a no-op when it is).
-        run_build(&pipeline);
+        // Brings the cached store up to date with this ragops (a no-op when it is); a
+        // format-1 snapshot is rewritten as one fragment (its rows copied, nothing embedded).
+        let store = Store::open(&dir.join("store")).expect("store");
+        let current = store.resolve("current").expect("current");
+        if store.manifest(&current).expect("manifest").format_version < 2 {
+            eprintln!("rewriting the cached format-1 snapshot as format 2 (rows copied)");
+            let t = Instant::now();
+            run_build_with(&pipeline, &["--force"]);
+            eprintln!("  done in {:.0} s", t.elapsed().as_secs_f64());
+        } else {
+            run_build(&pipeline);
+        }
     }
     let full: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&full).expect("read")).expect("json");
+    (pipeline, full)
+}
+
+fn real(work: &Path, records: usize) {
+    let dir = work.join("real");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let corpus = dir.join("corpus.jsonl");
+    if !corpus.is_file() {
+        let ok = Command::new("python3")
+            .arg(repo().join("benches/search_corpus.py"))
+            .arg(&corpus)
+            .args(["--records", &records.to_string(), "--edit", "0.01"])
+            .arg(dir.join("corpus-edited.jsonl"))
+            .status()
+            .expect("python3");
+        assert!(ok.success(), "search_corpus.py failed");
+    }
+    let (pipeline, full) = full_build(&dir, records);
     let store_dir = dir.join("store");
     let store = Store::open(&store_dir).expect("store");
     let id = store.resolve("current").expect("current");
@@ -518,7 +545,13 @@ fn real(work: &Path, records: usize) {
         .as_f64()
         .or_else(|| full["timings"]["total"].as_f64())
         .unwrap_or(f64::NAN);
+    let fragments: u64 = m
+        .fragments
+        .iter()
+        .map(|f| dir_bytes(&store_dir.join("fragments").join(f.id.as_str())))
+        .sum();
     let full_bytes = dir_bytes(&store_dir.join("snapshots").join(id.as_str()))
+        + fragments
         + dir_bytes(&store_dir.join("cache"));
     println!(
         "  rebuild, 1% of records edited: {secs:.1} s ({:.1}% of the full build's {full_secs:.0} s), \

@@ -89,7 +89,7 @@ fn incremental(s: &mut String, report: &BuildReport) {
             None => line(
                 s,
                 format_args!(
-                    "  reuse      {} document(s), {} chunk(s) copied from the parent",
+                    "  reuse      {} document(s), {} chunk(s) reused from the parent",
                     i.documents_reused, i.chunks_reused
                 ),
             ),

@@ -1,6 +1,6 @@
 //! `ragops snapshots list | show | diff | gc` and the ref moves.
 
-use ragops_core::SnapshotId;
+use ragops_core::{Skipped, SnapshotId};
 use ragops_engine::ops::{GcReport, ShownSnapshot, SnapshotDiff};
 use ragops_store::{Manifest, SnapshotSummary, VerifyReport};
 use serde::Serialize;
@@ -97,6 +97,7 @@ pub(crate) enum Shown<'a> {
     Readable {
         #[serde(flatten)]
         manifest: &'a Manifest,
+        skipped: &'a [Skipped],
         #[serde(skip_serializing_if = "Option::is_none")]
         verify: Option<&'a VerifyReport>,
     },
@@ -111,6 +112,7 @@ impl<'a> Shown<'a> {
         match &s.manifest {
             Some(manifest) => Shown::Readable {
                 manifest,
+                skipped: &s.skipped,
                 verify: s.verify.as_ref(),
             },
             None => Shown::Unreadable {
@@ -124,7 +126,11 @@ impl<'a> Shown<'a> {
 /// The human form of [`Shown`].
 pub(crate) fn shown(s: &Shown<'_>) -> String {
     match s {
-        Shown::Readable { manifest, verify } => show(manifest, *verify),
+        Shown::Readable {
+            manifest,
+            skipped,
+            verify,
+        } => show(manifest, skipped, *verify),
         Shown::Unreadable { id, verify } => {
             let mut out = format!("snapshot   {id}\n");
             if let Some(r) = verify {
@@ -135,7 +141,7 @@ pub(crate) fn shown(s: &Shown<'_>) -> String {
     }
 }
 
-pub(crate) fn show(m: &Manifest, verify: Option<&VerifyReport>) -> String {
+pub(crate) fn show(m: &Manifest, skipped: &[Skipped], verify: Option<&VerifyReport>) -> String {
     let mut s = String::new();
     line(&mut s, format_args!("snapshot   {}", m.id));
     line(
@@ -184,11 +190,29 @@ pub(crate) fn show(m: &Manifest, verify: Option<&VerifyReport>) -> String {
         ),
     );
     let bytes: u64 = m.files.values().map(|f| f.bytes).sum();
+    let own = if m.fragments.is_empty() {
+        ""
+    } else {
+        " of its own (catalog, deletion vectors)"
+    };
     line(
         &mut s,
-        format_args!("files      {} files, {} bytes", m.files.len(), bytes),
+        format_args!("files      {} files{own}, {} bytes", m.files.len(), bytes),
     );
-    for sk in &m.skipped {
+    for f in &m.fragments {
+        line(
+            &mut s,
+            format_args!(
+                "fragment   {}  {} rows ({} masked), {} files, {} bytes",
+                f.id,
+                f.rows,
+                f.deleted,
+                f.files.len(),
+                f.bytes()
+            ),
+        );
+    }
+    for sk in skipped {
         line(
             &mut s,
             format_args!("skipped    {}: {}", sk.path, sk.reason),
@@ -285,16 +309,18 @@ pub(crate) fn gc(r: &GcReport) -> String {
     line(
         &mut s,
         format_args!(
-            "{verb} {} snapshot(s) ({} bytes) and {} cache entr(ies) in {} segment(s) ({} bytes); {} bytes in total",
+            "{verb} {} snapshot(s) ({} bytes), {} fragment(s) no snapshot lists ({} bytes) and {} cache entr(ies) in {} segment(s) ({} bytes); {} bytes in total",
             r.deleted.len(),
             r.snapshot_bytes,
+            r.fragments_deleted.len(),
+            r.fragment_bytes,
             r.cache.entries_dropped,
             r.cache.segments_deleted + r.cache.segments_rewritten,
             r.cache.bytes_reclaimed,
             r.bytes_reclaimed
         ),
     );
-    if let Some(n) = &r.cache_note {
+    for n in r.fragment_note.iter().chain(&r.cache_note) {
         line(&mut s, format_args!("  note: {n}"));
     }
     s

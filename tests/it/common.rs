@@ -95,7 +95,17 @@ pub fn json_cmd<T: DeserializeOwned>(cmd: Command) -> T {
 pub struct Shown {
     #[serde(flatten)]
     pub manifest: Manifest,
+    #[serde(default)]
+    pub skipped: Vec<ragops_core::Skipped>,
     pub verify: Option<VerifyReport>,
+}
+
+/// A snapshot's catalog (documents, source files, skips), read through the store API.
+pub fn catalog(store: &Path, id: &SnapshotId) -> ragops_store::Catalog {
+    ragops_store::Store::open(store)
+        .and_then(|s| s.snapshot(id))
+        .and_then(|s| s.catalog())
+        .expect("catalog")
 }
 
 /// A row of `snapshots list --json`.
@@ -217,21 +227,66 @@ pub fn check(p: &Path, extra: &[&str]) -> (i32, CheckOutput) {
 /// A chunk row as the tests compare them: doc id, text, vector.
 pub type Row = (String, String, Vec<f32>);
 
-/// chunk id -> (doc id, text, vector) of a snapshot's table, read through the store API.
+/// chunk id -> (doc id, text, vector) of a snapshot's live rows (every fragment, masked rows
+/// left out), read through the store API.
 pub fn table(store: &Path, id: &SnapshotId) -> std::collections::BTreeMap<String, Row> {
-    let t = ragops_store::Store::open(store)
+    let fragments = ragops_store::Store::open(store)
         .and_then(|s| s.snapshot(id))
-        .and_then(|s| s.read_chunks())
-        .expect("chunk table");
-    t.rows
+        .and_then(|s| s.fragments())
+        .expect("fragments");
+    fragments
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let c = &r.chunk;
-            (
-                c.id.to_string(),
-                (c.doc_id.to_string(), c.text.clone(), t.vector(i).to_vec()),
-            )
+        .flat_map(|f| {
+            let t = f.read_chunks().expect("chunk table");
+            (0..t.rows.len())
+                .filter(|&i| !f.is_deleted(i))
+                .map(|i| {
+                    let c = &t.rows[i].chunk;
+                    (
+                        c.id.to_string(),
+                        (c.doc_id.to_string(), c.text.clone(), t.vector(i).to_vec()),
+                    )
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Rewrites a format-2 snapshot as format 1 wrote it: the data files in the snapshot's own
+/// directory, the catalog inside the manifest, no fragments.
+pub fn downgrade_to_format_1(store: &Path, id: &SnapshotId) {
+    let st = ragops_store::Store::open(store).expect("store");
+    let snap = st.snapshot(id).expect("snapshot");
+    let catalog = snap.catalog().expect("catalog");
+    let m = snap.manifest().clone();
+    assert_eq!(m.fragments.len(), 1);
+    let dir = store.join("snapshots").join(id.as_str());
+    let frag = store.join("fragments").join(m.fragments[0].id.as_str());
+    let mut files = serde_json::Map::new();
+    for (rel, rec) in &m.fragments[0].files {
+        let to = dir.join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::rename(frag.join(rel), &to).expect("move");
+        files.insert(rel.clone(), serde_json::to_value(rec).expect("json"));
+    }
+    std::fs::remove_dir_all(&frag).expect("rm fragment");
+    std::fs::remove_file(dir.join("catalog.json.lz4")).expect("rm catalog");
+    rewrite_manifest(&dir, |v| {
+        v["format_version"] = serde_json::json!(1);
+        v.as_object_mut().expect("object").remove("fragments");
+        v["files"] = serde_json::Value::Object(files);
+        v["sources"] = serde_json::to_value(&catalog.sources).expect("json");
+        v["source_files"] = serde_json::to_value(&catalog.source_files).expect("json");
+        v["skipped"] = serde_json::to_value(&catalog.skipped).expect("json");
+    });
+}
+
+/// The directory of a format-2 snapshot's first fragment.
+pub fn first_fragment_dir(store: &Path, id: &SnapshotId) -> PathBuf {
+    let m = ragops_store::Store::open(store)
+        .and_then(|s| s.manifest(id))
+        .expect("manifest");
+    store
+        .join("fragments")
+        .join(m.fragments.first().expect("a fragment").id.as_str())
 }

@@ -143,10 +143,7 @@ fn experiment_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 
 /// A damaged winner is never promoted: `--promote` verifies it first. Repairs it after.
 fn promote_refuses_a_damaged_winner(exp: &Path, reports: &Path, store: &Path, best: &SnapshotId) {
-    let table = store
-        .join("snapshots")
-        .join(best.as_str())
-        .join("chunks.parquet");
+    let table = first_fragment_dir(store, best).join("chunks.parquet");
     let good = std::fs::read(&table).expect("read table");
     let mut bad = good.clone();
     bad.push(b'x');

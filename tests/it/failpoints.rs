@@ -290,3 +290,71 @@ fn rollback_and_tag_never_wait_for_a_build_and_the_build_does_not_publish_over_t
     assert_eq!(current(st), report.snapshot, "published over the rollback");
     assert_eq!(list(st).len(), before + 1);
 }
+
+#[test]
+fn sigkill_during_compaction_keeps_the_live_snapshot() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    for f in ["index-rollback.md", "backup-restore.md", "dr-drill.md"] {
+        std::fs::copy(fixtures().join("corpus/handbook").join(f), docs.join(f)).expect("copy");
+    }
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    // Every incremental build past two fragments compacts.
+    let mut text = std::fs::read_to_string(&p).expect("pipeline");
+    text.push_str("\n[index.compaction]\nmax_fragments = 2\n");
+    std::fs::write(&p, text).expect("pipeline");
+    let store = tmp.path().join("store");
+    let st = s(&store);
+    build(&p, &[]);
+    std::fs::write(docs.join("a.md"), "# A\n\nThe second fragment.\n").expect("add");
+    let live = build(&p, &[]).snapshot;
+    let expected = results(st);
+    std::fs::write(docs.join("b.md"), "# B\n\nThe third fragment, compacted.\n").expect("add");
+    for point in [
+        "before-compaction",
+        "during-copy",
+        "after-fragment",
+        "before-rename",
+    ] {
+        let mut child = paused_at(&["build", "-p", s(&p)], point);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        assert_store_intact(st, &live, &expected, point);
+    }
+    let r = build(&p, &[]);
+    let m = show_verified(st, "current");
+    assert!(m.verify.expect("verified").ok);
+    assert_eq!(m.manifest.fragments.len(), 1, "compacted");
+    assert_eq!(r.incremental.documents_added, 1);
+    // What the killed builds left (an installed fragment no snapshot lists) is collected.
+    let g: GcReport = json(&["snapshots", "gc", "--keep", "2", "--store", st, "--json"]);
+    let listed: std::collections::HashSet<String> = list(st)
+        .iter()
+        .flat_map(|row| {
+            ragops_store::Store::open(&store)
+                .and_then(|s| s.manifest(&row.id))
+                .map(|m| {
+                    m.fragments
+                        .iter()
+                        .map(|f| f.id.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let on_disk: std::collections::HashSet<String> = std::fs::read_dir(store.join("fragments"))
+        .expect("fragments")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_disk, listed, "{g:?}");
+}

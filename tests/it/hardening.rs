@@ -304,7 +304,10 @@ fn an_edited_manifest_fails_verification_and_is_never_published() {
     let path = dir.join("manifest.json");
     let mut m: ragops_store::Manifest =
         serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-    m.files.remove("chunks.parquet").expect("listed");
+    m.fragments[0]
+        .files
+        .remove("chunks.parquet")
+        .expect("listed");
     std::fs::write(&path, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
 
     let out = run(&["snapshots", "show", &a, "--verify", "--store", st]);
@@ -376,15 +379,11 @@ fn reuse_respects_the_per_file_limits() {
     let full = build(&limited, &["--full"]);
     let store = tmp.path().join("store");
     let ids = |r: &BuildReport| -> Vec<ragops_core::DocId> {
-        let shown: Shown = json(&[
-            "snapshots",
-            "show",
-            r.snapshot.as_str(),
-            "--store",
-            s(&store),
-            "--json",
-        ]);
-        shown.manifest.sources.into_iter().map(|s| s.id).collect()
+        catalog(&store, &r.snapshot)
+            .sources
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
     };
     let (a, b) = (ids(&inc), ids(&full));
     assert_eq!(a, b);

@@ -31,6 +31,7 @@ fn stable(c: &TestContext, f: impl FnOnce()) {
     settings.add_filter(r"\b\d+(\.\d+)?s\b", "[SECS]");
     settings.add_filter(r"\d+(\.\d+)?( chunks)?/s\b", "[RATE]");
     settings.add_filter(r"\b\d+ bytes\b", "[BYTES]");
+    settings.add_filter(r"\b[0-9a-f]{32}\b", "[FRAGMENT]");
     settings.add_filter(r"\b[0-9a-f]{12}\b", "[HASH]");
     settings.bind(f);
 }

@@ -127,8 +127,10 @@ fn incremental_build_equals_full_build_and_skips_unchanged_work() {
     assert!(t_inc
         .values()
         .any(|(doc, _, _)| doc == "notes/new-runbook.txt"));
-    let show = |id: &str| json::<Shown>(&["snapshots", "show", id, "-p", s(&p), "--json"]).manifest;
-    let (m, m_full) = (show(inc.snapshot.as_str()), show(full.snapshot.as_str()));
+    let (m, m_full) = (
+        catalog(&store, &inc.snapshot),
+        catalog(&store, &full.snapshot),
+    );
     assert_eq!(m.sources, m_full.sources);
     assert_eq!(m.source_files, m_full.source_files);
     // BM25 finds the deleted document no more, and the new one.

@@ -10,6 +10,7 @@ mod crash_order;
 mod eval;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod fragments;
 mod hardening;
 mod human;
 mod incremental;

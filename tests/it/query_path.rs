@@ -46,9 +46,13 @@ fn snapshots_without_a_vector_file_search_the_same_and_damage_is_named() {
     let p = c.pipeline();
     let ps = s(&p);
     let report = build(&p, &[]);
+    let vectors = first_fragment_dir(&c.store(), &report.snapshot).join("vectors.f32");
+    assert!(vectors.is_file(), "new snapshots have a vector file");
+    // Format 1, as ragops wrote it before fragments: the data files in the snapshot's directory.
+    downgrade_to_format_1(&c.store(), &report.snapshot);
     let dir = c.store().join("snapshots").join(report.snapshot.as_str());
     let vectors = dir.join("vectors.f32");
-    assert!(vectors.is_file(), "new snapshots have a vector file");
+    assert!(vectors.is_file());
     let modes = ["vector", "bm25", "hybrid"];
     let before: Vec<_> = modes.iter().map(|m| results(&c, ps, m)).collect();
     assert!(before.iter().all(|r| r.len() == 5), "{before:?}");
@@ -89,12 +93,8 @@ fn an_hnsw_graph_is_built_when_asked_and_exact_search_scans() {
         .chunk_size(64);
     let p = c.pipeline();
     let ps = s(&p);
-    let graph = |id: &ragops_core::SnapshotId| {
-        c.store()
-            .join("snapshots")
-            .join(id.as_str())
-            .join("vectors.hnsw")
-    };
+    let graph =
+        |id: &ragops_core::SnapshotId| first_fragment_dir(&c.store(), id).join("vectors.hnsw");
     // The default (`auto`) leaves a small snapshot to the exact scan.
     let flat = build(&p, &[]);
     assert!(!graph(&flat.snapshot).exists());

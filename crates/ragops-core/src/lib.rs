@@ -15,9 +15,9 @@ pub mod types;
 
 pub use config::{
     config_diff, content_part, is_local_model_ref, normalize_path, ChunkStrategy, ChunkUnit,
-    ChunkingConfig, ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig, IndexConfig,
-    JsonlConfig, LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig, StoreConfig,
-    CONTEXTUAL_HEADER, DEFAULT_MODEL, TOKEN_SPLITTER,
+    ChunkingConfig, CompactionConfig, ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig,
+    IndexConfig, JsonlConfig, LoadedPipeline, PipelineConfig, RetentionConfig, SourcesConfig,
+    StoreConfig, CONTEXTUAL_HEADER, DEFAULT_MODEL, TOKEN_SPLITTER,
 };
 pub use drift::SourceDiff;
 pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher};

@@ -1,8 +1,10 @@
 //! Retrieval over one snapshot: BM25 (tantivy), vector (cosine over the memory-mapped vectors:
-//! candidates from the snapshot's HNSW graph when it has one, else the exact scan) and hybrid
-//! (reciprocal rank fusion of both lists). Opening a snapshot reads its manifest, the chunk
-//! table's footer and page index, and maps its vectors and graph: no table is read into
-//! memory. Hits carry their chunk, fetched by row number for the top k only.
+//! candidates from each fragment's HNSW graph when it has one, else the exact scan) and hybrid
+//! (reciprocal rank fusion of both lists). Opening a snapshot reads its manifest and, per
+//! fragment, the chunk table's footer and page index and its deletion vector, and maps its
+//! vectors and graph: no table is read into memory. A snapshot's rows are numbered across its
+//! fragments in manifest order; masked rows are never returned. Hits carry their chunk,
+//! fetched by row number for the top k only.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -11,7 +13,8 @@ use std::sync::OnceLock;
 pub use ragops_core::Mode;
 use ragops_core::{Chunk, ChunkId, SnapshotId};
 use ragops_store::{
-    AnnIndex, ChunkRows, FulltextIndex, Manifest, Snapshot, Store, StoreError, Vectors,
+    search_parts, AnnIndex, ChunkRows, Fragment, FulltextIndex, FulltextPart, Manifest, Snapshot,
+    Store, StoreError, Vectors,
 };
 
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
@@ -52,35 +55,68 @@ pub struct SearchHit {
     pub vector_rank: Option<usize>,
 }
 
-/// A snapshot opened for queries.
-pub struct Searcher {
-    snapshot: Snapshot,
+/// One fragment opened for queries.
+struct Part {
+    fragment: Fragment,
     rows: ChunkRows,
     vectors: Vectors,
     ann: Option<AnnIndex>,
-    /// Ignore the graph: every vector query scans all rows.
-    exact: bool,
     fulltext: Option<FulltextIndex>,
+    /// Snapshot row of this fragment's first row.
+    offset: usize,
     /// Chunk id → row, for full-text indexes written before they recorded rows (built on
     /// first use from the chunk-id column only).
     by_id: OnceLock<HashMap<ChunkId, usize>>,
 }
 
+impl Part {
+    fn alive(&self, row: usize) -> bool {
+        !self.fragment.is_deleted(row)
+    }
+}
+
+/// A snapshot opened for queries.
+pub struct Searcher {
+    snapshot: Snapshot,
+    parts: Vec<Part>,
+    dim: usize,
+    /// Ignore the graphs: every vector query scans all rows.
+    exact: bool,
+}
+
 impl Searcher {
     pub fn open(store: &Store, id: &SnapshotId) -> Result<Self, SearchError> {
         let snapshot = store.snapshot(id)?;
-        let rows = snapshot.rows()?;
-        let vectors = snapshot.vectors(&rows)?;
-        let ann = snapshot.ann(&vectors)?;
-        let fulltext = snapshot.fulltext()?;
+        let ef = snapshot.ef_search();
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        for fragment in snapshot.fragments()? {
+            let rows = fragment.rows()?;
+            let vectors = fragment.vectors(&rows)?;
+            let ann = fragment.ann(&vectors, ef)?;
+            let fulltext = fragment.fulltext()?;
+            let n = rows.len();
+            parts.push(Part {
+                fragment,
+                rows,
+                vectors,
+                ann,
+                fulltext,
+                offset,
+                by_id: OnceLock::new(),
+            });
+            offset += n;
+        }
+        let dim = parts
+            .iter()
+            .map(|p| p.vectors.dim())
+            .find(|&d| d > 0)
+            .unwrap_or(snapshot.manifest().model.dim);
         Ok(Self {
             snapshot,
-            rows,
-            vectors,
-            ann,
+            parts,
+            dim,
             exact: false,
-            fulltext,
-            by_id: OnceLock::new(),
         })
     }
 
@@ -92,15 +128,20 @@ impl Searcher {
         self.snapshot.manifest()
     }
 
-    /// Forces the exact scan for vector queries (the graph is otherwise used when present).
+    /// Fragments the snapshot reads.
+    pub fn fragments(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Forces the exact scan for vector queries (the graphs are otherwise used when present).
     pub fn set_exact(&mut self, exact: bool) {
         self.exact = exact;
     }
 
-    /// How vector queries run: `"hnsw"` (graph candidates, re-scored exactly) or `"flat"` (the
-    /// exact scan).
+    /// How vector queries run: `"hnsw"` (graph candidates, re-scored exactly, in at least one
+    /// fragment) or `"flat"` (the exact scan everywhere).
     pub fn vector_method(&self) -> &'static str {
-        if self.ann.is_some() && !self.exact {
+        if !self.exact && self.parts.iter().any(|p| p.ann.is_some()) {
             "hnsw"
         } else {
             "flat"
@@ -112,6 +153,16 @@ impl Searcher {
         mode != Mode::Bm25
     }
 
+    /// The index of the part holding snapshot row `row`, and the row's number in it.
+    fn locate(&self, row: usize) -> Option<(usize, usize)> {
+        let i = self
+            .parts
+            .partition_point(|p| p.offset <= row)
+            .checked_sub(1)?;
+        let p = &self.parts[i];
+        (row - p.offset < p.rows.len()).then_some((i, row - p.offset))
+    }
+
     /// The `k` best chunks for a query in `mode` (`query_vector` for vector and hybrid).
     pub fn search(
         &self,
@@ -121,16 +172,29 @@ impl Searcher {
         k: usize,
     ) -> Result<Vec<SearchHit>, SearchError> {
         let ranked = self.rank(query, query_vector, mode, k)?;
-        let wanted: Vec<usize> = ranked.iter().map(|r| r.row).collect();
-        let rows = self.rows.fetch(&wanted)?;
+        // One fetch per fragment, then back in rank order.
+        let mut wanted: Vec<Vec<usize>> = vec![Vec::new(); self.parts.len()];
+        for (i, local) in ranked.iter().filter_map(|r| self.locate(r.row)) {
+            wanted[i].push(local);
+        }
+        let mut fetched: HashMap<usize, Chunk> = HashMap::new();
+        for (p, local) in self.parts.iter().zip(&wanted) {
+            if local.is_empty() {
+                continue;
+            }
+            for (l, row) in local.iter().zip(p.rows.fetch(local)?) {
+                fetched.insert(p.offset + l, row.chunk);
+            }
+        }
         Ok(ranked
             .into_iter()
-            .zip(rows)
-            .map(|(r, row)| SearchHit {
-                chunk: row.chunk,
-                score: r.score,
-                bm25_rank: r.bm25_rank,
-                vector_rank: r.vector_rank,
+            .filter_map(|r| {
+                fetched.get(&r.row).cloned().map(|chunk| SearchHit {
+                    chunk,
+                    score: r.score,
+                    bm25_rank: r.bm25_rank,
+                    vector_rank: r.vector_rank,
+                })
             })
             .collect())
     }
@@ -180,52 +244,87 @@ impl Searcher {
         Ok(hits)
     }
 
+    /// BM25 over every fragment with global statistics: the scores one index of the live
+    /// rows would give. Returns snapshot rows.
     fn bm25(&self, query: &str, limit: usize) -> Result<Vec<(usize, f32)>, SearchError> {
-        let ft = self
-            .fulltext
-            .as_ref()
-            .ok_or_else(|| SearchError::NoFulltext(self.id().clone()))?;
-        let hits = ft.search(query, limit)?;
-        if hits
-            .iter()
-            .all(|h| h.row.is_some_and(|r| r < self.rows.len()))
-        {
-            return Ok(hits
-                .into_iter()
-                .filter_map(|h| h.row.map(|r| (r, h.score)))
-                .collect());
-        }
-        let by_id = match self.by_id.get() {
-            Some(m) => m,
-            None => {
-                let ids = self.rows.chunk_ids()?;
-                let map = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-                self.by_id.get_or_init(|| map)
+        let mut parts = Vec::with_capacity(self.parts.len());
+        let mut owners = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            if let Some(index) = &p.fulltext {
+                parts.push(FulltextPart {
+                    index,
+                    deletions: p.fragment.deletions(),
+                    deleted_tokens: p.fragment.deleted_tokens(),
+                });
+                owners.push(p);
             }
-        };
-        Ok(hits
-            .into_iter()
-            .filter_map(|h| by_id.get(&h.chunk_id).map(|&row| (row, h.score)))
-            .collect())
+        }
+        if parts.is_empty() && !self.parts.is_empty() {
+            return Err(SearchError::NoFulltext(self.id().clone()));
+        }
+        let hits = search_parts(&parts, query, limit)?;
+        let mut out = Vec::with_capacity(hits.len());
+        for (i, h) in hits {
+            let p = owners[i];
+            let local = match h.row.filter(|&r| r < p.rows.len()) {
+                Some(r) => Some(r),
+                None => {
+                    let by_id = match p.by_id.get() {
+                        Some(m) => m,
+                        None => {
+                            let ids = p.rows.chunk_ids()?;
+                            let map = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+                            p.by_id.get_or_init(|| map)
+                        }
+                    };
+                    by_id.get(&h.chunk_id).copied()
+                }
+            };
+            if let Some(r) = local.filter(|&r| p.alive(r)) {
+                out.push((p.offset + r, h.score));
+            }
+        }
+        Ok(out)
     }
 
+    /// The `limit` live rows nearest `q` over every fragment (snapshot rows, best first; ties:
+    /// lower row first).
     fn vector(&self, q: &[f32], limit: usize) -> Result<Vec<(usize, f32)>, SearchError> {
-        let dim = self.vectors.dim();
-        if q.len() != dim {
+        if q.len() != self.dim {
             return Err(SearchError::Dimension {
                 got: q.len(),
-                want: dim,
+                want: self.dim,
             });
         }
-        match &self.ann {
-            Some(ann) if !self.exact => {
-                // The graph's candidate list (at least ef_search long), re-scored with the
-                // f32 vectors: the scores are exact, only the candidate set is approximate.
-                let rows = ann.candidates(q, limit.max(ann.ef_search()))?;
-                Ok(rescore(&self.vectors, q, rows, limit))
+        let mut all = Vec::new();
+        for p in &self.parts {
+            if p.vectors.rows() == 0 {
+                continue;
             }
-            _ => Ok(exact_top(self.vectors.as_slice(), dim, q, limit)),
+            let local = match &p.ann {
+                Some(ann) if !self.exact => {
+                    // The graph's candidate list (at least ef_search long), re-scored with
+                    // the f32 vectors: the scores are exact, only the candidate set is
+                    // approximate.
+                    let want = limit.max(ann.ef_search());
+                    let rows = match p.fragment.deletions() {
+                        Some(_) => ann.candidates_where(q, want, |r| p.alive(r))?,
+                        None => ann.candidates(q, want)?,
+                    };
+                    rescore(&p.vectors, q, rows, limit)
+                }
+                _ => {
+                    let alive = |r: usize| p.alive(r);
+                    let mask: Option<&(dyn Fn(usize) -> bool + Sync)> =
+                        p.fragment.deletions().map(|_| &alive as _);
+                    exact_top_in_blocks(p.vectors.as_slice(), self.dim, q, limit, SCAN_BLOCK, mask)
+                }
+            };
+            all.extend(local.into_iter().map(|(r, s)| (p.offset + r, s)));
         }
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(limit);
+        Ok(all)
     }
 }
 
@@ -301,15 +400,17 @@ const SCAN_BLOCK: usize = 32 * 1024;
 /// The `limit` rows of `vectors` (row-major, `dim` values each) most cosine-similar to `q`,
 /// best first (ties: lower row first). Memory is bounded by `limit` per block.
 pub fn exact_top(vectors: &[f32], dim: usize, q: &[f32], limit: usize) -> Vec<(usize, f32)> {
-    exact_top_in_blocks(vectors, dim, q, limit, SCAN_BLOCK)
+    exact_top_in_blocks(vectors, dim, q, limit, SCAN_BLOCK, None)
 }
 
+/// [`exact_top`] in blocks of `block_rows`, over the rows `alive` accepts (all without it).
 fn exact_top_in_blocks(
     vectors: &[f32],
     dim: usize,
     q: &[f32],
     limit: usize,
     block_rows: usize,
+    alive: Option<&(dyn Fn(usize) -> bool + Sync)>,
 ) -> Vec<(usize, f32)> {
     use rayon::prelude::*;
     if limit == 0 || dim == 0 {
@@ -319,8 +420,11 @@ fn exact_top_in_blocks(
     let scan = |first: usize, block: &[f32]| {
         let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(limit + 1);
         for (i, v) in block.chunks_exact(dim).enumerate() {
-            let score = cosine(v, q, qn);
             let row = first + i;
+            if alive.is_some_and(|a| !a(row)) {
+                continue;
+            }
+            let score = cosine(v, q, qn);
             if heap.len() < limit {
                 heap.push(Worst(score, row));
             } else if heap.peek().is_some_and(|top| Worst(score, row) < *top) {
@@ -402,7 +506,7 @@ mod tests {
         full.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         for limit in [1, 5, 17, 201, 500] {
             for block in [7, 64, SCAN_BLOCK] {
-                let top = exact_top_in_blocks(&vectors, dim, &q, limit, block);
+                let top = exact_top_in_blocks(&vectors, dim, &q, limit, block, None);
                 let want = full[..limit.min(full.len())].to_vec();
                 assert_eq!(top, want, "limit {limit}, blocks of {block}");
             }

@@ -110,6 +110,21 @@ impl AnnIndex {
         Ok(found.keys.iter().map(|&k| k as usize).collect())
     }
 
+    /// Like [`AnnIndex::candidates`], but only rows `keep` accepts (masked rows are skipped
+    /// while the graph is walked, so the list is still `count` long when enough rows remain).
+    pub fn candidates_where(
+        &self,
+        query: &[f32],
+        count: usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<Vec<usize>, StoreError> {
+        let found = self
+            .index
+            .filtered_search(query, count, |k| keep(k as usize))
+            .map_err(|e| ann_error(&self.path, e))?;
+        Ok(found.keys.iter().map(|&k| k as usize).collect())
+    }
+
     /// The candidate list length used while searching.
     pub fn ef_search(&self) -> usize {
         self.index.expansion_search()

@@ -155,6 +155,11 @@ impl ChunkTableWriter {
         self.dim
     }
 
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     /// Appends rows; `vectors` holds `rows.len() * dim` values, row-major.
     pub fn write(&mut self, rows: &[ChunkRow], vectors: &[f32]) -> Result<(), StoreError> {
         let chunks: Vec<&Chunk> = rows.iter().map(|r| &r.chunk).collect();
@@ -553,6 +558,34 @@ impl ChunkRows {
             for i in 0..ids.len() {
                 out.push(ChunkId::parse(ids.value(i)).map_err(|e| pq_err(&self.path, e))?);
             }
+        }
+        Ok(out)
+    }
+
+    /// The document id and token count of every row, in order (only those columns are read).
+    pub fn doc_tokens(&self) -> Result<Vec<(DocId, u32)>, StoreError> {
+        let fields = self.meta.schema().fields();
+        let idx: Vec<usize> = ["doc_id", "token_count"]
+            .iter()
+            .map(|name| {
+                fields
+                    .iter()
+                    .position(|f| f.name() == name)
+                    .ok_or_else(|| pq_err(&self.path, format!("no {name} column")))
+            })
+            .collect::<Result<_, _>>()?;
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), idx);
+        let file = File::open(&self.path).map_err(crate::io(&self.path))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_projection(mask)
+            .build()
+            .map_err(|e| pq_err(&self.path, e))?;
+        let mut out = Vec::with_capacity(self.rows);
+        for batch in reader {
+            let batch = batch.map_err(|e| pq_err(&self.path, e))?;
+            let ids = column::<StringArray>(&batch, "doc_id", &self.path)?;
+            let tokens = column::<UInt32Array>(&batch, "token_count", &self.path)?;
+            out.extend((0..ids.len()).map(|i| (DocId::from(ids.value(i)), tokens.value(i))));
         }
         Ok(out)
     }

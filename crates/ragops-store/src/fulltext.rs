@@ -1,19 +1,25 @@
 //! The tantivy full-text index over a snapshot's chunks (BM25).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ragops_core::{Chunk, ChunkId};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
     Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
 };
-use tantivy::query::QueryParser;
+use tantivy::query::{Bm25StatisticsProvider, Query, QueryParser};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING,
 };
-use tantivy::{doc, Index, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{
+    doc, DocAddress, DocSet, Index, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term,
+    TERMINATED,
+};
 
+use crate::fragment::DeletionVector;
 use crate::StoreError;
 
 pub(crate) const FULLTEXT_DIR: &str = "fulltext";
@@ -56,7 +62,9 @@ fn schema() -> (Schema, Fields) {
         text: b.add_text_field("text", stemmed),
         row: None,
     };
-    let row = b.add_u64_field("row", STORED);
+    // A fast field too, so that the rows a snapshot masks are filtered while collecting
+    // (indexes written before deletion vectors existed store it only; they never have any).
+    let row = b.add_u64_field("row", STORED | FAST);
     (
         b.build(),
         Fields {
@@ -263,43 +271,205 @@ impl FulltextIndex {
         })
     }
 
-    /// BM25 search over text, headings and title; returns hits, best first. Query syntax
-    /// errors are forgiven (lenient parsing), so any user text is a valid query.
+    /// BM25 search over text, headings and title of this index alone; returns hits, best
+    /// first. Query syntax errors are forgiven (lenient parsing), so any user text is a valid
+    /// query.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<FulltextHit>, StoreError> {
+        let part = FulltextPart {
+            index: self,
+            deletions: None,
+            deleted_tokens: &BTreeMap::new(),
+        };
+        Ok(search_parts(&[part], query, limit)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect())
+    }
+
+    fn query(&self, query: &str) -> Box<dyn Query> {
         let f = &self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.headings, f.title]);
         parser.set_field_boost(f.headings, 0.5);
         parser.set_field_boost(f.title, 0.5);
-        let (q, _errors) = parser.parse_query_lenient(query);
-        let searcher = self.reader.searcher();
-        let top = searcher
-            .search(
-                &q,
-                &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)).order_by_score(),
-            )
-            .map_err(|e| ft_err(&self.path, e))?;
-        let mut out = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let d: TantivyDocument = searcher.doc(addr).map_err(|e| ft_err(&self.path, e))?;
-            if let Some(id) = d
-                .get_first(f.chunk_id)
-                .and_then(|v| v.as_str())
-                .and_then(|id| ChunkId::parse(id).ok())
+        parser.parse_query_lenient(query).0
+    }
+
+    /// Tokens each searchable field of these chunks holds, as the index counts them (its own
+    /// analyzers): what masking them takes out of the BM25 statistics.
+    pub fn count_tokens<'a>(
+        &self,
+        chunks: impl IntoIterator<Item = &'a Chunk>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let f = &self.fields;
+        let schema = self.index.schema();
+        let mut analyzers = Vec::new();
+        for field in [f.title, f.headings, f.text] {
+            let a = self
+                .index
+                .tokenizer_for_field(field)
+                .map_err(|e| ft_err(&self.path, e))?;
+            analyzers.push((schema.get_field_name(field).to_string(), a, 0u64));
+        }
+        for c in chunks {
+            let headings = c.heading_path.join(" \n ");
+            for ((_, a, n), text) in
+                analyzers
+                    .iter_mut()
+                    .zip([c.title.as_str(), headings.as_str(), c.text.as_str()])
             {
-                let row = f
-                    .row
-                    .and_then(|r| d.get_first(r))
-                    .and_then(|v| v.as_u64())
-                    .map(|r| r as usize);
-                out.push(FulltextHit {
+                let mut stream = a.token_stream(text);
+                while stream.advance() {
+                    *n += 1;
+                }
+            }
+        }
+        Ok(analyzers
+            .into_iter()
+            .map(|(name, _, n)| (name, n))
+            .collect())
+    }
+}
+
+/// One fragment's full-text index with the rows its snapshot masks.
+pub struct FulltextPart<'a> {
+    pub index: &'a FulltextIndex,
+    pub deletions: Option<&'a Arc<DeletionVector>>,
+    /// Tokens of the masked rows per field (see [`FulltextIndex::count_tokens`]).
+    pub deleted_tokens: &'a BTreeMap<String, u64>,
+}
+
+/// BM25 statistics of a snapshot's rows over all its fragments, masked rows left out: the
+/// numbers one index holding exactly the live rows would have, so that scores are equal to
+/// that index's.
+struct GlobalStats<'a> {
+    parts: &'a [FulltextPart<'a>],
+    searchers: Vec<tantivy::Searcher>,
+}
+
+impl GlobalStats<'_> {
+    /// Masked rows of part `i` whose field holds `term` (walks the term's postings).
+    fn deleted_with(&self, i: usize, term: &Term) -> tantivy::Result<u64> {
+        let Some(del) = self.parts[i].deletions else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for seg in self.searchers[i].segment_readers() {
+            let rows = seg.fast_fields().u64("row")?;
+            let inverted = seg.inverted_index(term.field())?;
+            let Some(mut postings) = inverted.read_postings(term, IndexRecordOption::Basic)? else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if rows.first(doc).is_some_and(|r| del.is_deleted(r as usize)) {
+                    n += 1;
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Bm25StatisticsProvider for GlobalStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        let mut total = 0u64;
+        for (p, s) in self.parts.iter().zip(&self.searchers) {
+            let name = s.schema().get_field_name(field);
+            let masked = p.deleted_tokens.get(name).copied().unwrap_or(0);
+            total += s.total_num_tokens(field)?.saturating_sub(masked);
+        }
+        Ok(total)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self
+            .parts
+            .iter()
+            .zip(&self.searchers)
+            .map(|(p, s)| s.num_docs() - p.deletions.map_or(0, |d| d.count()))
+            .sum())
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let mut total = 0u64;
+        for (i, s) in self.searchers.iter().enumerate() {
+            total += s
+                .doc_freq(term)?
+                .saturating_sub(self.deleted_with(i, term)?);
+        }
+        Ok(total)
+    }
+}
+
+/// BM25 search over several fragments' indexes as if they were one: statistics are global
+/// (masked rows left out), masked rows are never returned, and the lists are merged by score
+/// (ties: earlier part, then tantivy's order). Returns `(part, hit)`, best first.
+pub fn search_parts(
+    parts: &[FulltextPart<'_>],
+    query: &str,
+    limit: usize,
+) -> Result<Vec<(usize, FulltextHit)>, StoreError> {
+    let Some(first) = parts.first() else {
+        return Ok(Vec::new());
+    };
+    // Every fragment's index has the same schema, so one parsed query serves all.
+    let q = first.index.query(query);
+    let stats = GlobalStats {
+        parts,
+        searchers: parts.iter().map(|p| p.index.reader.searcher()).collect(),
+    };
+    let limit = limit.clamp(1, MAX_LIMIT);
+    let mut all: Vec<(Score, usize, DocAddress)> = Vec::new();
+    for (i, (p, searcher)) in parts.iter().zip(&stats.searchers).enumerate() {
+        let top = TopDocs::with_limit(limit).order_by_score();
+        let err = |e| ft_err(&p.index.path, e);
+        let hits = match p.deletions {
+            Some(del) => {
+                let del = Arc::clone(del);
+                let alive = move |row: u64| !del.is_deleted(row as usize);
+                let filtered = FilterCollector::new("row".to_string(), alive, top);
+                searcher
+                    .search_with_statistics_provider(q.as_ref(), &filtered, &stats)
+                    .map_err(err)?
+            }
+            None => searcher
+                .search_with_statistics_provider(q.as_ref(), &top, &stats)
+                .map_err(err)?,
+        };
+        all.extend(hits.into_iter().map(|(s, a)| (s, i, a)));
+    }
+    // Stable: within a part, tantivy's order is kept for equal scores.
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.truncate(limit);
+    let mut out = Vec::with_capacity(all.len());
+    for (score, i, addr) in all {
+        let idx = parts[i].index;
+        let f = &idx.fields;
+        let d: TantivyDocument = stats.searchers[i]
+            .doc(addr)
+            .map_err(|e| ft_err(&idx.path, e))?;
+        if let Some(id) = d
+            .get_first(f.chunk_id)
+            .and_then(|v| v.as_str())
+            .and_then(|id| ChunkId::parse(id).ok())
+        {
+            let row = f
+                .row
+                .and_then(|r| d.get_first(r))
+                .and_then(|v| v.as_u64())
+                .map(|r| r as usize);
+            out.push((
+                i,
+                FulltextHit {
                     chunk_id: id,
                     row,
                     score,
-                });
-            }
+                },
+            ));
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 #[cfg(test)]

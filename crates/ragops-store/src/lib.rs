@@ -3,12 +3,14 @@
 //! ```text
 //! <store>/
 //!   store.json                      marker: this directory is a ragops store (format, version)
-//!   snapshots/<id>/manifest.json    immutable once written
+//!   snapshots/<id>/manifest.json    immutable once written; lists the fragments it reads
 //!   snapshots/<id>/manifest.sha256  SHA-256 of manifest.json
-//!   snapshots/<id>/chunks.parquet
-//!   snapshots/<id>/vectors.f32      the same rows' vectors, memory-mapped by queries
-//!   snapshots/<id>/vectors.hnsw     HNSW graph over them (large snapshots), memory-mapped
-//!   snapshots/<id>/fulltext/        tantivy index
+//!   snapshots/<id>/catalog.json.lz4 documents, source files and skips
+//!   snapshots/<id>/deletions/<f>.del rows of fragment <f> this snapshot masks
+//!   fragments/<f>/chunks.parquet    immutable, content-addressed rows shared by snapshots
+//!   fragments/<f>/vectors.f32       the same rows' vectors, memory-mapped by queries
+//!   fragments/<f>/vectors.hnsw      HNSW graph over them (large fragments), memory-mapped
+//!   fragments/<f>/fulltext/         tantivy index
 //!   refs/current                    the alias; replaced atomically (write temp, fsync, rename)
 //!   refs/tags/<name>
 //!   refs/log.jsonl                  every ref move (audit trail)
@@ -19,14 +21,18 @@
 //!   refs/LOCK                       short lock around every ref move
 //! ```
 //!
+//! (Format-1 snapshots hold `chunks.parquet`, `vectors.*` and `fulltext/` in their own
+//! directory and their catalog in the manifest; they are read as one fragment.)
+//!
 //! Invariants: a snapshot is written under `staging/`, fsynced, then renamed into `snapshots/`
-//! with its manifest already in place; it becomes visible to readers only when a ref (`current`
+//! with its manifest already in place (its new fragment is moved into `fragments/` first); it becomes visible to readers only when a ref (`current`
 //! or a tag) names it. Data files are never modified after that. Rollback and tag only move refs.
 
 mod ann;
 mod cache;
 mod chunks;
 mod failpoint;
+mod fragment;
 mod fsutil;
 mod fulltext;
 mod lock;
@@ -42,13 +48,14 @@ pub use cache::{
 };
 pub use chunks::{ChunkBatches, ChunkRows, ChunkTable, ChunkTableWriter, RowBatch};
 pub use failpoint::failpoint;
-pub use fulltext::{FulltextHit, FulltextIndex, FulltextWriter};
+pub use fragment::{DeletionVector, Fragment, FragmentEntry, FragmentId};
+pub use fulltext::{search_parts, FulltextHit, FulltextIndex, FulltextPart, FulltextWriter};
 pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
-    Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
+    Catalog, Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
 };
 pub use refs::{parse_ref, valid_tag, Expect, RefMove};
-pub use snapshot::{Snapshot, SnapshotWriter, VerifyReport};
+pub use snapshot::{CarriedFragment, Snapshot, SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
 pub use vectors::{VectorFile, Vectors};
 

@@ -6,10 +6,16 @@ use std::path::Path;
 use ragops_core::{DocId, Format, ModelIdentity, Sha256, Skipped, SnapshotId};
 use serde::{Deserialize, Serialize};
 
+use crate::fragment::FragmentEntry;
 use crate::{io, StoreError};
 
-/// Version of the on-disk snapshot format. A store holding a newer version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk snapshot format. A snapshot of a newer version is refused. Format 1
+/// kept every data file in the snapshot's directory and the catalog in the manifest; format 2
+/// references fragments and keeps the catalog in `catalog.json.lz4`. Both are read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The catalog of a format-2 snapshot: its documents, the files of its source walk and what
+/// was skipped (JSON, LZ4 frame).
+pub(crate) const CATALOG_FILE: &str = "catalog.json.lz4";
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 /// SHA-256 of `manifest.json`, written beside it before the snapshot is renamed into place:
 /// an edited manifest no longer matches it.
@@ -32,21 +38,80 @@ pub struct Manifest {
     pub config_hash: String,
     pub chunking_hash: String,
     pub model: ModelIdentity,
-    pub sources: Vec<SourceRecord>,
-    /// Every file the source walk found (loaded or skipped), with the SHA-256 of its bytes:
-    /// what `ragops check` and incremental builds compare against.
-    #[serde(default)]
-    pub source_files: Vec<SourceFileRecord>,
     /// Hash of every setting that shapes a document's chunks and vectors (chunking, enrich,
     /// JSONL mapping, limits, model identity and weights). Documents are reused from a parent
     /// snapshot only when it is equal.
     #[serde(default)]
     pub reuse_key: String,
-    pub skipped: Vec<Skipped>,
     pub counts: Counts,
     pub timings: Timings,
-    /// Data files of the snapshot (relative path -> size and SHA-256).
+    /// Files in the snapshot's own directory (relative path -> size and SHA-256): the catalog
+    /// and the deletion vectors (format 2), every data file (format 1).
     pub files: BTreeMap<String, FileRecord>,
+    /// The fragments the snapshot reads, in row order (format 2; empty in format 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fragments: Vec<FragmentEntry>,
+}
+
+impl Manifest {
+    /// Rows the snapshot reads (masked rows left out).
+    pub fn live_rows(&self) -> u64 {
+        if self.fragments.is_empty() {
+            self.counts.chunks
+        } else {
+            self.fragments.iter().map(FragmentEntry::live_rows).sum()
+        }
+    }
+}
+
+/// What a snapshot holds beyond its rows: every document, every file the source walk found,
+/// and what was skipped. Kept out of the manifest (which every query reads) because it grows
+/// with the corpus; read by builds, `check`, `diff` and `show`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    #[serde(default)]
+    pub sources: Vec<SourceRecord>,
+    /// Every file the source walk found (loaded or skipped), with the SHA-256 of its bytes:
+    /// what `ragops check` and incremental builds compare against.
+    #[serde(default)]
+    pub source_files: Vec<SourceFileRecord>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+impl Catalog {
+    pub(crate) fn write(&self, path: &Path) -> Result<(), StoreError> {
+        let file = std::fs::File::create(path).map_err(io(path))?;
+        let mut enc = lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::new(file));
+        serde_json::to_writer(&mut enc, self).map_err(|e| StoreError::Manifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let buf = enc.finish().map_err(|e| StoreError::Manifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let file = buf.into_inner().map_err(|e| io(path)(e.into_error()))?;
+        file.sync_all().map_err(io(path))
+    }
+
+    pub(crate) fn read(path: &Path) -> Result<Catalog, StoreError> {
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        let dec = lz4_flex::frame::FrameDecoder::new(std::io::BufReader::new(file));
+        serde_json::from_reader(dec).map_err(|e| StoreError::Manifest {
+            path: path.to_path_buf(),
+            message: format!("catalog: {e}"),
+        })
+    }
+
+    /// The catalog of a format-1 snapshot: its manifest's `sources`, `source_files` and
+    /// `skipped`.
+    pub(crate) fn from_v1_manifest(bytes: &[u8], path: &Path) -> Result<Catalog, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Manifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// A document of the snapshot.

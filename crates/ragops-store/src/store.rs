@@ -187,7 +187,7 @@ impl Store {
     }
 
     /// Removes what interrupted writers left behind: half-written snapshots in `staging/`,
-    /// half-deleted ones in `trash/` and temporary ref files. Only entries named as ragops
+    /// half-deleted snapshots and fragments in `trash/` and temporary ref files. Only entries named as ragops
     /// names them are touched.
     pub fn clean_staging(&self, _lock: &StoreLock) -> Result<usize, StoreError> {
         let mut n = 0;
@@ -196,7 +196,8 @@ impl Store {
                 continue;
             };
             for e in rd.flatten() {
-                if !is_snapshot_id(&e.file_name().to_string_lossy()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !is_snapshot_id(&name) && crate::fragment::FragmentId::parse(&name).is_err() {
                     continue;
                 }
                 let p = e.path();

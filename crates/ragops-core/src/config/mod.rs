@@ -15,9 +15,9 @@ use crate::model::ModelIdentity;
 
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
-    ChunkStrategy, ChunkUnit, ChunkingConfig, EmbeddingConfig, EnrichConfig, HnswConfig,
-    HnswQuantization, IndexConfig, JsonlConfig, RetentionConfig, SourcesConfig, StoreConfig,
-    VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
+    ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, EmbeddingConfig, EnrichConfig,
+    HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, RetentionConfig, SourcesConfig,
+    StoreConfig, VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -243,6 +243,9 @@ pub struct IndexConfig {
     /// the vectors (results are always re-scored with the exact f32 vectors).
     #[serde(default, skip_serializing_if = "is_default")]
     pub hnsw: HnswConfig,
+    /// When an incremental build rewrites the fragments it would reference into one.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub compaction: CompactionConfig,
 }
 
 impl Default for IndexConfig {
@@ -252,8 +255,49 @@ impl Default for IndexConfig {
             vector: VectorIndexKind::default(),
             hnsw_min_rows: default_hnsw_min_rows(),
             hnsw: HnswConfig::default(),
+            compaction: CompactionConfig::default(),
         }
     }
+}
+
+/// `[index.compaction]`: an incremental build references its parent's fragments and masks
+/// the rows of changed and deleted documents; past either limit it rewrites every live row
+/// into one new fragment instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactionConfig {
+    /// Most masked rows, in percent of all rows the snapshot's fragments hold.
+    #[serde(default = "default_max_deleted_percent")]
+    pub max_deleted_percent: u32,
+    /// Most fragments one snapshot reads (each adds a search per query).
+    #[serde(default = "default_max_fragments")]
+    pub max_fragments: usize,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self {
+            max_deleted_percent: default_max_deleted_percent(),
+            max_fragments: default_max_fragments(),
+        }
+    }
+}
+
+impl CompactionConfig {
+    /// Whether a snapshot of `fragments` fragments holding `rows` rows, `deleted` of them
+    /// masked, is past the limits.
+    pub fn due(&self, fragments: usize, rows: u64, deleted: u64) -> bool {
+        fragments > self.max_fragments.max(1)
+            || deleted.saturating_mul(100)
+                > rows.saturating_mul(u64::from(self.max_deleted_percent))
+    }
+}
+
+fn default_max_deleted_percent() -> u32 {
+    20
+}
+fn default_max_fragments() -> usize {
+    8
 }
 
 impl IndexConfig {

@@ -23,6 +23,8 @@ const EMBED_SLICE: usize = 512;
 pub(super) struct Embedded {
     pub files: usize,
     pub sources: Vec<SourceRecord>,
+    /// Records kept by reference (see `Wave::kept`).
+    pub kept: Vec<SourceRecord>,
     pub rows: Vec<ChunkRow>,
     /// `rows.len() * dim` values, row-major.
     pub vectors: Vec<f32>,
@@ -118,6 +120,7 @@ impl EmbedStage<'_> {
         Ok(Embedded {
             files: wave.files,
             sources: wave.sources,
+            kept: wave.kept,
             rows,
             vectors,
             skipped: wave.skipped,

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use ragops_core::{DocId, LoadedPipeline, Sha256, SkipReason, Skipped, SourceDiff};
 use ragops_load::SourceFile;
-use ragops_store::{Manifest, Snapshot, SourceRecord, Store, StoreLock, Timings};
+use ragops_store::{
+    Catalog, Fragment, Manifest, Snapshot, SourceRecord, Store, StoreLock, Timings,
+};
 use rayon::prelude::*;
 
 use super::report::NoReuse;
@@ -23,6 +25,8 @@ pub(super) struct Session<'a> {
     pub lock: StoreLock,
     /// The manifest of the snapshot `current` named when the build started.
     pub parent: Option<Manifest>,
+    /// Its catalog (`None` when unreadable: nothing is then reused).
+    pub parent_catalog: Option<Catalog>,
     pub model: LoadedModel,
     pub reuse_key: String,
     pub walk: Walk,
@@ -54,11 +58,26 @@ pub(super) struct Work {
     pub no_reuse_reason: Option<NoReuse>,
 }
 
-/// Documents of the parent that the build copies, with the (possibly moved or touched)
-/// file's current path and mtime, and the parent to copy them from.
+/// Documents of the parent that the build reuses, with the file's current path and mtime.
+/// Those kept by reference stay in the parent's fragments (the new snapshot lists them); the
+/// others' rows are copied into the new fragment.
 pub(super) struct ReusePlan {
-    pub docs: HashMap<DocId, SourceRecord>,
+    /// Unchanged files' documents at an unchanged path, in a parent with fragments.
+    pub by_ref: HashMap<DocId, SourceRecord>,
+    /// Documents of unchanged files that moved, or of a format-1 parent: rows copied.
+    pub copy: HashMap<DocId, SourceRecord>,
+    /// The parent's documents, for reusing single records of changed files (JSONL) by
+    /// reference; empty when the parent has no fragments.
+    pub records: HashMap<DocId, SourceRecord>,
     pub parent: Snapshot,
+    pub fragments: Vec<Fragment>,
+}
+
+impl ReusePlan {
+    /// Documents reused from unchanged files.
+    pub(super) fn files_reused(&self) -> usize {
+        self.by_ref.len() + self.copy.len()
+    }
 }
 
 /// The reuse decision: a plan, or why there is none, and the skips reused files carry.
@@ -108,6 +127,9 @@ impl<'a> Session<'a> {
             Some(id) => Some(store.manifest(&id)?),
             None => None,
         };
+        let parent_catalog = parent
+            .as_ref()
+            .and_then(|pm| store.snapshot(&pm.id).and_then(|s| s.catalog()).ok());
         let mut timings = Timings::default();
         let t = Instant::now();
         let model = load_model(
@@ -134,6 +156,7 @@ impl<'a> Session<'a> {
             store,
             lock,
             parent,
+            parent_catalog,
             model,
             reuse_key,
             walk: Walk {
@@ -160,15 +183,20 @@ impl<'a> Session<'a> {
         if opts.strict && !carried_skips.is_empty() {
             return Err(EngineError::Strict(carried_skips));
         }
-        if let Some(pm) = &self.parent {
-            if !opts.force && !opts.full && self.unchanged(pm) {
+        if let (Some(pm), Some(pc)) = (&self.parent, &self.parent_catalog) {
+            if !opts.force && !opts.full && self.unchanged(pm, pc) {
                 reporter.event(Event::UpToDate { snapshot: &pm.id });
                 return Ok(BuildPlan::UpToDate(Box::new(pm.clone())));
             }
         }
         let reused_files: HashSet<&str> = reuse
             .iter()
-            .flat_map(|plan| plan.docs.keys().map(DocId::file_id))
+            .flat_map(|plan| {
+                plan.by_ref
+                    .keys()
+                    .chain(plan.copy.keys())
+                    .map(DocId::file_id)
+            })
             .collect();
         let to_process: Vec<SourceFile> = self
             .walk
@@ -180,7 +208,7 @@ impl<'a> Session<'a> {
         if let Some(plan) = &reuse {
             reporter.event(Event::Incremental {
                 parent: plan.parent.id(),
-                reused: plan.docs.len(),
+                reused: plan.files_reused(),
                 processing: to_process.len(),
                 files: self.walk.files.len(),
             });
@@ -195,8 +223,8 @@ impl<'a> Session<'a> {
 
     /// Whether the walk found exactly the parent's files (same ids, bytes and paths) and the
     /// content config and model are the same.
-    fn unchanged(&self, pm: &Manifest) -> bool {
-        let before = pm
+    fn unchanged(&self, pm: &Manifest, catalog: &Catalog) -> bool {
+        let before = catalog
             .source_files
             .iter()
             .map(|r| (r.id.as_str(), (r.sha256.clone(), r.path.as_str())));
@@ -237,25 +265,55 @@ impl<'a> Session<'a> {
             };
         }
         let parent = self.store.snapshot(&pm.id)?;
-        if !parent.chunks_intact()? {
-            reporter.event(Event::ParentDamaged { parent: &pm.id });
-            return none(NoReuse::ParentDamaged);
+        let fragments = parent.fragments().unwrap_or_default();
+        let catalog = match &self.parent_catalog {
+            Some(c) if fragments.iter().all(Fragment::intact) => c,
+            _ => {
+                reporter.event(Event::ParentDamaged { parent: &pm.id });
+                return none(NoReuse::ParentDamaged);
+            }
+        };
+        let by_reference = parent.has_fragments();
+        let (docs, carried_skips) = reusable_documents(catalog, &self.walk);
+        let (mut by_ref, mut copy) = (HashMap::new(), HashMap::new());
+        for (id, (doc, moved)) in docs {
+            if by_reference && !moved {
+                by_ref.insert(id, doc);
+            } else {
+                copy.insert(id, doc);
+            }
         }
-        let (docs, carried_skips) = reusable_documents(pm, &self.walk);
+        let records = if by_reference {
+            catalog
+                .sources
+                .iter()
+                .filter(|s| !by_ref.contains_key(&s.id) && !copy.contains_key(&s.id))
+                .map(|s| (s.id.clone(), s.clone()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Ok(Reuse {
-            plan: Some(ReusePlan { docs, parent }),
+            plan: Some(ReusePlan {
+                by_ref,
+                copy,
+                records,
+                parent,
+                fragments,
+            }),
             no_reuse_reason: None,
             carried_skips,
         })
     }
 }
 
-/// Documents of unchanged files (same id, same bytes, loaded last time), plus the skip records
-/// of those files (bad JSONL lines) so that they stay in the report.
+/// Documents of unchanged files (same id, same bytes, loaded last time), with the file's
+/// current path and mtime and whether its path changed; plus the skip records of those files
+/// (bad JSONL lines) so that they stay in the report.
 fn reusable_documents(
-    parent: &Manifest,
+    parent: &Catalog,
     walk: &Walk,
-) -> (HashMap<DocId, SourceRecord>, Vec<Skipped>) {
+) -> (HashMap<DocId, (SourceRecord, bool)>, Vec<Skipped>) {
     let diff = SourceDiff::between(
         parent
             .source_files
@@ -284,9 +342,10 @@ fn reusable_documents(
         if let Some(f) = same.get(s.id.file_id()) {
             let mut s = s.clone();
             paths.insert(s.path.clone());
+            let moved = s.path != f.display_path;
             s.path = f.display_path.clone();
             s.mtime = f.mtime;
-            docs.insert(s.id.clone(), s);
+            docs.insert(s.id.clone(), (s, moved));
         }
     }
     let skips = parent

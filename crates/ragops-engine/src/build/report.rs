@@ -6,8 +6,8 @@ use std::time::{Instant, SystemTime};
 
 use ragops_core::{ModelIdentity, Skipped, SnapshotId, SourceDiff, TOOL_VERSION};
 use ragops_store::{
-    failpoint, Counts, Expect, Manifest, SnapshotWriter, SourceFileRecord, SourceRecord, Timings,
-    FORMAT_VERSION,
+    failpoint, Catalog, Counts, Expect, Manifest, SnapshotWriter, SourceFileRecord, SourceRecord,
+    Timings, FORMAT_VERSION,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +56,8 @@ pub struct IncrementalReport {
     pub documents_changed: u64,
     pub documents_deleted: u64,
     pub documents_unchanged: u64,
-    /// Documents whose chunks and vectors were copied from the parent.
+    /// Documents whose chunks and vectors came from the parent: kept in its fragments by
+    /// reference, or their rows copied (moved files, format-1 parents, compaction).
     pub documents_reused: u64,
     /// Documents loaded, chunked and embedded in this build.
     pub documents_processed: u64,
@@ -102,10 +103,14 @@ pub(super) fn up_to_date(
         model: session.model.identity.clone(),
         counts: parent.counts.clone(),
         incremental: IncrementalReport {
-            documents_unchanged: parent.sources.len() as u64,
+            documents_unchanged: parent.counts.documents,
             ..Default::default()
         },
-        skipped: parent.skipped.clone(),
+        skipped: session
+            .parent_catalog
+            .as_ref()
+            .map(|c| c.skipped.clone())
+            .unwrap_or_default(),
         timings: session.timings,
         embeddings_per_sec: 0.0,
     }
@@ -132,7 +137,7 @@ fn source_file_records(walk: &Walk, sources: &[SourceRecord]) -> Vec<SourceFileR
 }
 
 /// What this build did against its parent.
-fn incremental(parent: Option<&Manifest>, s: &Streamed, work: &Work) -> IncrementalReport {
+fn incremental(parent: Option<&Catalog>, s: &Streamed, work: &Work) -> IncrementalReport {
     let mut inc = IncrementalReport {
         no_reuse_reason: work.no_reuse_reason,
         documents_reused: s.reused_documents,
@@ -187,7 +192,11 @@ pub(super) fn finish(
             skipped: skipped.len(),
         });
     }
-    let incremental = incremental(session.parent.as_ref(), &streamed, &work);
+    let parent_catalog = match &session.parent {
+        Some(_) => session.parent_catalog.as_ref(),
+        None => None,
+    };
+    let incremental = incremental(parent_catalog, &streamed, &work);
     let counts = Counts {
         documents: streamed.sources.len() as u64,
         chunks: streamed.chunks,
@@ -224,15 +233,18 @@ pub(super) fn finish(
         config_hash: cfg.content_hash(),
         chunking_hash: cfg.chunking_hash(),
         model: session.model.identity.clone(),
-        source_files: source_file_records(&session.walk, &streamed.sources),
-        sources: streamed.sources,
         reuse_key: session.reuse_key.clone(),
-        skipped: skipped.clone(),
         counts: counts.clone(),
         timings,
         files: BTreeMap::new(),
+        fragments: Vec::new(),
     };
-    let id = writer.finish(manifest)?;
+    let catalog = Catalog {
+        source_files: source_file_records(&session.walk, &streamed.sources),
+        sources: streamed.sources,
+        skipped: skipped.clone(),
+    };
+    let id = writer.finish(manifest, &catalog, streamed.carried, streamed.new_rows)?;
     failpoint("before-publish");
     if opts.publish {
         // Publish only if `current` still names the parent this build started from (a

@@ -3,16 +3,17 @@
 //! depends on the wave and batch sizes rather than on the corpus. Everything is written under
 //! the snapshot's staging directory.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use ragops_chunk::Chunker;
-use ragops_core::{Chunk, ChunkUnit, DocId, Skipped};
+use ragops_core::{Chunk, ChunkUnit, DocId, IndexConfig, Skipped};
 use ragops_load::SourceFile;
 use ragops_store::{
-    failpoint, ChunkTableWriter, EmbeddingCache, FulltextWriter, SnapshotWriter, SourceRecord,
+    failpoint, CarriedFragment, ChunkTableWriter, DeletionVector, EmbeddingCache, Fragment,
+    FulltextWriter, SnapshotWriter, SourceRecord,
 };
 use rayon::prelude::*;
 
@@ -36,6 +37,9 @@ pub(super) struct Wave {
     /// Source files this wave covers.
     pub files: usize,
     pub sources: Vec<SourceRecord>,
+    /// Documents of changed files (JSONL records) whose content is unchanged: their rows stay
+    /// in the parent's fragments. Not in `sources`.
+    pub kept: Vec<SourceRecord>,
     pub chunks: Vec<Chunk>,
     /// The text embedded for each chunk (contextual header and chunk text).
     pub texts: Vec<String>,
@@ -52,6 +56,14 @@ pub(super) struct Streamed {
     pub truncated: u64,
     pub reused_documents: u64,
     pub reused_chunks: u64,
+    /// Documents kept by reference in the parent's fragments.
+    pub by_ref: HashMap<DocId, SourceRecord>,
+    /// The parent's fragments the snapshot references, with the rows it masks.
+    pub carried: Vec<CarriedFragment>,
+    /// Rows of the new fragment.
+    pub new_rows: u64,
+    /// Whether the parent's fragments were rewritten into the new one.
+    pub compacted: bool,
     pub embed: EmbedStats,
     /// Cache entries this build added.
     pub cache_added: u64,
@@ -124,6 +136,11 @@ pub(super) fn run(
         reporter,
     };
     let mut out = three_stages(&producer, &stage, &mut sinks, work, reporter)?;
+    if let Some(plan) = work.reuse.as_ref().filter(|p| p.parent.has_fragments()) {
+        let t = Instant::now();
+        carry(plan, &cfg.index, &mut sinks, &mut out)?;
+        out.reuse_secs += t.elapsed().as_secs_f64();
+    }
     let segment = stage
         .segment
         .into_inner()
@@ -131,6 +148,7 @@ pub(super) fn run(
     out.cache_added = segment.commit()?;
     out.cache_torn = cache.stats.torn.load(std::sync::atomic::Ordering::Relaxed);
     let rows = sinks.table.finish()?;
+    out.new_rows = rows;
     failpoint("after-parquet");
     if let Some(ft) = sinks.fulltext {
         ft.finish(rows)?;
@@ -159,7 +177,7 @@ fn three_stages(
     let reused_ids: HashSet<DocId> = work
         .reuse
         .as_ref()
-        .map(|r| r.docs.keys().cloned().collect())
+        .map(|r| r.by_ref.keys().chain(r.copy.keys()).cloned().collect())
         .unwrap_or_default();
     let bar = reporter.progress("build", files.len() as u64, "files");
     let mut out = Streamed::default();
@@ -167,7 +185,8 @@ fn three_stages(
         let (wave_tx, wave_rx) = sync_channel::<Wave>(QUEUE_DEPTH);
         let (emb_tx, emb_rx) = sync_channel::<Embedded>(QUEUE_DEPTH);
         let reused_ids = &reused_ids;
-        let loader = scope.spawn(move || producer.produce(files, reused_ids, wave_tx));
+        let records = work.reuse.as_ref().map(|r| &r.records);
+        let loader = scope.spawn(move || producer.produce(files, reused_ids, records, wave_tx));
         let embedder = scope.spawn(move || stage.run(wave_rx, emb_tx));
         let written = write(sinks, work.reuse.as_ref(), emb_rx, &mut out, bar.as_ref());
         let loaded = loader
@@ -222,34 +241,172 @@ fn write(
         out.chunks += e.rows.len() as u64;
         out.sources.extend(e.sources);
         out.skipped.extend(e.skipped);
+        for k in e.kept {
+            out.reused_documents += 1;
+            out.reused_chunks += u64::from(k.chunks);
+            out.sources.push(k.clone());
+            out.by_ref.insert(k.id.clone(), k);
+        }
     }
     Ok(())
 }
 
-/// Streams the parent's chunk table and writes the rows of reused documents, with their
-/// current path and mtime. Reused documents' source records come from the plan.
-fn copy_reused(plan: &ReusePlan, sinks: &mut Sinks, out: &mut Streamed) -> Result<(), EngineError> {
-    for batch in plan.parent.chunk_batches()? {
-        let (rows, vectors, dim) = batch?;
-        let mut keep = Vec::new();
-        let mut keep_vecs = Vec::new();
-        for (mut row, v) in rows.into_iter().zip(vectors.chunks(dim.max(1))) {
-            if let Some(src) = plan.docs.get(&row.chunk.doc_id) {
-                row.chunk.source_path = src.path.clone();
-                row.chunk.mtime = src.mtime;
-                out.tokens += u64::from(row.token_count);
-                keep_vecs.extend_from_slice(v);
-                keep.push(row);
+/// Writes the rows of the documents `keep` names (with their current path and mtime) from
+/// `fragments` into the sinks, masked rows left out; returns the rows written. `deletions`
+/// replace each fragment's own mask when given.
+fn copy_rows(
+    fragments: &[Fragment],
+    deletions: Option<&[DeletionVector]>,
+    keep: &HashMap<DocId, SourceRecord>,
+    sinks: &mut Sinks,
+    out: &mut Streamed,
+) -> Result<u64, EngineError> {
+    let mut copied = 0u64;
+    for (fi, f) in fragments.iter().enumerate() {
+        let masked = |row: usize| match deletions {
+            Some(d) => d[fi].is_deleted(row),
+            None => f.is_deleted(row),
+        };
+        let mut row_no = 0usize;
+        for batch in f.chunk_batches()? {
+            let (rows, vectors, dim) = batch?;
+            let mut kept = Vec::new();
+            let mut kept_vecs = Vec::new();
+            for (mut row, v) in rows.into_iter().zip(vectors.chunks(dim.max(1))) {
+                let n = row_no;
+                row_no += 1;
+                if masked(n) {
+                    continue;
+                }
+                if let Some(src) = keep.get(&row.chunk.doc_id) {
+                    row.chunk.source_path = src.path.clone();
+                    row.chunk.mtime = src.mtime;
+                    out.tokens += u64::from(row.token_count);
+                    kept_vecs.extend_from_slice(v);
+                    kept.push(row);
+                }
+            }
+            sinks.table.write(&kept, &kept_vecs)?;
+            if let Some(ft) = sinks.fulltext.as_mut() {
+                ft.add(kept.iter().map(|r| &r.chunk))?;
+            }
+            copied += kept.len() as u64;
+            if copied > 0 {
+                failpoint("during-copy");
             }
         }
-        sinks.table.write(&keep, &keep_vecs)?;
-        if let Some(ft) = sinks.fulltext.as_mut() {
-            ft.add(keep.iter().map(|r| &r.chunk))?;
-        }
-        out.reused_chunks += keep.len() as u64;
     }
-    out.reused_documents = plan.docs.len() as u64;
-    out.sources.extend(plan.docs.values().cloned());
+    Ok(copied)
+}
+
+/// Copies the rows of reused documents that cannot be kept by reference (moved files, or
+/// every reused document of a format-1 parent) into the new fragment. Documents kept by
+/// reference are only counted.
+fn copy_reused(plan: &ReusePlan, sinks: &mut Sinks, out: &mut Streamed) -> Result<(), EngineError> {
+    if !plan.copy.is_empty() {
+        out.reused_chunks += copy_rows(&plan.fragments, None, &plan.copy, sinks, out)?;
+    }
+    out.reused_documents += (plan.copy.len() + plan.by_ref.len()) as u64;
+    out.reused_chunks += plan
+        .by_ref
+        .values()
+        .map(|d| u64::from(d.chunks))
+        .sum::<u64>();
+    out.sources.extend(plan.copy.values().cloned());
+    out.sources.extend(plan.by_ref.values().cloned());
+    out.by_ref
+        .extend(plan.by_ref.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(())
+}
+
+/// After the stream, for a parent with fragments: masks every row of the parent's fragments
+/// whose document is not kept by reference, and either carries the fragments (with their
+/// deletion vectors and the masked rows' token counts) or rewrites their live rows into the
+/// new fragment: past the compaction limits, or when a fragment's indexes no longer match the
+/// `[index]` settings (a graph asked for or dropped, full text turned on or off).
+fn carry(
+    plan: &ReusePlan,
+    index: &IndexConfig,
+    sinks: &mut Sinks,
+    out: &mut Streamed,
+) -> Result<(), EngineError> {
+    let mut masks = Vec::with_capacity(plan.fragments.len());
+    let mut newly: Vec<Vec<usize>> = Vec::with_capacity(plan.fragments.len());
+    let (mut rows, mut deleted) = (sinks.table.rows(), 0u64);
+    for f in &plan.fragments {
+        let docs = f.doc_tokens()?;
+        let mut mask = f
+            .deletions()
+            .map(|d| (**d).clone())
+            .unwrap_or_else(|| DeletionVector::new(docs.len()));
+        let mut fresh = Vec::new();
+        for (row, (doc, tokens)) in docs.iter().enumerate() {
+            if mask.is_deleted(row) {
+                continue;
+            }
+            if out.by_ref.contains_key(doc) {
+                out.tokens += u64::from(*tokens);
+            } else {
+                mask.delete(row);
+                fresh.push(row);
+            }
+        }
+        rows += docs.len() as u64;
+        deleted += mask.count();
+        masks.push(mask);
+        newly.push(fresh);
+    }
+    let live: Vec<bool> = masks.iter().map(|m| m.count() < m.rows() as u64).collect();
+    let fragments = live.iter().filter(|l| **l).count() + usize::from(sinks.table.rows() > 0);
+    let stale = plan.fragments.iter().zip(&masks).any(|(f, m)| {
+        f.has_graph() != index.builds_hnsw(m.rows()) || f.has_fulltext() != index.fulltext
+    });
+    if stale || index.compaction.due(fragments, rows, deleted) {
+        failpoint("before-compaction");
+        // Tokens were counted for the kept rows already; copy_rows counts them again.
+        let before = out.tokens;
+        copy_rows(
+            &plan.fragments,
+            Some(&masks),
+            &out.by_ref.clone(),
+            sinks,
+            out,
+        )?;
+        out.tokens = before;
+        out.compacted = true;
+        return Ok(());
+    }
+    for ((f, mask), fresh) in plan.fragments.iter().zip(masks).zip(newly) {
+        let Some(entry) = f.id().and_then(|id| {
+            plan.parent
+                .manifest()
+                .fragments
+                .iter()
+                .find(|e| &e.id == id)
+                .cloned()
+        }) else {
+            continue;
+        };
+        if mask.count() >= mask.rows() as u64 {
+            continue; // nothing left to read in it
+        }
+        let mut entry = entry;
+        if !fresh.is_empty() {
+            let masked = f.rows()?.fetch(&fresh)?;
+            if let Some(ft) = f.fulltext()? {
+                let counted = ft.count_tokens(masked.iter().map(|r| &r.chunk))?;
+                let mut total: BTreeMap<String, u64> = entry.deleted_tokens.clone();
+                for (field, n) in counted {
+                    *total.entry(field).or_default() += n;
+                }
+                entry.deleted_tokens = total;
+            }
+        }
+        out.carried.push(CarriedFragment {
+            entry,
+            deletions: Some(mask),
+        });
+    }
     Ok(())
 }
 
@@ -267,6 +424,7 @@ impl Producer<'_> {
         &self,
         files: &[SourceFile],
         reused: &HashSet<DocId>,
+        records: Option<&HashMap<DocId, SourceRecord>>,
         tx: SyncSender<Wave>,
     ) -> Result<f64, EngineError> {
         let cfg = &self.session.pipeline.config;
@@ -284,6 +442,21 @@ impl Producer<'_> {
             if self.strict && !skipped.is_empty() {
                 return Err(EngineError::Strict(skipped));
             }
+            // Records of a changed file whose bytes and path are unchanged keep their rows.
+            let (kept, documents): (Vec<_>, Vec<_>) = documents.into_iter().partition(|d| {
+                records
+                    .and_then(|r| r.get(&d.id))
+                    .is_some_and(|p| p.content_hash == d.content_hash && p.path == d.source_path)
+            });
+            let kept = kept
+                .iter()
+                .filter_map(|d| {
+                    let mut rec = records?.get(&d.id)?.clone();
+                    rec.mtime = d.mtime;
+                    rec.size = d.size;
+                    Some(rec)
+                })
+                .collect();
             let per_doc: Vec<Vec<Chunk>> = documents
                 .par_iter()
                 .map(|d| self.chunker.chunk(d))
@@ -310,6 +483,7 @@ impl Producer<'_> {
             let wave = Wave {
                 files: group.len(),
                 sources,
+                kept,
                 chunks,
                 texts,
                 skipped,

@@ -229,7 +229,8 @@ fn run_variant(
         chunk_size: v.config.chunking.size,
         unit: v.config.chunking.unit,
         chunks: m.counts.chunks,
-        index_bytes: m.files.values().map(|f| f.bytes).sum(),
+        index_bytes: m.files.values().map(|f| f.bytes).sum::<u64>()
+            + m.fragments.iter().map(|f| f.bytes()).sum::<u64>(),
         build_seconds: built.timings.total,
         embed_seconds: built.timings.embed,
         embeddings_computed: built.incremental.embeddings_computed,

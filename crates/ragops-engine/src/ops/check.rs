@@ -7,7 +7,7 @@ use std::time::Duration;
 use ragops_core::{
     config_diff, content_part, ConfigChange, LoadedPipeline, SnapshotId, SourceDiff,
 };
-use ragops_store::{Manifest, Store};
+use ragops_store::{Catalog, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::build::hash_files;
@@ -65,9 +65,10 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, EngineError> {
     let store_dir = opts.store.clone().unwrap_or_else(|| pipeline.store_dir());
     let store = Store::open(&store_dir)?;
     let id = store.resolve(&opts.snapshot)?;
-    let m = store.manifest(&id)?;
+    let snapshot = store.snapshot(&id)?;
+    let m = snapshot.manifest().clone();
     let mut reasons = Vec::new();
-    let sources = source_drift(&m, &pipeline, &mut reasons);
+    let sources = source_drift(&snapshot.catalog()?, &pipeline, &mut reasons);
 
     // Config: only the settings that shape the snapshot's content.
     let config_changes = config_diff(&content_part(m.config.clone()), &cfg.content_json());
@@ -135,7 +136,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, EngineError> {
 }
 
 /// The walk now against the files recorded at build time.
-fn source_drift(m: &Manifest, pipeline: &LoadedPipeline, reasons: &mut Vec<String>) -> SourceDrift {
+fn source_drift(m: &Catalog, pipeline: &LoadedPipeline, reasons: &mut Vec<String>) -> SourceDrift {
     if m.source_files.is_empty() && !m.sources.is_empty() {
         reasons.push(
             "the snapshot predates per-file source records; rebuild once to enable source checks"

@@ -39,17 +39,19 @@ pub struct SnapshotDiff {
 pub fn diff(store_dir: &Path, a: &str, b: &str) -> Result<SnapshotDiff, EngineError> {
     let store = Store::open(store_dir)?;
     let (ia, ib) = (store.resolve(a)?, store.resolve(b)?);
-    let (ma, mb) = (store.manifest(&ia)?, store.manifest(&ib)?);
+    let (sa, sb) = (store.snapshot(&ia)?, store.snapshot(&ib)?);
+    let (ca, cb) = (sa.catalog()?, sb.catalog()?);
+    let (ma, mb) = (sa.manifest().clone(), sb.manifest().clone());
     let docs = SourceDiff::between(
-        ma.sources.iter().map(|s| (s.id.as_str(), &s.content_hash)),
-        mb.sources.iter().map(|s| (s.id.as_str(), &s.content_hash)),
+        ca.sources.iter().map(|s| (s.id.as_str(), &s.content_hash)),
+        cb.sources.iter().map(|s| (s.id.as_str(), &s.content_hash)),
     );
-    let chunks_a: HashMap<&str, u32> = ma
+    let chunks_a: HashMap<&str, u32> = ca
         .sources
         .iter()
         .map(|s| (s.id.as_str(), s.chunks))
         .collect();
-    let chunks_b: HashMap<&str, u32> = mb
+    let chunks_b: HashMap<&str, u32> = cb
         .sources
         .iter()
         .map(|s| (s.id.as_str(), s.chunks))

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use ragops_core::{EmbedKey, ModelIdentity, RetentionConfig, SnapshotId};
-use ragops_store::{gc_cache, CacheGcReport, SnapshotSummary, Store, StoreLock};
+use ragops_store::{gc_cache, CacheGcReport, FragmentId, SnapshotSummary, Store, StoreLock};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -21,8 +21,16 @@ pub struct GcReport {
     pub dry_run: bool,
     pub kept: Vec<Kept>,
     pub deleted: Vec<SnapshotId>,
-    /// Bytes of deleted snapshots.
+    /// Bytes of deleted snapshots' own directories.
     pub snapshot_bytes: u64,
+    /// Fragments no remaining snapshot lists, deleted (or that would be, in a dry run).
+    #[serde(default)]
+    pub fragments_deleted: Vec<FragmentId>,
+    #[serde(default)]
+    pub fragment_bytes: u64,
+    /// Why fragments were left alone, if they were.
+    #[serde(default)]
+    pub fragment_note: Option<String>,
     pub cache: CacheGcReport,
     /// Why the cache was left alone, if it was.
     pub cache_note: Option<String>,
@@ -55,16 +63,60 @@ pub fn gc(
             None => store.snapshot(id).map(|s| s.size_bytes()).unwrap_or(0),
         };
     }
+    let (fragments_deleted, fragment_bytes, fragment_note) =
+        collect_fragments(&store, lock.as_ref(), &list, &doomed)?;
     let (cache, cache_note) = collect_cache(&store, lock.as_ref(), &kept, &list)?;
     Ok(GcReport {
         dry_run,
-        bytes_reclaimed: snapshot_bytes + cache.bytes_reclaimed,
+        bytes_reclaimed: snapshot_bytes + fragment_bytes + cache.bytes_reclaimed,
         kept,
         deleted: doomed,
         snapshot_bytes,
+        fragments_deleted,
+        fragment_bytes,
+        fragment_note,
         cache,
         cache_note,
     })
+}
+
+/// Deletes the fragments no remaining snapshot lists (counting references over every
+/// snapshot left, kept for retention or not). Nothing is deleted when a remaining snapshot's
+/// manifest cannot be read: its references are unknown. Builds hold the same writer lock, so
+/// no build is between installing a fragment and publishing the snapshot that lists it.
+fn collect_fragments(
+    store: &Store,
+    lock: Option<&StoreLock>,
+    list: &[SnapshotSummary],
+    doomed: &[SnapshotId],
+) -> Result<(Vec<FragmentId>, u64, Option<String>), EngineError> {
+    let mut referenced: HashSet<FragmentId> = HashSet::new();
+    for s in list.iter().filter(|s| !doomed.contains(&s.id)) {
+        match &s.manifest {
+            Ok(m) => referenced.extend(m.fragments.iter().map(|f| f.id.clone())),
+            Err(_) => {
+                let note = format!(
+                    "snapshot {} is damaged but kept (a ref names it); fragments were left as \
+                     they are",
+                    s.id
+                );
+                return Ok((Vec::new(), 0, Some(note)));
+            }
+        }
+    }
+    let mut deleted = Vec::new();
+    let mut bytes = 0;
+    for id in store.fragment_ids()? {
+        if referenced.contains(&id) {
+            continue;
+        }
+        bytes += match lock {
+            Some(lock) => store.delete_fragment(lock, &id)?,
+            None => store.fragment_bytes(&id),
+        };
+        deleted.push(id);
+    }
+    Ok((deleted, bytes, None))
 }
 
 /// Which snapshots the policy keeps (and why) and which it deletes. A damaged snapshot is
@@ -126,7 +178,14 @@ fn collect_cache(
             );
             return Ok((CacheGcReport::default(), Some(note)));
         };
-        match store.snapshot(&k.id)?.embed_keys()? {
+        let mut keys = Some(Vec::new());
+        for f in store.snapshot(&k.id)?.fragments()? {
+            match (f.embed_keys()?, keys.as_mut()) {
+                (Some(k), Some(all)) => all.extend(k),
+                _ => keys = None,
+            }
+        }
+        match keys {
             Some(keys) => used.entry(model.cache_key()).or_default().extend(keys),
             None => {
                 let note = format!(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ragops_core::{RetentionConfig, SnapshotId};
+use ragops_core::{RetentionConfig, Skipped, SnapshotId};
 use ragops_store::{Manifest, SnapshotSummary, Store, VerifyReport};
 
 use super::store::pipeline_or_default;
@@ -20,6 +20,8 @@ pub struct ShownSnapshot {
     /// `None` only when verification was asked for and the manifest cannot be read: the
     /// report says why.
     pub manifest: Option<Manifest>,
+    /// What the build skipped (from the snapshot's catalog; empty when it cannot be read).
+    pub skipped: Vec<Skipped>,
     pub verify: Option<VerifyReport>,
 }
 
@@ -45,9 +47,18 @@ pub fn show(store_dir: &Path, name: &str, verify: bool) -> Result<ShownSnapshot,
         (Err(_), Some(_)) => None,
         (Err(e), None) => return Err(e.into()),
     };
+    let skipped = match &manifest {
+        Some(_) => store
+            .snapshot(&id)
+            .and_then(|s| s.catalog())
+            .map(|c| c.skipped)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     Ok(ShownSnapshot {
         id,
         manifest,
+        skipped,
         verify: report,
     })
 }
