@@ -401,10 +401,18 @@ fn run_build(pipeline: &Path) -> serde_json::Value {
     run_build_with(pipeline, &[])
 }
 
+/// Runs `ragops build` in the pipeline's directory, as a scheduled job in a project directory
+/// would: source paths are then relative (`corpus.jsonl`), so that a copy of the directory
+/// (the 1%-edited rebuild) sees its documents at the paths its store recorded.
 fn run_build_with(pipeline: &Path, extra: &[&str]) -> serde_json::Value {
+    let (dir, file) = (
+        pipeline.parent().expect("pipeline dir"),
+        pipeline.file_name().expect("pipeline file"),
+    );
     let out = Command::new(bin())
+        .current_dir(dir)
         .args(["build", "-q", "--json", "-p"])
-        .arg(pipeline)
+        .arg(file)
         .args(extra)
         .output()
         .expect("ragops build");
@@ -555,13 +563,21 @@ fn real(work: &Path, records: usize) {
         + dir_bytes(&store_dir.join("cache"));
     println!(
         "  rebuild, 1% of records edited: {secs:.1} s ({:.1}% of the full build's {full_secs:.0} s), \
-         {:.0} MiB written ({:.1}% of the full build's {:.0} MiB); {} embeddings computed",
+         {:.0} MiB written ({:.1}% of the full build's {:.0} MiB); {} documents reused, {} \
+         embeddings computed{}",
         100.0 * secs / full_secs,
         written as f64 / 1048576.0,
         100.0 * written as f64 / full_bytes as f64,
         full_bytes as f64 / 1048576.0,
-        r["incremental"]["embeddings_computed"]
+        r["incremental"]["documents_reused"],
+        r["incremental"]["embeddings_computed"],
+        if r["incremental"]["compacted"] == true {
+            " (compacted)"
+        } else {
+            ""
+        }
     );
+    println!("    its timings: {}", r["timings"]);
     let _ = std::fs::remove_dir_all(&edit);
 }
 

@@ -89,8 +89,14 @@ fn incremental(s: &mut String, report: &BuildReport) {
             None => line(
                 s,
                 format_args!(
-                    "  reuse      {} document(s), {} chunk(s) reused from the parent",
-                    i.documents_reused, i.chunks_reused
+                    "  reuse      {} document(s), {} chunk(s) reused from the parent{}",
+                    i.documents_reused,
+                    i.chunks_reused,
+                    if i.compacted {
+                        " (compacted: every live row rewritten into one fragment)"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         }

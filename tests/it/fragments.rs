@@ -151,6 +151,7 @@ fn three_incremental_builds_equal_full_builds() {
     );
     let r1 = build(&p, &[]);
     assert_eq!(r1.incremental.documents_changed, 2, "{r1:?}");
+    assert!(!r1.incremental.compacted);
     // The other seven records of faq.jsonl are kept by reference, like unchanged files.
     let total = r1.counts.documents;
     assert_eq!(r1.incremental.documents_reused, total - 2, "{r1:?}");
@@ -239,6 +240,52 @@ fn three_incremental_builds_equal_full_builds() {
         .any(|h| h.source_path.contains("notes/glossary.txt")));
 }
 
+/// The whole source root moved (same ids, new paths) and one ticket edited: the rows of every
+/// unchanged document, the other tickets included, are copied with their new path rather than
+/// loaded and embedded again.
+#[test]
+fn a_moved_source_root_copies_rows_of_unchanged_records() {
+    let (tmp, docs, p) = setup("");
+    let store = tmp.path().join("store");
+    let full = tmp.path().join("full");
+    build(&p, &[]);
+    let moved = tmp.path().join("docs-moved");
+    std::fs::rename(&docs, &moved).expect("move root");
+    let text = std::fs::read_to_string(&p).expect("pipeline");
+    std::fs::write(&p, text.replace(s(&docs), s(&moved))).expect("pipeline");
+    edit_record(
+        &moved.join("kb/tickets.jsonl"),
+        0,
+        "Reopened by the on-call engineer.",
+    );
+    let r4 = build(&p, &[]);
+    assert_eq!(r4.incremental.documents_changed, 1, "{r4:?}");
+    assert_eq!(
+        r4.incremental.documents_reused,
+        r4.counts.documents - 1,
+        "every unchanged record reused: {r4:?}"
+    );
+    assert_equals_full_build(&p, &store, &full, "moved root");
+    let t: SearchResults = json(&[
+        "search",
+        "index",
+        "--store",
+        s(&store),
+        "--mode",
+        "bm25",
+        "-k",
+        "50",
+        "--json",
+    ]);
+    assert!(!t.results.is_empty());
+    assert!(
+        t.results
+            .iter()
+            .all(|h| h.source_path.contains("docs-moved")),
+        "{t:?}"
+    );
+}
+
 /// The fragment ids of a snapshot.
 fn fragment_ids(store: &Path, id: &SnapshotId) -> Vec<String> {
     ragops_store::Store::open(store)
@@ -298,6 +345,7 @@ fn gc_counts_fragment_references_and_compaction_rewrites() {
     let c = build(&p, &["--force"]);
     let fc = fragment_ids(&store, &c.snapshot);
     assert_eq!(fc.len(), 1, "compacted: {fc:?}");
+    assert!(c.incremental.compacted, "{c:?}");
     assert!(!fb.contains(&fc[0]));
     assert_eq!(c.incremental.embeddings_computed, 1, "{c:?}");
     let m = shown(&store);
@@ -365,15 +413,22 @@ fn format_1_snapshots_are_read_and_built_upon() {
     let (code, _) = check(&p, &[]);
     assert_eq!(code, 0, "a format-1 snapshot checks as fresh");
 
-    // Built upon: the reused rows are copied into a fragment (nothing embedded).
+    // Built upon: the reused rows are copied into a fragment (nothing embedded), the
+    // unchanged records of an edited JSONL file included.
     std::fs::write(
         docs.join("notes/extra.md"),
         "# Extra\n\nOn top of format 1.\n",
     )
     .expect("add");
+    edit_record(&docs.join("kb/faq.jsonl"), 1, "Edited on top of format 1.");
     let r = build(&p, &[]);
     assert_eq!(r.incremental.documents_added, 1);
-    assert_eq!(r.incremental.embeddings_computed, 1, "{r:?}");
+    assert_eq!(r.incremental.documents_changed, 1, "{r:?}");
+    assert_eq!(
+        r.incremental.documents_reused,
+        r.counts.documents - 2,
+        "{r:?}"
+    );
     let m = shown(&store);
     assert_eq!(m.manifest.format_version, 2);
     assert_eq!(m.manifest.fragments.len(), 1);

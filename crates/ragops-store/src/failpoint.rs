@@ -6,8 +6,9 @@
 //! when `RAGOPS_FAILPOINT_RESUME` names a file, until that file exists (then it goes on). Tests
 //! SIGKILL builds at exact points this way, or make something happen in the middle of one.
 //!
-//! Points: `after-reuse`, `after-load`, `after-embed`, `before-cache-commit`, `after-parquet`,
-//! `before-manifest`, `before-rename`, `before-publish` (build), `gc-after-trash` and
+//! Points: `after-reuse`, `after-load`, `after-embed`, `before-cache-commit`,
+//! `before-compaction`, `during-copy`, `after-parquet`, `after-fragment`, `before-manifest`,
+//! `before-rename`, `before-publish` (build), `gc-after-trash`, `gc-after-fragment-trash` and
 //! `gc-after-rewrite` (gc).
 
 /// Stops here when the test configuration names this point (see the module docs).

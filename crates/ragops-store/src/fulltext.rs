@@ -532,4 +532,97 @@ mod tests {
         idx.search("text", 5).unwrap();
         assert_eq!(listing(), before);
     }
+
+    /// A chunk with varied text, title and headings (so every field has statistics).
+    fn varied(i: u32) -> Chunk {
+        let words = [
+            "index", "rebuild", "snapshot", "rollback", "vector", "drill", "tenant",
+        ];
+        let mut c = sample_chunk(i);
+        c.text = (0..(3 + i % 5))
+            .map(|k| words[((i * 7 + k * 3) % 7) as usize])
+            .collect::<Vec<_>>()
+            .join(" ");
+        c.title = format!("{} guide", words[(i % 7) as usize]);
+        c.heading_path = vec![words[((i + 2) % 7) as usize].to_string()];
+        c
+    }
+
+    fn index_of(dir: &Path, chunks: &[Chunk]) -> FulltextIndex {
+        let mut w = FulltextWriter::create(dir).unwrap();
+        w.add(chunks).unwrap();
+        w.finish(chunks.len() as u64).unwrap();
+        FulltextIndex::open(dir).unwrap()
+    }
+
+    #[test]
+    fn fragments_with_masked_rows_score_as_one_index_of_the_live_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let all: Vec<Chunk> = (0..40).map(varied).collect();
+        // Fragment A holds rows 0..25 and masks every third; fragment B holds 25..40.
+        let a = index_of(&tmp.path().join("a"), &all[..25]);
+        let b = index_of(&tmp.path().join("b"), &all[25..]);
+        let mut del = DeletionVector::new(25);
+        for r in (0..25).step_by(3) {
+            del.delete(r);
+        }
+        let masked: Vec<&Chunk> = (0..25)
+            .filter(|r| del.is_deleted(*r))
+            .map(|r| &all[r])
+            .collect();
+        let deleted_tokens = a.count_tokens(masked).unwrap();
+        assert!(deleted_tokens["text"] > 0 && deleted_tokens["title"] > 0);
+        let live: Vec<Chunk> = (0..40)
+            .filter(|r| *r >= 25 || !del.is_deleted(*r))
+            .map(|r| all[r].clone())
+            .collect();
+        let single = index_of(&tmp.path().join("single"), &live);
+        let del = Arc::new(del);
+        let none = BTreeMap::new();
+        let parts = [
+            FulltextPart {
+                index: &a,
+                deletions: Some(&del),
+                deleted_tokens: &deleted_tokens,
+            },
+            FulltextPart {
+                index: &b,
+                deletions: None,
+                deleted_tokens: &none,
+            },
+        ];
+        for q in [
+            "index",
+            "rollback drill",
+            "tenant guide",
+            "vector snapshot rebuild",
+        ] {
+            let mut got: Vec<(String, f32)> = search_parts(&parts, q, 50)
+                .unwrap()
+                .into_iter()
+                .map(|(_, h)| (h.chunk_id.to_string(), h.score))
+                .collect();
+            let mut want: Vec<(String, f32)> = single
+                .search(q, 50)
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.chunk_id.to_string(), h.score))
+                .collect();
+            assert!(!want.is_empty(), "{q}");
+            for v in [&mut got, &mut want] {
+                v.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+            }
+            assert_eq!(got, want, "{q}: the same hits with bit-identical scores");
+            assert!(got
+                .iter()
+                .all(|(id, _)| live.iter().any(|c| c.id.as_str() == id)));
+        }
+        // Without the corrections (tantivy's own per-index statistics) the scores differ.
+        let plain = a.search("rollback drill", 50).unwrap();
+        let fixed = search_parts(&parts[..1], "rollback drill", 50).unwrap();
+        assert_ne!(
+            plain.iter().map(|h| h.score).collect::<Vec<_>>(),
+            fixed.iter().map(|(_, h)| h.score).collect::<Vec<_>>()
+        );
+    }
 }

@@ -25,6 +25,8 @@ pub(super) struct Embedded {
     pub sources: Vec<SourceRecord>,
     /// Records kept by reference (see `Wave::kept`).
     pub kept: Vec<SourceRecord>,
+    /// Records whose rows are copied (see `Wave::moved`).
+    pub moved: Vec<SourceRecord>,
     pub rows: Vec<ChunkRow>,
     /// `rows.len() * dim` values, row-major.
     pub vectors: Vec<f32>,
@@ -121,6 +123,7 @@ impl EmbedStage<'_> {
             files: wave.files,
             sources: wave.sources,
             kept: wave.kept,
+            moved: wave.moved,
             rows,
             vectors,
             skipped: wave.skipped,

@@ -66,8 +66,9 @@ pub(super) struct ReusePlan {
     pub by_ref: HashMap<DocId, SourceRecord>,
     /// Documents of unchanged files that moved, or of a format-1 parent: rows copied.
     pub copy: HashMap<DocId, SourceRecord>,
-    /// The parent's documents, for reusing single records of changed files (JSONL) by
-    /// reference; empty when the parent has no fragments.
+    /// The parent's documents not reused with their file, for reusing single unchanged
+    /// records of changed files (JSONL): by reference, or copied when the file moved or the
+    /// parent is format 1.
     pub records: HashMap<DocId, SourceRecord>,
     pub parent: Snapshot,
     pub fragments: Vec<Fragment>,
@@ -283,16 +284,12 @@ impl<'a> Session<'a> {
                 copy.insert(id, doc);
             }
         }
-        let records = if by_reference {
-            catalog
-                .sources
-                .iter()
-                .filter(|s| !by_ref.contains_key(&s.id) && !copy.contains_key(&s.id))
-                .map(|s| (s.id.clone(), s.clone()))
-                .collect()
-        } else {
-            HashMap::new()
-        };
+        let records = catalog
+            .sources
+            .iter()
+            .filter(|s| !by_ref.contains_key(&s.id) && !copy.contains_key(&s.id))
+            .map(|s| (s.id.clone(), s.clone()))
+            .collect();
         Ok(Reuse {
             plan: Some(ReusePlan {
                 by_ref,

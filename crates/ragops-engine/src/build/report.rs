@@ -68,6 +68,10 @@ pub struct IncrementalReport {
     pub cache_entries_torn: u64,
     /// Entries this build added to the embedding cache.
     pub cache_entries_added: u64,
+    /// Whether the parent's fragments were rewritten into the new snapshot's one fragment
+    /// (past the `[index.compaction]` limits, or their indexes no longer matched `[index]`).
+    #[serde(default)]
+    pub compacted: bool,
 }
 
 /// What a build did; rendered by the CLI (`--json` prints this structure).
@@ -148,6 +152,7 @@ fn incremental(parent: Option<&Catalog>, s: &Streamed, work: &Work) -> Increment
         embeddings_computed: s.embed.computed,
         cache_entries_torn: s.cache_torn,
         cache_entries_added: s.cache_added,
+        compacted: s.compacted,
         ..Default::default()
     };
     let now = s.sources.iter().map(|d| (d.id.as_str(), &d.content_hash));

@@ -40,6 +40,9 @@ pub(super) struct Wave {
     /// Documents of changed files (JSONL records) whose content is unchanged: their rows stay
     /// in the parent's fragments. Not in `sources`.
     pub kept: Vec<SourceRecord>,
+    /// Unchanged documents of changed files whose rows cannot stay where they are (the file
+    /// moved, or the parent is format 1): their rows are copied, not embedded again.
+    pub moved: Vec<SourceRecord>,
     pub chunks: Vec<Chunk>,
     /// The text embedded for each chunk (contextual header and chunk text).
     pub texts: Vec<String>,
@@ -58,6 +61,8 @@ pub(super) struct Streamed {
     pub reused_chunks: u64,
     /// Documents kept by reference in the parent's fragments.
     pub by_ref: HashMap<DocId, SourceRecord>,
+    /// Unchanged records of changed files whose rows are copied from the parent's fragments.
+    pub moved: HashMap<DocId, SourceRecord>,
     /// The parent's fragments the snapshot references, with the rows it masks.
     pub carried: Vec<CarriedFragment>,
     /// Rows of the new fragment.
@@ -185,8 +190,7 @@ fn three_stages(
         let (wave_tx, wave_rx) = sync_channel::<Wave>(QUEUE_DEPTH);
         let (emb_tx, emb_rx) = sync_channel::<Embedded>(QUEUE_DEPTH);
         let reused_ids = &reused_ids;
-        let records = work.reuse.as_ref().map(|r| &r.records);
-        let loader = scope.spawn(move || producer.produce(files, reused_ids, records, wave_tx));
+        let loader = scope.spawn(move || producer.produce(files, reused_ids, work, wave_tx));
         let embedder = scope.spawn(move || stage.run(wave_rx, emb_tx));
         let written = write(sinks, work.reuse.as_ref(), emb_rx, &mut out, bar.as_ref());
         let loaded = loader
@@ -247,6 +251,18 @@ fn write(
             out.sources.push(k.clone());
             out.by_ref.insert(k.id.clone(), k);
         }
+        for k in e.moved {
+            out.reused_documents += 1;
+            out.sources.push(k.clone());
+            out.moved.insert(k.id.clone(), k);
+        }
+    }
+    if let Some(plan) = reuse.filter(|_| !out.moved.is_empty()) {
+        let t = Instant::now();
+        let moved = std::mem::take(&mut out.moved);
+        out.reused_chunks += copy_rows(&plan.fragments, None, &moved, sinks, out)?;
+        out.moved = moved;
+        out.reuse_secs += t.elapsed().as_secs_f64();
     }
     Ok(())
 }
@@ -424,12 +440,17 @@ impl Producer<'_> {
         &self,
         files: &[SourceFile],
         reused: &HashSet<DocId>,
-        records: Option<&HashMap<DocId, SourceRecord>>,
+        work: &Work,
         tx: SyncSender<Wave>,
     ) -> Result<f64, EngineError> {
         let cfg = &self.session.pipeline.config;
         let mut secs = 0.0;
         let mut seen = reused.clone();
+        let records = work.reuse.as_ref().map(|r| &r.records);
+        let by_reference = work
+            .reuse
+            .as_ref()
+            .is_some_and(|r| r.parent.has_fragments());
         for (i, group) in waves(files).into_iter().enumerate() {
             let t = Instant::now();
             let loaded = ragops_load::load_all(group, &cfg.sources);
@@ -442,21 +463,28 @@ impl Producer<'_> {
             if self.strict && !skipped.is_empty() {
                 return Err(EngineError::Strict(skipped));
             }
-            // Records of a changed file whose bytes and path are unchanged keep their rows.
+            // Records of a changed file whose content is unchanged keep their rows: by
+            // reference at an unchanged path in a parent with fragments, else copied.
             let (kept, documents): (Vec<_>, Vec<_>) = documents.into_iter().partition(|d| {
                 records
                     .and_then(|r| r.get(&d.id))
-                    .is_some_and(|p| p.content_hash == d.content_hash && p.path == d.source_path)
+                    .is_some_and(|p| p.content_hash == d.content_hash)
             });
-            let kept = kept
-                .iter()
-                .filter_map(|d| {
-                    let mut rec = records?.get(&d.id)?.clone();
-                    rec.mtime = d.mtime;
-                    rec.size = d.size;
-                    Some(rec)
-                })
-                .collect();
+            let (mut by_ref, mut moved) = (Vec::new(), Vec::new());
+            for d in &kept {
+                let Some(mut rec) = records.and_then(|r| r.get(&d.id)).cloned() else {
+                    continue;
+                };
+                let stays = by_reference && rec.path == d.source_path;
+                rec.path = d.source_path.clone();
+                rec.mtime = d.mtime;
+                rec.size = d.size;
+                if stays {
+                    by_ref.push(rec)
+                } else {
+                    moved.push(rec)
+                }
+            }
             let per_doc: Vec<Vec<Chunk>> = documents
                 .par_iter()
                 .map(|d| self.chunker.chunk(d))
@@ -483,7 +511,8 @@ impl Producer<'_> {
             let wave = Wave {
                 files: group.len(),
                 sources,
-                kept,
+                kept: by_ref,
+                moved,
                 chunks,
                 texts,
                 skipped,
