@@ -128,6 +128,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SnapshotsCommand,
     },
+    /// Serve a store over HTTP, following `current` blue/green (search API, metrics, OpenAPI)
+    #[command(
+        after_help = "The server follows the ref --snapshot names (current by default): a publish or rollback is\nopened and warmed beside the live snapshot, then swapped in; in-flight requests finish on\nthe snapshot they started on. gc never deletes a snapshot a running server holds.\n\nRoutes: POST /v1/search, GET /v1/snapshots, GET /v1/snapshots/{id}, GET /healthz,\nGET /readyz, GET /metrics (Prometheus), GET /openapi.json.\n\nExamples:\n  ragops serve\n  ragops serve --store /var/lib/ragops --addr 127.0.0.1:8080\n  RAGOPS_SERVE_TOKEN=s3cret ragops serve          # /v1/ routes need the bearer token\n  curl -s localhost:8080/v1/search -d '{\"query\": \"rotate an API key\", \"k\": 3}'"
+    )]
+    Serve(ServeArgs),
     /// Provision embedding models in the Hugging Face cache
     #[command(
         after_help = "Examples:\n  ragops model list\n  ragops model pull sentence-transformers/all-MiniLM-L6-v2\n  ragops model import ./all-MiniLM-L6-v2 --as sentence-transformers/all-MiniLM-L6-v2"
@@ -245,6 +250,42 @@ pub(crate) struct SearchArgs {
     /// Print results as JSON
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Address to listen on (port 0: any free port, printed at start)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// The ref to follow (current, a tag) or a snapshot id to pin
+    #[arg(long, default_value = "current")]
+    pub(crate) snapshot: String,
+    /// A file holding the bearer token /v1/ requests must carry (else RAGOPS_SERVE_TOKEN)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// Most queries embedded in one batch
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) batch_max: u16,
+    /// Most milliseconds the embedding thread waits for more queries to batch
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch_wait_ms: u64,
+    /// Most search requests in flight; more are answered 503 with Retry-After
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) queue: u32,
+    /// Most time a request may take (e.g. 10s, 500ms)
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub(crate) timeout: Duration,
+    /// Most time in-flight requests get to finish after SIGTERM or SIGINT
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub(crate) drain: Duration,
+    /// Largest k a request may ask for
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) max_k: usize,
+    /// Worker threads of the HTTP runtime
+    #[arg(long, default_value_t = 2)]
+    pub(crate) http_threads: usize,
 }
 
 #[derive(clap::Args)]

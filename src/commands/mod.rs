@@ -9,6 +9,7 @@ mod extract;
 mod model;
 mod questions;
 mod search;
+mod serve;
 mod snapshots;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Build(a) => build::run(a),
         Command::Search(a) => search::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Check(a) => Ok(check::run(a)),
         Command::Eval(a) => eval::run(a),
         Command::Experiment(a) => experiment::run(a),

@@ -18,4 +18,5 @@ mod kill;
 mod pdf;
 mod query_path;
 mod real_model;
+mod serve;
 mod store;

@@ -141,7 +141,12 @@ impl Searcher {
     /// How vector queries run: `"hnsw"` (graph candidates, re-scored exactly, in at least one
     /// fragment) or `"flat"` (the exact scan everywhere).
     pub fn vector_method(&self) -> &'static str {
-        if !self.exact && self.parts.iter().any(|p| p.ann.is_some()) {
+        self.vector_method_with(self.exact)
+    }
+
+    /// How a vector query with the exact scan forced or not runs (see `vector_method`).
+    pub fn vector_method_with(&self, exact: bool) -> &'static str {
+        if !exact && self.parts.iter().any(|p| p.ann.is_some()) {
             "hnsw"
         } else {
             "flat"
@@ -171,7 +176,20 @@ impl Searcher {
         mode: Mode,
         k: usize,
     ) -> Result<Vec<SearchHit>, SearchError> {
-        let ranked = self.rank(query, query_vector, mode, k)?;
+        self.search_with(query, query_vector, mode, k, self.exact)
+    }
+
+    /// [`Searcher::search`] with the exact scan forced or not for this query alone (a shared
+    /// searcher serving concurrent requests).
+    pub fn search_with(
+        &self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        mode: Mode,
+        k: usize,
+        exact: bool,
+    ) -> Result<Vec<SearchHit>, SearchError> {
+        let ranked = self.rank(query, query_vector, mode, k, exact)?;
         // One fetch per fragment, then back in rank order.
         let mut wanted: Vec<Vec<usize>> = vec![Vec::new(); self.parts.len()];
         for (i, local) in ranked.iter().filter_map(|r| self.locate(r.row)) {
@@ -205,6 +223,7 @@ impl Searcher {
         query_vector: Option<&[f32]>,
         mode: Mode,
         k: usize,
+        exact: bool,
     ) -> Result<Vec<Ranked>, SearchError> {
         let k = k.clamp(1, MAX_K);
         let depth = k.saturating_mul(4).max(50);
@@ -222,7 +241,7 @@ impl Searcher {
                 .collect(),
             Mode::Vector => {
                 let v = query_vector.ok_or(SearchError::NoQueryVector("vector"))?;
-                self.vector(v, k)?
+                self.vector(v, k, exact)?
                     .into_iter()
                     .enumerate()
                     .map(|(r, (row, score))| Ranked {
@@ -236,7 +255,7 @@ impl Searcher {
             Mode::Hybrid => {
                 let v = query_vector.ok_or(SearchError::NoQueryVector("hybrid"))?;
                 let lexical = self.bm25(query, depth)?;
-                let semantic = self.vector(v, depth)?;
+                let semantic = self.vector(v, depth, exact)?;
                 rrf(&lexical, &semantic)
             }
         };
@@ -289,7 +308,12 @@ impl Searcher {
 
     /// The `limit` live rows nearest `q` over every fragment (snapshot rows, best first; ties:
     /// lower row first).
-    fn vector(&self, q: &[f32], limit: usize) -> Result<Vec<(usize, f32)>, SearchError> {
+    fn vector(
+        &self,
+        q: &[f32],
+        limit: usize,
+        exact: bool,
+    ) -> Result<Vec<(usize, f32)>, SearchError> {
         if q.len() != self.dim {
             return Err(SearchError::Dimension {
                 got: q.len(),
@@ -302,7 +326,7 @@ impl Searcher {
                 continue;
             }
             let local = match &p.ann {
-                Some(ann) if !self.exact => {
+                Some(ann) if !exact => {
                     // The graph's candidate list (at least ef_search long), re-scored with
                     // the f32 vectors: the scores are exact, only the candidate set is
                     // approximate.

@@ -9,7 +9,8 @@
 //! Points: `after-reuse`, `after-load`, `after-embed`, `before-cache-commit`,
 //! `before-compaction`, `during-copy`, `after-parquet`, `after-fragment`, `before-manifest`,
 //! `before-rename`, `before-publish` (build), `gc-after-trash`, `gc-after-fragment-trash` and
-//! `gc-after-rewrite` (gc).
+//! `gc-after-rewrite` (gc), `serve-search` (every search request of `ragops serve`, on the
+//! blocking pool).
 
 /// Stops here when the test configuration names this point (see the module docs).
 #[cfg(feature = "failpoints")]

@@ -17,6 +17,7 @@
 //!   staging/<id>/                   snapshots being written; never read by queries
 //!   trash/<id>/                     snapshots being deleted by gc (renamed here first)
 //!   cache/embeddings/<model>/       content-addressed embedding cache (see `cache`)
+//!   leases/<holder>.json            snapshots a running reader (serve) holds open; gc keeps them
 //!   LOCK                            one data writer at a time (advisory lock, released on exit/kill)
 //!   refs/LOCK                       short lock around every ref move
 //! ```
@@ -35,6 +36,7 @@ mod failpoint;
 mod fragment;
 mod fsutil;
 mod fulltext;
+mod lease;
 mod lock;
 mod manifest;
 mod refs;
@@ -50,6 +52,7 @@ pub use chunks::{ChunkBatches, ChunkRows, ChunkTable, ChunkTableWriter, RowBatch
 pub use failpoint::failpoint;
 pub use fragment::{DeletionVector, Fragment, FragmentEntry, FragmentId};
 pub use fulltext::{search_parts, FulltextHit, FulltextIndex, FulltextPart, FulltextWriter};
+pub use lease::{FoundLease, LeaseInfo, ReaderLease};
 pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
     Catalog, Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,

@@ -30,6 +30,8 @@ const STORE_ENTRIES: &[&str] = &[
     "cache",
     "experiments",
     "reports",
+    "fragments",
+    crate::lease::LEASES,
     crate::lock::LOCK,
     MARKER_FILE,
 ];

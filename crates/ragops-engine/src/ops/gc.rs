@@ -38,8 +38,8 @@ pub struct GcReport {
     pub bytes_reclaimed: u64,
 }
 
-/// Deletes snapshots outside the retention policy (never `current` or a tagged one), damaged
-/// snapshots no ref names, and the cache entries no kept snapshot uses. With `dry_run`, only
+/// Deletes snapshots outside the retention policy (never `current`, a tagged one or one a
+/// live reader lease names), damaged snapshots no ref or lease names, and the cache entries no kept snapshot uses. With `dry_run`, only
 /// reports what it would do: it takes no lock and writes nothing.
 pub fn gc(
     store_dir: &Path,
@@ -55,7 +55,22 @@ pub fn gc(
         Some(lock)
     };
     let list = store.list()?; // oldest first
-    let (kept, doomed) = select(&list, retention);
+                              // Snapshots a running reader holds open (`ragops serve`) are kept; expired leases go.
+    let leases = store.leases()?;
+    if let Some(lock) = &lock {
+        for l in leases.iter().filter(|l| !l.live) {
+            store.remove_expired_lease(lock, l)?;
+        }
+    }
+    let leased: Vec<(SnapshotId, String)> = leases
+        .into_iter()
+        .filter(|l| l.live)
+        .map(|l| {
+            let who = format!("leased by {} (pid {})", l.info.holder, l.info.pid);
+            (l.info.snapshot, who)
+        })
+        .collect();
+    let (kept, doomed) = select(&list, retention, &leased);
     let mut snapshot_bytes = 0;
     for id in &doomed {
         snapshot_bytes += match &lock {
@@ -121,7 +136,11 @@ fn collect_fragments(
 
 /// Which snapshots the policy keeps (and why) and which it deletes. A damaged snapshot is
 /// never kept for retention (nothing can read it), only for a ref.
-fn select(list: &[SnapshotSummary], retention: &RetentionConfig) -> (Vec<Kept>, Vec<SnapshotId>) {
+fn select(
+    list: &[SnapshotSummary],
+    retention: &RetentionConfig,
+    leased: &[(SnapshotId, String)],
+) -> (Vec<Kept>, Vec<SnapshotId>) {
     let now = ragops_core::unix_now();
     let n = list.len();
     let mut kept = Vec::new();
@@ -133,6 +152,9 @@ fn select(list: &[SnapshotSummary], retention: &RetentionConfig) -> (Vec<Kept>, 
         }
         for t in &s.tags {
             reasons.push(format!("tag {t}"));
+        }
+        for (_, who) in leased.iter().filter(|(id, _)| *id == s.id) {
+            reasons.push(who.clone());
         }
         if let Ok(m) = &s.manifest {
             if n - i <= retention.keep_last {

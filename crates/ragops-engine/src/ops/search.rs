@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ragops_core::{Mode, SnapshotId};
-use ragops_search::Searcher;
+use ragops_search::{SearchHit, Searcher};
 use ragops_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,34 @@ pub struct SearchResult {
     pub bm25_rank: Option<usize>,
     pub vector_rank: Option<usize>,
     pub text: String,
+}
+
+impl SearchResult {
+    /// Hits in rank order, as reported (ranks from 1).
+    pub fn ranked(hits: Vec<SearchHit>) -> Vec<SearchResult> {
+        hits.into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let c = h.chunk;
+                SearchResult {
+                    rank: i + 1,
+                    score: h.score,
+                    chunk_id: c.id.to_string(),
+                    doc_id: c.doc_id.to_string(),
+                    title: c.title,
+                    source_path: c.source_path,
+                    heading_path: c.heading_path,
+                    page_start: c.page_start,
+                    page_end: c.page_end,
+                    start_char: c.start_char,
+                    end_char: c.end_char,
+                    bm25_rank: h.bm25_rank,
+                    vector_rank: h.vector_rank,
+                    text: c.text,
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,29 +105,7 @@ pub fn search(
         None
     };
     let hits = searcher.search(query, qvec.as_deref(), mode, k)?;
-    let results = hits
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let c = h.chunk;
-            SearchResult {
-                rank: i + 1,
-                score: h.score,
-                chunk_id: c.id.to_string(),
-                doc_id: c.doc_id.to_string(),
-                title: c.title,
-                source_path: c.source_path,
-                heading_path: c.heading_path,
-                page_start: c.page_start,
-                page_end: c.page_end,
-                start_char: c.start_char,
-                end_char: c.end_char,
-                bm25_rank: h.bm25_rank,
-                vector_rank: h.vector_rank,
-                text: c.text,
-            }
-        })
-        .collect();
+    let results = SearchResult::ranked(hits);
     Ok(SearchResults {
         snapshot: searcher.id().clone(),
         mode,

@@ -1,0 +1,198 @@
+//! The snapshots being served: the followed one (swapped atomically when its ref moves) and
+//! the few others requests named, each with its reader lease and its model.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use ragops_core::{Mode, ModelIdentity, SnapshotId};
+use ragops_embed::Embedder;
+use ragops_search::Searcher;
+use ragops_store::{ReaderLease, Store};
+
+use crate::{ServeConfig, ServeError, ServeEvent};
+
+/// Other snapshots (named by requests) kept open, most recent last.
+const OTHERS: usize = 4;
+
+/// A snapshot opened for queries, with the lease that keeps gc away from it.
+pub(crate) struct Loaded {
+    pub(crate) id: SnapshotId,
+    pub(crate) searcher: Searcher,
+    pub(crate) embedder: Arc<Embedder>,
+    model: ModelIdentity,
+    pub(crate) created_unix: i64,
+    lease: ReaderLease,
+}
+
+impl Loaded {
+    /// Takes a lease, opens the snapshot and its model (the model of `like` when it is the
+    /// same), and warms it: one query of each kind touches the pages a query reads.
+    pub(crate) fn open(
+        store: &Store,
+        id: &SnapshotId,
+        like: Option<&Loaded>,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Loaded, ServeError> {
+        let lease = store.lease(id, holder, ttl)?;
+        let searcher = Searcher::open(store, id)?;
+        let manifest = searcher.manifest();
+        let model = manifest.model.clone();
+        let created_unix = manifest.created_unix;
+        let embedder = match like.filter(|l| l.model == model) {
+            Some(l) => l.embedder.clone(),
+            None => Arc::new(ragops_engine::load_for_snapshot(manifest)?),
+        };
+        let q = "warm up";
+        let v = embedder
+            .embed_query(q)
+            .map_err(|e| ServeError::Worker(e.to_string()))?;
+        searcher.search_with(q, Some(&v), Mode::Hybrid, 10, false)?;
+        Ok(Loaded {
+            id: id.clone(),
+            searcher,
+            embedder,
+            model,
+            created_unix,
+            lease,
+        })
+    }
+}
+
+/// The followed snapshot and the others open.
+pub(crate) struct Live {
+    pub(crate) store: Store,
+    follow: String,
+    holder: String,
+    ttl: Duration,
+    pub(crate) current: ArcSwap<Loaded>,
+    others: Mutex<VecDeque<Arc<Loaded>>>,
+    /// Every snapshot still open somewhere (in-flight requests included), for lease renewal.
+    open: Mutex<Vec<Weak<Loaded>>>,
+}
+
+impl Live {
+    /// Opens the snapshot `config.follow` names.
+    pub(crate) fn start(config: &ServeConfig, holder: String) -> Result<(Live, f64), ServeError> {
+        let store = Store::open(&config.store)?;
+        let id = store.resolve(&config.follow)?;
+        let t = Instant::now();
+        let loaded = Arc::new(Loaded::open(&store, &id, None, &holder, config.lease_ttl)?);
+        let live = Live {
+            store,
+            follow: config.follow.clone(),
+            holder,
+            ttl: config.lease_ttl,
+            current: ArcSwap::new(loaded.clone()),
+            others: Mutex::new(VecDeque::new()),
+            open: Mutex::new(vec![Arc::downgrade(&loaded)]),
+        };
+        Ok((live, t.elapsed().as_secs_f64()))
+    }
+
+    fn track(&self, l: &Arc<Loaded>) {
+        if let Ok(mut open) = self.open.lock() {
+            open.retain(|w| w.strong_count() > 0);
+            open.push(Arc::downgrade(l));
+        }
+    }
+
+    /// Renews the lease of every snapshot still open.
+    pub(crate) fn renew_leases(&self) {
+        let open: Vec<Arc<Loaded>> = match self.open.lock() {
+            Ok(mut open) => {
+                open.retain(|w| w.strong_count() > 0);
+                open.iter().filter_map(Weak::upgrade).collect()
+            }
+            Err(_) => return,
+        };
+        for l in open {
+            let _ = l.lease.renew();
+        }
+    }
+
+    /// Reads the followed ref; when it names another snapshot, opens and warms that one and
+    /// swaps it in. Blocking: runs on the blocking pool.
+    pub(crate) fn refresh(&self) -> Option<ServeEvent> {
+        let id = match self.store.resolve(&self.follow) {
+            Ok(id) => id,
+            Err(e) => {
+                return Some(ServeEvent::SwapFailed {
+                    to: self.follow.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let old = self.current.load_full();
+        if old.id == id {
+            return None;
+        }
+        // Taken out of the others if a request opened it; the old one is not kept: it goes
+        // with its last request.
+        let kept = self.others.lock().ok().and_then(|mut o| {
+            let i = o.iter().position(|l| l.id == id)?;
+            o.remove(i)
+        });
+        let opened = match kept {
+            Some(l) => Ok(l),
+            None => self.open_tracked(&id, &old),
+        };
+        match opened {
+            Ok(new) => {
+                self.current.store(new);
+                Some(ServeEvent::Swapped {
+                    from: old.id.clone(),
+                    to: id,
+                })
+            }
+            Err(e) => Some(ServeEvent::SwapFailed {
+                to: id.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// A snapshot by name for one request: the followed one, one already open, or opened now
+    /// (blocking) and kept among the few most recent.
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<Loaded>, ServeError> {
+        let cur = self.current.load_full();
+        if name == self.follow || name == cur.id.as_str() {
+            return Ok(cur);
+        }
+        let id = self.store.resolve(name)?;
+        if id == cur.id {
+            return Ok(cur);
+        }
+        self.get_other(&id)
+    }
+
+    fn open_tracked(&self, id: &SnapshotId, like: &Loaded) -> Result<Arc<Loaded>, ServeError> {
+        let l = Arc::new(Loaded::open(
+            &self.store,
+            id,
+            Some(like),
+            &self.holder,
+            self.ttl,
+        )?);
+        self.track(&l);
+        Ok(l)
+    }
+
+    fn get_other(&self, id: &SnapshotId) -> Result<Arc<Loaded>, ServeError> {
+        if let Ok(others) = self.others.lock() {
+            if let Some(l) = others.iter().find(|l| &l.id == id) {
+                return Ok(l.clone());
+            }
+        }
+        let l = self.open_tracked(id, &self.current.load_full())?;
+        if let Ok(mut others) = self.others.lock() {
+            others.push_back(l.clone());
+            while others.len() > OTHERS {
+                others.pop_front();
+            }
+        }
+        Ok(l)
+    }
+}
