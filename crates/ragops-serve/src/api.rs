@@ -130,6 +130,11 @@ pub(crate) struct AppState {
     admission: Arc<Semaphore>,
     in_flight: AtomicUsize,
     ready: std::sync::atomic::AtomicBool,
+    /// Wakes the follower (file-system events, and requests that saw the ref move).
+    kick: tokio::sync::mpsc::Sender<()>,
+    kicked: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<()>>>,
+    /// The number of the last refresh attempt finished.
+    refreshed: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -158,7 +163,11 @@ impl AppState {
             addr: "embedding thread".into(),
             source,
         })?;
+        let (kick, kicked) = tokio::sync::mpsc::channel(1);
         Ok(Arc::new(AppState {
+            kick,
+            kicked: std::sync::Mutex::new(Some(kicked)),
+            refreshed: tokio::sync::watch::Sender::new(0),
             admission: Arc::new(Semaphore::new(config.limits.queue.max(1))),
             config,
             live: Arc::new(live),
@@ -359,7 +368,7 @@ async fn run_search(
 ) -> Result<SearchResponse, ApiError> {
     // The snapshot this request answers from, held until it ends.
     let loaded: Arc<Loaded> = match r.snapshot.clone() {
-        None => state.live.current.load_full(),
+        None => followed(&state).await,
         Some(name) => {
             let live = state.live.clone();
             tokio::task::spawn_blocking(move || live.get(&name))
@@ -408,6 +417,29 @@ async fn run_search(
     })
     .await
     .map_err(internal)?
+}
+
+/// The followed snapshot for a request. When the ref names another snapshot than the one
+/// loaded (it moved a moment ago), the request waits for a refresh attempt that began after
+/// it looked (bounded by the request timeout), so that it answers from a snapshot the ref
+/// named during the request; if that snapshot cannot be opened, from the one loaded.
+async fn followed(state: &AppState) -> Arc<Loaded> {
+    let cur = state.live.current.load_full();
+    // One small file read (the ref), from the page cache.
+    match state.live.ref_target() {
+        Some(want) if want != cur.id => {
+            let mut rx = state.refreshed.subscribe();
+            let after = state.live.attempts();
+            let _ = state.kick.try_send(());
+            while *rx.borrow_and_update() <= after {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+            state.live.current.load_full()
+        }
+        _ => cur,
+    }
 }
 
 /// One snapshot as listed.
@@ -474,7 +506,10 @@ async fn snapshot(State(state): State<Arc<AppState>>, Path(name): Path<String>) 
 /// Follows the ref: a file-system watcher on `refs/` wakes the loop, which also reads the ref
 /// every `poll` (the fallback where events are not delivered); leases are renewed on the way.
 async fn follow(state: Arc<AppState>, events: EventSink) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let Some(mut rx) = state.kicked.lock().ok().and_then(|mut k| k.take()) else {
+        return;
+    };
+    let tx = state.kick.clone();
     let refs = state.config.store.join("refs");
     // Kept for the loop's life: dropping it stops the events.
     let _watcher = {
@@ -500,15 +535,17 @@ async fn follow(state: Arc<AppState>, events: EventSink) {
         if renew {
             renewed = Instant::now();
         }
-        let event = tokio::task::spawn_blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             if renew {
                 live.renew_leases();
             }
             live.refresh()
         })
-        .await
-        .ok()
-        .flatten();
+        .await;
+        let Ok((attempt, event)) = done else {
+            continue;
+        };
+        state.refreshed.send_replace(attempt);
         if let Some(e) = event {
             match &e {
                 ServeEvent::Swapped { .. } => {

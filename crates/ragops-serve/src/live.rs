@@ -2,6 +2,7 @@
 //! the few others requests named, each with its reader lease and its model.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,8 @@ pub(crate) struct Live {
     others: Mutex<VecDeque<Arc<Loaded>>>,
     /// Every snapshot still open somewhere (in-flight requests included), for lease renewal.
     open: Mutex<Vec<Weak<Loaded>>>,
+    /// Refresh attempts begun (each reads the ref after taking its number).
+    attempts: AtomicU64,
 }
 
 impl Live {
@@ -88,6 +91,7 @@ impl Live {
             current: ArcSwap::new(loaded.clone()),
             others: Mutex::new(VecDeque::new()),
             open: Mutex::new(vec![Arc::downgrade(&loaded)]),
+            attempts: AtomicU64::new(0),
         };
         Ok((live, t.elapsed().as_secs_f64()))
     }
@@ -113,9 +117,26 @@ impl Live {
         }
     }
 
+    /// Refresh attempts begun so far.
+    pub(crate) fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
+    /// The snapshot the followed ref names now, when it is a ref (not a pinned id).
+    pub(crate) fn ref_target(&self) -> Option<SnapshotId> {
+        let id = self.store.resolve(&self.follow).ok()?;
+        (id.as_str() != self.follow).then_some(id)
+    }
+
     /// Reads the followed ref; when it names another snapshot, opens and warms that one and
-    /// swaps it in. Blocking: runs on the blocking pool.
-    pub(crate) fn refresh(&self) -> Option<ServeEvent> {
+    /// swaps it in. Blocking: runs on the blocking pool. Returns the attempt's number (taken
+    /// before the ref is read) and what happened.
+    pub(crate) fn refresh(&self) -> (u64, Option<ServeEvent>) {
+        let n = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        (n, self.refresh_now())
+    }
+
+    fn refresh_now(&self) -> Option<ServeEvent> {
         let id = match self.store.resolve(&self.follow) {
             Ok(id) => id,
             Err(e) => {
