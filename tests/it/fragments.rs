@@ -438,3 +438,39 @@ fn format_1_snapshots_are_read_and_built_upon() {
     assert_eq!(g.deleted, vec![first.clone()]);
     assert!(!store.join("snapshots").join(first.as_str()).exists());
 }
+
+/// A graph built with other M or ef_construction is rebuilt (the fragments are compacted); a
+/// new ef_search, read at query time, keeps them.
+#[test]
+fn changed_graph_settings_rebuild_the_graph_but_ef_search_does_not() {
+    let (tmp, docs, p) = setup("\n[index]\nvector = \"hnsw\"\n");
+    let store = tmp.path().join("store");
+    build(&p, &[]);
+    let set = |extra: &str| {
+        let text = std::fs::read_to_string(&p).expect("pipeline");
+        let base = text
+            .split("\n[index.hnsw]")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        std::fs::write(&p, format!("{base}{extra}")).expect("pipeline");
+    };
+    let touch = |n: usize| {
+        std::fs::write(
+            docs.join("notes/extra.md"),
+            format!("# Extra\n\nRevision {n}.\n"),
+        )
+        .expect("write");
+    };
+    set("\n[index.hnsw]\nef_search = 200\n");
+    touch(1);
+    let r = build(&p, &[]);
+    assert!(!r.incremental.compacted, "{r:?}");
+    assert_eq!(fragment_ids(&store, &r.snapshot).len(), 2);
+    set("\n[index.hnsw]\nef_search = 200\nm = 8\n");
+    touch(2);
+    let r = build(&p, &[]);
+    assert!(r.incremental.compacted, "a new M rebuilds the graph: {r:?}");
+    assert_eq!(fragment_ids(&store, &r.snapshot).len(), 1);
+    assert!(shown(&store).verify.expect("verified").ok);
+}

@@ -339,7 +339,8 @@ fn copy_reused(plan: &ReusePlan, sinks: &mut Sinks, out: &mut Streamed) -> Resul
 /// whose document is not kept by reference, and either carries the fragments (with their
 /// deletion vectors and the masked rows' token counts) or rewrites their live rows into the
 /// new fragment: past the compaction limits, or when a fragment's indexes no longer match the
-/// `[index]` settings (a graph asked for or dropped, full text turned on or off).
+/// `[index]` settings (a graph asked for or dropped, or built with another M, ef_construction
+/// or quantization; full text turned on or off).
 fn carry(
     plan: &ReusePlan,
     index: &IndexConfig,
@@ -374,8 +375,11 @@ fn carry(
     }
     let live: Vec<bool> = masks.iter().map(|m| m.count() < m.rows() as u64).collect();
     let fragments = live.iter().filter(|l| **l).count() + usize::from(sinks.table.rows() > 0);
+    let graphs_differ = graph_settings_changed(plan, index);
     let stale = plan.fragments.iter().zip(&masks).any(|(f, m)| {
-        f.has_graph() != index.builds_hnsw(m.rows()) || f.has_fulltext() != index.fulltext
+        f.has_graph() != index.builds_hnsw(m.rows())
+            || (f.has_graph() && graphs_differ)
+            || f.has_fulltext() != index.fulltext
     });
     if stale || index.compaction.due(fragments, rows, deleted) {
         failpoint("before-compaction");
@@ -424,6 +428,27 @@ fn carry(
         });
     }
     Ok(())
+}
+
+/// Whether the graphs of the parent's fragments were built with other settings than
+/// `[index.hnsw]` asks for (M, ef_construction, quantization; ef_search is read at query
+/// time). A parent's fragments all have its settings: a build whose settings differ from its
+/// parent's rewrites them (this check).
+fn graph_settings_changed(plan: &ReusePlan, index: &IndexConfig) -> bool {
+    // Absent (the defaults, or written before the settings existed): the defaults, as built.
+    let p = match &plan.parent.manifest().config["index"]["hnsw"] {
+        serde_json::Value::Null => ragops_core::config::HnswConfig::default(),
+        v => match serde_json::from_value(v.clone()) {
+            Ok(p) => p,
+            Err(_) => return true, // unreadable: rebuild rather than mix graphs
+        },
+    };
+    (p.m, p.ef_construction, p.quantization)
+        != (
+            index.hnsw.m,
+            index.hnsw.ef_construction,
+            index.hnsw.quantization,
+        )
 }
 
 /// The loader stage.
