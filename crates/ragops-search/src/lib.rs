@@ -60,7 +60,9 @@ struct Part {
     fragment: Fragment,
     rows: ChunkRows,
     vectors: Vectors,
-    ann: Option<AnnIndex>,
+    /// The HNSW graph, opened by the first vector query (BM25 queries never map it).
+    ann: OnceLock<Option<AnnIndex>>,
+    ef_search: usize,
     fulltext: Option<FulltextIndex>,
     /// Snapshot row of this fragment's first row.
     offset: usize,
@@ -72,6 +74,15 @@ struct Part {
 impl Part {
     fn alive(&self, row: usize) -> bool {
         !self.fragment.is_deleted(row)
+    }
+
+    /// The fragment's graph, if it has one, opened on first use.
+    fn ann(&self) -> Result<Option<&AnnIndex>, SearchError> {
+        if let Some(a) = self.ann.get() {
+            return Ok(a.as_ref());
+        }
+        let opened = self.fragment.ann(&self.vectors, self.ef_search)?;
+        Ok(self.ann.get_or_init(|| opened).as_ref())
     }
 }
 
@@ -93,14 +104,14 @@ impl Searcher {
         for fragment in snapshot.fragments()? {
             let rows = fragment.rows()?;
             let vectors = fragment.vectors(&rows)?;
-            let ann = fragment.ann(&vectors, ef)?;
             let fulltext = fragment.fulltext()?;
             let n = rows.len();
             parts.push(Part {
                 fragment,
                 rows,
                 vectors,
-                ann,
+                ann: OnceLock::new(),
+                ef_search: ef,
                 fulltext,
                 offset,
                 by_id: OnceLock::new(),
@@ -146,7 +157,7 @@ impl Searcher {
 
     /// How a vector query with the exact scan forced or not runs (see `vector_method`).
     pub fn vector_method_with(&self, exact: bool) -> &'static str {
-        if !exact && self.parts.iter().any(|p| p.ann.is_some()) {
+        if !exact && self.parts.iter().any(|p| p.fragment.has_graph()) {
             "hnsw"
         } else {
             "flat"
@@ -325,8 +336,9 @@ impl Searcher {
             if p.vectors.rows() == 0 {
                 continue;
             }
-            let local = match &p.ann {
-                Some(ann) if !exact => {
+            let graph = if exact { None } else { p.ann()? };
+            let local = match graph {
+                Some(ann) => {
                     // The graph's candidate list (at least ef_search long), re-scored with
                     // the f32 vectors: the scores are exact, only the candidate set is
                     // approximate.

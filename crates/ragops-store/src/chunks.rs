@@ -443,6 +443,10 @@ pub struct ChunkRows {
     path: PathBuf,
     meta: ArrowReaderMetadata,
     rows: usize,
+    /// The file, memory-mapped: a fetch reads its pages without a system call per page.
+    data: bytes::Bytes,
+    /// The first row of each row group (a fetch opens only the groups that hold its rows).
+    group_starts: Vec<usize>,
 }
 
 impl ChunkRows {
@@ -453,10 +457,25 @@ impl ChunkRows {
         let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
         let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| pq_err(path, e))?;
         let rows = meta.metadata().file_metadata().num_rows().max(0) as usize;
+        let group_starts = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .scan(0usize, |start, g| {
+                let first = *start;
+                *start += g.num_rows().max(0) as usize;
+                Some(first)
+            })
+            .collect();
+        // SAFETY: a chunk table is immutable once written (snapshot invariant 3), and ragops
+        // never truncates one; gc unlinks, which leaves the mapping valid.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(crate::io(path))?;
         Ok(Self {
             path: path.to_path_buf(),
             meta,
             rows,
+            data: bytes::Bytes::from_owner(map),
+            group_starts,
         })
     }
 
@@ -485,8 +504,35 @@ impl ChunkRows {
         if sorted.is_empty() {
             return Ok(Vec::new());
         }
-        let ranges: Vec<std::ops::Range<usize>> = sorted.iter().map(|&r| r..r + 1).collect();
-        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), self.rows);
+        // Only the row groups holding wanted rows are read; the selection counts rows within
+        // them, in order.
+        let group_of = |r: usize| {
+            self.group_starts
+                .partition_point(|&s| s <= r)
+                .saturating_sub(1)
+        };
+        let group_len = |g: usize| {
+            self.group_starts
+                .get(g + 1)
+                .copied()
+                .unwrap_or(self.rows)
+                .saturating_sub(self.group_starts[g])
+        };
+        let mut groups: Vec<usize> = sorted.iter().map(|&r| group_of(r)).collect();
+        groups.dedup();
+        let mut ranges = Vec::with_capacity(sorted.len());
+        let mut before = 0;
+        let mut gi = 0;
+        for &r in &sorted {
+            while group_of(r) != groups[gi] {
+                before += group_len(groups[gi]);
+                gi += 1;
+            }
+            let at = before + r - self.group_starts[groups[gi]];
+            ranges.push(at..at + 1);
+        }
+        let total: usize = groups.iter().map(|&g| group_len(g)).sum();
+        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), total);
         let schema = self.meta.parquet_schema();
         let columns: Vec<usize> = self
             .meta
@@ -498,12 +544,15 @@ impl ChunkRows {
             .map(|(i, _)| i)
             .collect();
         let mask = ProjectionMask::roots(schema, columns);
-        let file = File::open(&self.path).map_err(crate::io(&self.path))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .build()
-            .map_err(|e| pq_err(&self.path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.data.clone(),
+            self.meta.clone(),
+        )
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_row_selection(selection)
+        .build()
+        .map_err(|e| pq_err(&self.path, e))?;
         let mut got = Vec::with_capacity(sorted.len());
         for batch in reader {
             let batch = batch.map_err(|e| pq_err(&self.path, e))?;
@@ -698,6 +747,16 @@ pub(crate) mod tests {
         let ids: Vec<u32> = got.iter().map(|r| r.chunk.ordinal).collect();
         assert_eq!(ids, vec![456, 3, 3, 151, 0]);
         assert_eq!(got[0], sample_row(456));
+        // Groups skipped between the ones read, and one group alone.
+        for want in [vec![200, 0, 449], vec![156, 150], vec![157]] {
+            let got: Vec<u32> = table
+                .fetch(&want)
+                .unwrap()
+                .iter()
+                .map(|r| r.chunk.ordinal)
+                .collect();
+            assert_eq!(got, want.iter().map(|&r| r as u32).collect::<Vec<_>>());
+        }
         assert!(table.fetch(&[457]).is_err());
         assert!(table.fetch(&[]).unwrap().is_empty());
         let all: Vec<ChunkId> = (0..457).map(|i| sample_chunk(i).id).collect();

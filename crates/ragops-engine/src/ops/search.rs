@@ -97,12 +97,25 @@ pub fn search(
     exact: bool,
 ) -> Result<SearchResults, EngineError> {
     let store = Store::open(store_dir)?;
-    let mut searcher = open_searcher(&store, snapshot)?;
-    searcher.set_exact(exact);
+    // The query is embedded before the snapshot is opened: the model's load (its weights read
+    // and copied) and the snapshot's mapped pages then never add up in the peak memory.
     let qvec = if Searcher::needs_vector(mode) {
-        Some(load_for_snapshot(searcher.manifest())?.embed_query(query)?)
+        let manifest = store.manifest(&store.resolve(snapshot)?)?;
+        Some((
+            manifest.model.clone(),
+            load_for_snapshot(&manifest)?.embed_query(query)?,
+        ))
     } else {
         None
+    };
+    let mut searcher = open_searcher(&store, snapshot)?;
+    searcher.set_exact(exact);
+    let qvec = match qvec {
+        // The ref moved to a snapshot of another model between the two reads: embed again.
+        Some((model, _)) if model != searcher.manifest().model => {
+            Some(load_for_snapshot(searcher.manifest())?.embed_query(query)?)
+        }
+        other => other.map(|(_, v)| v),
     };
     let hits = searcher.search(query, qvec.as_deref(), mode, k)?;
     let results = SearchResult::ranked(hits);
