@@ -12,7 +12,9 @@
 /// the embedding thread grows its own, so the peaks add up. Sharing one arena lets the encoder
 /// reuse what loading freed: on the two largest python3.11-doc pages peak RSS drops from 272 to
 /// 211 MiB at the same speed (the threads allocate rarely; the hot loops work in place).
-/// Called first thing in `main`; no-op elsewhere than glibc.
+/// Called in `main` before any thread starts, for every command but `search` (one query: the
+/// defaults return the model's memory before the snapshot is opened); no-op elsewhere than
+/// glibc.
 pub(crate) fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it runs before other threads start.

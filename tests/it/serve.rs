@@ -109,6 +109,19 @@ fn follow_log(stderr: ChildStderr, log: &Mutex<String>, tx: &std::sync::mpsc::Se
     }
 }
 
+/// `snapshots gc --keep 0`: everything no ref or lease keeps.
+fn gc_all(store: &Path) -> GcReport {
+    json(&[
+        "snapshots",
+        "gc",
+        "--keep",
+        "0",
+        "--store",
+        s(store),
+        "--json",
+    ])
+}
+
 fn answer(body: &str) -> SearchResponse {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -308,15 +321,7 @@ fn serves_follows_rollbacks_under_load_and_respects_gc() {
     );
     assert_eq!(code, 200, "{body}");
     assert_eq!(answer(&body).snapshot.as_str(), b);
-    let g: GcReport = json(&[
-        "snapshots",
-        "gc",
-        "--keep",
-        "0",
-        "--store",
-        s(&store),
-        "--json",
-    ]);
+    let g = gc_all(&store);
     assert!(g.deleted.is_empty(), "{g:?}");
     let kept_b = g.kept.iter().find(|k| k.id.as_str() == b).expect("b kept");
     assert!(
@@ -347,15 +352,7 @@ fn serves_follows_rollbacks_under_load_and_respects_gc() {
 
     // The server gone, its leases go with it: gc deletes `b` now.
     drop(server);
-    let g: GcReport = json(&[
-        "snapshots",
-        "gc",
-        "--keep",
-        "0",
-        "--store",
-        s(&store),
-        "--json",
-    ]);
+    let g = gc_all(&store);
     assert_eq!(
         g.deleted.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
         vec![b]

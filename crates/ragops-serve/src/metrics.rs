@@ -143,23 +143,17 @@ impl Metrics {
         out.push_str("# HELP ragops_embed_batch_size Queries embedded together.\n");
         out.push_str("# TYPE ragops_embed_batch_size histogram\n");
         self.batch.render(&mut out, "ragops_embed_batch_size", "");
-        out.push_str(
-            "# HELP ragops_snapshot_swaps_total Snapshots swapped in after a ref moved.\n",
+        counter(
+            &mut out,
+            "ragops_snapshot_swaps_total",
+            "Snapshots swapped in after a ref moved.",
+            self.swaps.load(Ordering::Relaxed),
         );
-        out.push_str("# TYPE ragops_snapshot_swaps_total counter\n");
-        let _ = writeln!(
-            out,
-            "ragops_snapshot_swaps_total {}",
-            self.swaps.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP ragops_snapshot_swap_errors_total Snapshots the followed ref named that could not be opened.\n",
-        );
-        out.push_str("# TYPE ragops_snapshot_swap_errors_total counter\n");
-        let _ = writeln!(
-            out,
-            "ragops_snapshot_swap_errors_total {}",
-            self.swap_errors.load(Ordering::Relaxed)
+        counter(
+            &mut out,
+            "ragops_snapshot_swap_errors_total",
+            "Snapshots the followed ref named that could not be opened.",
+            self.swap_errors.load(Ordering::Relaxed),
         );
         if let Some((id, age)) = snapshot {
             out.push_str("# HELP ragops_snapshot_info The snapshot being served (value 1).\n");
@@ -173,6 +167,13 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One unlabelled counter with its help and type lines.
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]
@@ -199,5 +200,8 @@ mod tests {
         assert!(text.contains("ragops_http_requests_total{route=\"/v1/search\",status=\"503\"} 1"));
         assert!(text.contains("ragops_embed_batch_size_bucket{le=\"4\"} 1"));
         assert!(text.contains("ragops_snapshot_age_seconds 42"));
+        assert!(text.contains(
+            "# TYPE ragops_snapshot_swaps_total counter\nragops_snapshot_swaps_total 0\n"
+        ));
     }
 }

@@ -7,6 +7,7 @@
 //! callers re-score the candidates with the exact f32 vectors.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use ragops_core::config::{HnswConfig, HnswQuantization};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -68,10 +69,26 @@ pub(crate) fn build(vectors: &VectorFile, cfg: &HnswConfig, path: &Path) -> Resu
         .map_err(crate::io(path))
 }
 
-/// A snapshot's HNSW graph, memory-mapped.
+/// A snapshot's HNSW graph, memory-mapped. Safe to search from any number of threads: usearch
+/// has one search context per hardware thread and fails a search that finds none free, so
+/// searches past that many wait for one (they are CPU-bound: more at once would not help).
 pub struct AnnIndex {
     index: Index,
     path: PathBuf,
+    free_contexts: Mutex<usize>,
+    released: Condvar,
+}
+
+/// A search context held for one search.
+struct Context<'a>(&'a AnnIndex);
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.0.free_contexts.lock() {
+            *free += 1;
+        }
+        self.0.released.notify_one();
+    }
 }
 
 impl AnnIndex {
@@ -95,14 +112,34 @@ impl AnnIndex {
             ));
         }
         index.change_expansion_search(ef_search.max(1));
+        // What usearch reserves for a view: one context per hardware thread.
+        let contexts = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             index,
             path: path.to_path_buf(),
+            free_contexts: Mutex::new(contexts),
+            released: Condvar::new(),
         })
+    }
+
+    fn context(&self) -> Context<'_> {
+        let mut free = self
+            .free_contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .released
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Context(self)
     }
 
     /// Up to `count` rows near `query`, nearest first (approximate: the graph's own distances).
     pub fn candidates(&self, query: &[f32], count: usize) -> Result<Vec<usize>, StoreError> {
+        let _context = self.context();
         let found = self
             .index
             .search(query, count)
@@ -118,6 +155,7 @@ impl AnnIndex {
         count: usize,
         keep: impl Fn(usize) -> bool,
     ) -> Result<Vec<usize>, StoreError> {
+        let _context = self.context();
         let found = self
             .index
             .filtered_search(query, count, |k| keep(k as usize))
@@ -167,6 +205,22 @@ mod tests {
             .count();
         let asked = rows.div_ceil(7);
         assert!(hits * 100 >= asked * 95, "{hits} of {asked}");
+
+        // More concurrent searches than usearch has contexts: they wait, none fails.
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..16)
+                .map(|t| {
+                    let (ann, vectors) = (&ann, &vectors);
+                    scope.spawn(move || {
+                        (0..50)
+                            .all(|i| ann.candidates(vectors.row((t * 50 + i) % rows), 10).is_ok())
+                    })
+                })
+                .collect();
+            for w in workers {
+                assert!(w.join().unwrap(), "a concurrent search failed");
+            }
+        });
 
         let err = AnnIndex::open(&path, dim, rows + 1, 64).err().unwrap();
         assert!(err.to_string().contains("for 2001 rows"), "{err}");
