@@ -57,8 +57,9 @@ impl Drop for Server {
 
 impl Server {
     /// Starts `ragops serve` on an ephemeral port and waits (30 s at most) for its address.
-    fn start(store: &Path, env: &[(&str, &Path)]) -> Server {
+    fn start(store: &Path, env: &[(&str, &Path)], args: &[&str]) -> Server {
         let mut cmd = ragops(&["serve", "--store", s(store), "--addr", "127.0.0.1:0"]);
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -309,7 +310,7 @@ fn rollback_under_load(server: &Server, store: &Path, a: &str, b: &str) -> Vec<S
 fn serves_follows_rollbacks_under_load_and_respects_gc() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (store, a, b) = two_snapshots(tmp.path());
-    let server = Server::start(&store, &[]);
+    let server = Server::start(&store, &[], &[]);
     let addr = server.addr;
     check_api(addr, &a, &b);
     let answers = rollback_under_load(&server, &store, &a, &b);
@@ -371,6 +372,7 @@ fn sigterm_drains_the_in_flight_request_then_exits_0() {
             ("RAGOPS_FAILPOINT", Path::new("serve-search")),
             ("RAGOPS_FAILPOINT_RESUME", &resume),
         ],
+        &[],
     );
     let addr = server.addr;
     let inflight =
@@ -400,4 +402,29 @@ fn sigterm_drains_the_in_flight_request_then_exits_0() {
     };
     assert_eq!(status.code(), Some(0), "{}", server.log());
     assert!(server.log().contains("stopped"));
+}
+
+/// A client that sends its body too slowly gets a 504 `timeout` and gives its place back.
+#[test]
+fn a_body_sent_too_slowly_times_out() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, _a, _b) = two_snapshots(tmp.path());
+    let server = Server::start(&store, &[], &["--timeout", "300ms", "--queue", "1"]);
+    let mut c = TcpStream::connect(server.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let t = Instant::now();
+    write!(
+        c,
+        "POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"query\""
+    )
+    .expect("write");
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).expect("read");
+    assert!(raw.starts_with("HTTP/1.1 504"), "{raw}");
+    assert!(raw.contains("\"timeout\""), "{raw}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The one place in the queue is free again.
+    let (code, body) = search(server.addr, r#"{"query": "zeppelin", "mode": "bm25"}"#);
+    assert_eq!(code, 200, "{body}");
 }

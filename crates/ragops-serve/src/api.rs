@@ -333,14 +333,17 @@ async fn search(State(state): State<Arc<AppState>>, req: Request) -> Response {
         ))
         .into_response();
     };
-    let r = match parse_search(&state, req).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
+    // The timeout covers reading the body too: a client that sends it slowly does not hold its
+    // place in the queue for longer than any other request.
+    let work = async {
+        let r = parse_search(&state, req).await?;
+        let mode = r.mode;
+        run_search(state.clone(), r, started)
+            .await
+            .map(|resp| (mode, resp))
     };
-    let mode = r.mode;
-    let work = run_search(state.clone(), r, started);
     match tokio::time::timeout(state.config.limits.timeout, work).await {
-        Ok(Ok(resp)) => {
+        Ok(Ok((mode, resp))) => {
             state.metrics.latency(mode, started.elapsed().as_secs_f64());
             Json(resp).into_response()
         }
@@ -349,7 +352,7 @@ async fn search(State(state): State<Arc<AppState>>, req: Request) -> Response {
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
             format!(
-                "the search took longer than {:?}",
+                "the request took longer than {:?}",
                 state.config.limits.timeout
             ),
         )
