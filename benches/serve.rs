@@ -1,5 +1,6 @@
 //! `ragops serve` under load:
-//! `cargo bench --bench serve -- [--seconds S] [--rollback-seconds R] [--store DIR]... [--no-large]`.
+//! `cargo bench --bench serve -- [--seconds S] [--rollback-seconds R] [--store DIR]... [--no-large]
+//! [--only-mode M] [--batch-wait-ms N] [--batch-max N]`.
 //!
 //! The load generator is a small HTTP/1.1 client (hyper, one keep-alive connection per
 //! virtual user, each sending its next query when the last is answered), run on its own
@@ -52,6 +53,17 @@ fn args(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Server flags passed through: `--batch-wait-ms N`, `--batch-max N`.
+fn serve_args() -> Vec<String> {
+    let mut out = Vec::new();
+    for flag in ["--batch-wait-ms", "--batch-max"] {
+        if let Some(v) = arg(flag) {
+            out.extend([flag.to_string(), v]);
+        }
+    }
+    out
+}
+
 fn has_flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
 }
@@ -87,6 +99,7 @@ fn start(store: &Path) -> Server {
     let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0", "--store"])
         .arg(store)
+        .args(serve_args())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -228,7 +241,11 @@ fn fixtures_store(work: &Path) -> PathBuf {
 fn matrix(label: &str, store: &Path, secs: f64, queries: &[String]) {
     let server = start(store);
     println!("{label}: {}", store.display());
+    let only = arg("--only-mode");
     for mode in ["bm25", "vector", "hybrid"] {
+        if only.as_deref().is_some_and(|m| m != mode) {
+            continue;
+        }
         for conc in [1, 8, 32] {
             let s = load(server.addr, mode, conc, secs, queries);
             report(label, mode, conc, secs, &s);
