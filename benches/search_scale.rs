@@ -1,5 +1,6 @@
 //! The query path at scale:
-//! `cargo bench --bench search_scale -- [--rows N] [--queries Q] [--real R | --no-real | --only-real] [--no-rebuild]`.
+//! `cargo bench --bench search_scale -- [--rows N] [--queries Q] [--real R | --no-real | --only-real] [--no-rebuild]
+//! [--quantization f32|f16|i8]` (the synthetic snapshot's graph; another store per setting).
 //!
 //! 1. Builds the fixtures with the real model (all-MiniLM-L6-v2, from the hf-hub cache) into a
 //!    small store, to take a real manifest (model identity, config) from it.
@@ -109,6 +110,20 @@ fn vocabulary() -> Vec<String> {
 }
 
 /// Writes the synthetic snapshot and publishes it as `current` of `store_dir`.
+/// The graph's settings: the defaults, or `--quantization f32|f16|i8`.
+fn hnsw_config() -> HnswConfig {
+    let args: Vec<String> = std::env::args().collect();
+    let q = args
+        .iter()
+        .position(|a| a == "--quantization")
+        .and_then(|i| args.get(i + 1));
+    let mut cfg = HnswConfig::default();
+    if let Some(q) = q {
+        cfg.quantization = serde_json::from_value(serde_json::json!(q)).expect("f32, f16 or i8");
+    }
+    cfg
+}
+
 fn write_snapshot(store_dir: &Path, rows: usize, template: &Manifest) {
     let dim = template.model.dim;
     let store = Store::create(store_dir).expect("store");
@@ -179,7 +194,7 @@ fn write_snapshot(store_dir: &Path, rows: usize, template: &Manifest) {
         t.elapsed().as_secs_f64()
     );
     let th = Instant::now();
-    w.vector_index(&HnswConfig::default()).expect("hnsw");
+    w.vector_index(&hnsw_config()).expect("hnsw");
     let hnsw_secs = th.elapsed().as_secs_f64();
     std::fs::write(
         store_dir.join("hnsw-build-seconds"),
@@ -325,7 +340,13 @@ fn print_whole_processes(store_dir: &Path, query: &str) {
 }
 
 fn synthetic(work: &Path, rows: usize, queries: usize, template: &Manifest) {
-    let store_dir = work.join(format!("rows-{rows}"));
+    let cfg = hnsw_config();
+    let store_dir = if cfg == HnswConfig::default() {
+        work.join(format!("rows-{rows}"))
+    } else {
+        let q = serde_json::to_value(cfg.quantization).expect("json");
+        work.join(format!("rows-{rows}-{}", q.as_str().unwrap_or("q")))
+    };
     let has_graph = Store::open(&store_dir)
         .ok()
         .and_then(|s| {
