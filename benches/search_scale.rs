@@ -490,11 +490,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// brought up to date with this ragops; returns the pipeline and that report.
 fn full_build(dir: &Path, records: usize) -> (PathBuf, serde_json::Value) {
     let pipeline = dir.join("pipeline.toml");
-    std::fs::write(
-        &pipeline,
-        "[sources]\npaths = [\"corpus.jsonl\"]\n\n[index]\nvector = \"hnsw\"\n\n[store]\ndir = \"store\"\n",
-    )
-    .expect("pipeline");
+    if !pipeline.is_file() {
+        std::fs::write(
+            &pipeline,
+            "[sources]\npaths = [\"corpus.jsonl\"]\n\n[index]\nvector = \"hnsw\"\n\n[store]\ndir = \"store\"\n",
+        )
+        .expect("pipeline");
+    }
     let full = dir.join("full-build.json");
     if !full.is_file() {
         eprintln!("building the real-model corpus ({records} records; long on two cores)");
@@ -523,7 +525,14 @@ fn full_build(dir: &Path, records: usize) -> (PathBuf, serde_json::Value) {
 }
 
 fn real(work: &Path, records: usize) {
-    let dir = work.join("real");
+    // `--real-dir NAME`: another copy of the corpus directory (e.g. with other [index] settings).
+    let args: Vec<String> = std::env::args().collect();
+    let name = args
+        .iter()
+        .position(|a| a == "--real-dir")
+        .and_then(|i| args.get(i + 1))
+        .map_or("real", String::as_str);
+    let dir = work.join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let corpus = dir.join("corpus.jsonl");
     if !corpus.is_file() {
