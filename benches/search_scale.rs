@@ -110,15 +110,19 @@ fn vocabulary() -> Vec<String> {
 }
 
 /// Writes the synthetic snapshot and publishes it as `current` of `store_dir`.
+/// The value after flag `name`, if given.
+fn arg_str(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 /// The graph's settings: the defaults, or `--quantization f32|f16|i8`.
 fn hnsw_config() -> HnswConfig {
-    let args: Vec<String> = std::env::args().collect();
-    let q = args
-        .iter()
-        .position(|a| a == "--quantization")
-        .and_then(|i| args.get(i + 1));
     let mut cfg = HnswConfig::default();
-    if let Some(q) = q {
+    if let Some(q) = arg_str("--quantization") {
         cfg.quantization = serde_json::from_value(serde_json::json!(q)).expect("f32, f16 or i8");
     }
     cfg
@@ -341,7 +345,8 @@ fn print_whole_processes(store_dir: &Path, query: &str) {
 
 fn synthetic(work: &Path, rows: usize, queries: usize, template: &Manifest) {
     let cfg = hnsw_config();
-    let store_dir = if cfg == HnswConfig::default() {
+    // rows-N holds an f16 graph (written before i8 became the default), rows-N-<q> the others.
+    let store_dir = if cfg.quantization == ragops_core::config::HnswQuantization::F16 {
         work.join(format!("rows-{rows}"))
     } else {
         let q = serde_json::to_value(cfg.quantization).expect("json");
@@ -526,13 +531,7 @@ fn full_build(dir: &Path, records: usize) -> (PathBuf, serde_json::Value) {
 
 fn real(work: &Path, records: usize) {
     // `--real-dir NAME`: another copy of the corpus directory (e.g. with other [index] settings).
-    let args: Vec<String> = std::env::args().collect();
-    let name = args
-        .iter()
-        .position(|a| a == "--real-dir")
-        .and_then(|i| args.get(i + 1))
-        .map_or("real", String::as_str);
-    let dir = work.join(name);
+    let dir = work.join(arg_str("--real-dir").unwrap_or_else(|| "real".into()));
     std::fs::create_dir_all(&dir).expect("dir");
     let corpus = dir.join("corpus.jsonl");
     if !corpus.is_file() {

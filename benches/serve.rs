@@ -8,7 +8,7 @@
 //!
 //! 1. Stores: the fixtures built with the real model (`.cache/bench/serve/fixtures-store`,
 //!    built once) and, unless `--no-large`, the 1M-chunk snapshot of `search_scale`
-//!    (`.cache/bench/search-scale/rows-1000000`, when it exists) or any `--store DIR`.
+//!    (`.cache/bench/search-scale/rows-1000000-i8`, the default i8 graph, when it exists) or any `--store DIR`.
 //! 2. For each store, mode (bm25, vector, hybrid) and concurrency (1, 8, 32): S seconds
 //!    (default 10) of queries from the chunking-eval question set; QPS, p50 and p99 latency
 //!    (client side, request sent to body read), non-2xx count.
@@ -360,7 +360,7 @@ fn main() {
     let fixtures = fixtures_store(&work);
     matrix("fixtures", &fixtures, secs, &queries);
     let mut stores: Vec<PathBuf> = args("--store").into_iter().map(PathBuf::from).collect();
-    let large = repo().join(".cache/bench/search-scale/rows-1000000");
+    let large = repo().join(".cache/bench/search-scale/rows-1000000-i8");
     if stores.is_empty() && !has_flag("--no-large") {
         if large.join("refs/current").is_file() {
             stores.push(large);

@@ -474,3 +474,41 @@ fn changed_graph_settings_rebuild_the_graph_but_ef_search_does_not() {
     assert_eq!(fragment_ids(&store, &r.snapshot).len(), 1);
     assert!(shown(&store).verify.expect("verified").ok);
 }
+
+/// A graph written under the old default (f16, no `[index.hnsw]` table in its config) is
+/// rebuilt in the new default (i8) on the next build, and the store stays valid.
+#[test]
+fn an_f16_graph_of_the_old_default_is_rebuilt_in_i8() {
+    let (tmp, docs, p) = setup("\n[index]\nvector = \"hnsw\"\n");
+    let store = tmp.path().join("store");
+    let base = std::fs::read_to_string(&p).expect("pipeline");
+    std::fs::write(
+        &p,
+        format!("{base}\n[index.hnsw]\nquantization = \"f16\"\n"),
+    )
+    .expect("pipeline");
+    let first = build(&p, &[]);
+    let touch = |n: usize| {
+        std::fs::write(
+            docs.join("notes/extra.md"),
+            format!("# Extra\n\nRevision {n}.\n"),
+        )
+        .expect("write");
+    };
+    // Same f16 settings: the graph is kept and a fragment is added.
+    touch(1);
+    let r = build(&p, &[]);
+    assert!(!r.incremental.compacted, "{r:?}");
+    assert_eq!(fragment_ids(&store, &r.snapshot).len(), 2);
+    assert_ne!(r.snapshot, first.snapshot);
+    // The default (i8) differs from the f16 graph: everything is rewritten in one fragment.
+    std::fs::write(&p, &base).expect("pipeline");
+    touch(2);
+    let r = build(&p, &[]);
+    assert!(
+        r.incremental.compacted,
+        "the i8 default rebuilds the f16 graph: {r:?}"
+    );
+    assert_eq!(fragment_ids(&store, &r.snapshot).len(), 1);
+    assert!(shown(&store).verify.expect("verified").ok);
+}

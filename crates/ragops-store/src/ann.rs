@@ -3,7 +3,7 @@
 //! Written once, after the vector file, from the memory-mapped `vectors.f32` (rows added in
 //! parallel on the rayon pool); read by memory-mapping it (usearch's `view`), so opening costs
 //! a header read and a query touches only the pages of the nodes it visits. The graph keeps
-//! its own copy of the vectors in the configured precision (f16 by default) to walk the graph;
+//! its own copy of the vectors in the configured precision (i8 by default) to walk the graph;
 //! callers re-score the candidates with the exact f32 vectors.
 
 use std::path::{Path, PathBuf};

@@ -241,7 +241,10 @@ pub struct IndexConfig {
     /// HNSW parameters: links per node (M), the candidate list while building
     /// (ef_construction) and while searching (ef_search), and how the graph stores its copy of
     /// the vectors (results are always re-scored with the exact f32 vectors).
-    #[serde(default, skip_serializing_if = "is_default")]
+    /// Left out of the serialized config only when it holds the defaults of before i8 became
+    /// the default (f16), so that a manifest without it means an f16 graph and an unchanged
+    /// pipeline kept its content hash until then.
+    #[serde(default, skip_serializing_if = "HnswConfig::is_legacy_default")]
     pub hnsw: HnswConfig,
     /// When an incremental build rewrites the fragments it would reference into one.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -361,6 +364,21 @@ fn default_ef_search() -> usize {
     128
 }
 
+impl HnswConfig {
+    /// The settings a config without `[index.hnsw]` was written with: the defaults, with the
+    /// graph in f16 (the default until i8 replaced it).
+    pub fn legacy_default() -> Self {
+        Self {
+            quantization: HnswQuantization::F16,
+            ..Self::default()
+        }
+    }
+
+    fn is_legacy_default(&self) -> bool {
+        *self == Self::legacy_default()
+    }
+}
+
 impl Default for HnswConfig {
     fn default() -> Self {
         Self {
@@ -378,8 +396,10 @@ impl Default for HnswConfig {
 #[serde(rename_all = "lowercase")]
 pub enum HnswQuantization {
     F32,
-    #[default]
     F16,
+    /// The default since 2026-12-03 (f16 before): at 1M vectors a query walks the graph 5x
+    /// faster at 0.2 points of recall on real-model vectors (benches/README.md).
+    #[default]
     I8,
 }
 

@@ -435,9 +435,9 @@ fn carry(
 /// time). A parent's fragments all have its settings: a build whose settings differ from its
 /// parent's rewrites them (this check).
 fn graph_settings_changed(plan: &ReusePlan, index: &IndexConfig) -> bool {
-    // Absent (the defaults, or written before the settings existed): the defaults, as built.
+    // Absent: the defaults with an f16 graph (see `IndexConfig::hnsw`).
     let p = match &plan.parent.manifest().config["index"]["hnsw"] {
-        serde_json::Value::Null => ragops_core::config::HnswConfig::default(),
+        serde_json::Value::Null => ragops_core::config::HnswConfig::legacy_default(),
         v => match serde_json::from_value(v.clone()) {
             Ok(p) => p,
             Err(_) => return true, // unreadable: rebuild rather than mix graphs
