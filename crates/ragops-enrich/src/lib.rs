@@ -4,6 +4,8 @@
 //! never changed. (The steps of the enrichment issue — PII, language, keywords, dedup — grow
 //! here.)
 
+pub mod pii;
+
 use ragops_core::{Chunk, EnrichConfig};
 
 /// Longest contextual header kept, in characters (it shares the model's token budget).
