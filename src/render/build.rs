@@ -58,6 +58,9 @@ pub(crate) fn build(report: &BuildReport) -> String {
             report.timings.total, report.timings.embed, report.embeddings_per_sec
         ),
     );
+    if let Some(p) = &report.pii {
+        pii(&mut s, p);
+    }
     incremental(&mut s, report);
     for sk in &report.skipped {
         line(
@@ -111,6 +114,31 @@ fn incremental(s: &mut String, report: &BuildReport) {
         format_args!(
             "  vectors    {} computed, {} from the embedding cache or repeated{torn}",
             i.embeddings_computed, i.embeddings_cached
+        ),
+    );
+}
+
+/// What the `pii` step found (types and counts, never values) and what it did.
+fn pii(s: &mut String, p: &ragops_engine::PiiTally) {
+    let found = if p.found.is_empty() {
+        "nothing found".to_string()
+    } else {
+        p.found
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let done = match p.mode {
+        ragops_core::PiiMode::Detect => String::new(),
+        ragops_core::PiiMode::Redact => format!("; {} document(s) redacted", p.documents_redacted),
+        ragops_core::PiiMode::Drop => format!("; {} chunk(s) dropped", p.chunks_dropped),
+    };
+    line(
+        s,
+        format_args!(
+            "  pii        {found} in {} document(s){done}",
+            p.documents_with_findings
         ),
     );
 }

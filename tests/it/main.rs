@@ -7,6 +7,7 @@
 mod common;
 
 mod crash_order;
+mod enrich;
 mod eval;
 #[cfg(feature = "failpoints")]
 mod failpoints;

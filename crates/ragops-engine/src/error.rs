@@ -21,6 +21,8 @@ pub enum EngineError {
     Search(#[from] ragops_search::SearchError),
     #[error(transparent)]
     Questions(#[from] ragops_eval::EvalError),
+    #[error("invalid [enrich.pii] settings")]
+    Pii(#[from] ragops_enrich::pii::PiiError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -50,7 +50,7 @@ pub fn header(title: &str, heading_path: &[String]) -> String {
 /// The text embedded for a chunk: its contextual header (when configured), a blank line and
 /// its text.
 pub fn embed_text(chunk: &Chunk, config: &EnrichConfig) -> String {
-    if !config.contextual_header {
+    if !config.header_on() {
         return chunk.text.clone();
     }
     let header = contextual_header(chunk);
@@ -92,9 +92,7 @@ mod tests {
             chunk("Backups", &["Backups", "Restore", "Checks"]),
             chunk("", &[]),
         ];
-        let on = EnrichConfig {
-            contextual_header: true,
-        };
+        let on = EnrichConfig::default();
         assert_eq!(
             embed_text(&cs[0], &on),
             "Backups > Restore > Checks\n\nbody text"
@@ -103,8 +101,15 @@ mod tests {
         assert_eq!(embed_text(&cs[1], &on), "body text");
         let off = EnrichConfig {
             contextual_header: false,
+            ..EnrichConfig::default()
         };
         assert_eq!(embed_text(&cs[0], &off), "body text");
+        // a steps list without the header step turns it off too
+        let steps = EnrichConfig {
+            steps: vec![ragops_core::EnrichStep::Pii],
+            ..EnrichConfig::default()
+        };
+        assert_eq!(embed_text(&cs[0], &steps), "body text");
     }
 
     #[test]

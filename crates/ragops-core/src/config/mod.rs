@@ -16,8 +16,9 @@ use crate::model::ModelIdentity;
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
     ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, EmbeddingConfig, EnrichConfig,
-    HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, RetentionConfig, SourcesConfig,
-    StoreConfig, VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
+    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, PiiConfig, PiiMode,
+    RetentionConfig, SourcesConfig, StoreConfig, VectorIndexKind, DEFAULT_HNSW_MIN_ROWS,
+    DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -183,11 +184,12 @@ impl PipelineConfig {
         Sha256Hasher::new()
             .part(self.chunking_hash())
             .part(serde_json::to_string(&self.enrich).unwrap_or_default())
-            .part(if self.enrich.contextual_header {
+            .part(if self.enrich.header_on() {
                 CONTEXTUAL_HEADER
             } else {
                 ""
             })
+            .part(if self.enrich.pii_on() { PII_RULES } else { "" })
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
             .part(LOADERS)
@@ -205,13 +207,11 @@ impl PipelineConfig {
             ChunkUnit::Tokens => h
                 .part(self.embedding.model.as_str())
                 .part(TOKEN_SPLITTER)
-                .part(
-                    if self.chunking.fit_model && self.enrich.contextual_header {
-                        CONTEXTUAL_HEADER
-                    } else {
-                        ""
-                    },
-                ),
+                .part(if self.chunking.fit_model && self.enrich.header_on() {
+                    CONTEXTUAL_HEADER
+                } else {
+                    ""
+                }),
             ChunkUnit::Chars => h.part(""),
         };
         h.hex()
@@ -234,6 +234,10 @@ pub const LOADERS: &str = "ragops-load/2";
 /// chunking hash when token chunks leave room for their header: snapshots embedded with other
 /// headers are never reused.
 pub const CONTEXTUAL_HEADER: &str = "ragops-header/2";
+/// Version of the PII recognisers (`ragops_enrich::pii`), part of the reuse key of a pipeline
+/// with the `pii` step: bump it when what they find changes, so redacted or dropped text is
+/// recomputed.
+pub const PII_RULES: &str = "ragops-pii/1";
 
 /// What of a configuration shapes a snapshot's content (see [`PipelineConfig::content_json`]).
 /// Serialised to a JSON value, whose keys are sorted, and hashed.

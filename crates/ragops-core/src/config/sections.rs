@@ -160,6 +160,72 @@ pub struct EnrichConfig {
     /// Prepend "title > heading path" to the text that is embedded (not to the stored text).
     #[serde(default = "yes")]
     pub contextual_header: bool,
+    /// The enrichment steps, in order. Empty (the default) means the contextual header alone,
+    /// as `contextual_header` says; a list runs the steps it names, and the header only when
+    /// it names `contextual_header` (and `contextual_header` is not false).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<EnrichStep>,
+    /// Settings of the `pii` step.
+    #[serde(default, skip_serializing_if = "PiiConfig::is_default")]
+    pub pii: PiiConfig,
+}
+
+impl EnrichConfig {
+    /// Whether the contextual header is prepended to embedded texts.
+    pub fn header_on(&self) -> bool {
+        self.contextual_header
+            && (self.steps.is_empty() || self.steps.contains(&EnrichStep::ContextualHeader))
+    }
+
+    /// Whether the PII step runs.
+    pub fn pii_on(&self) -> bool {
+        self.steps.contains(&EnrichStep::Pii)
+    }
+}
+
+/// One enrichment step of `[enrich] steps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrichStep {
+    /// Find PII and secrets; count, redact or drop (`[enrich.pii]`).
+    Pii,
+    /// Prepend title and heading path to the embedded text.
+    ContextualHeader,
+}
+
+/// What the `pii` step does with what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiMode {
+    /// Count findings per type (build report); the text is unchanged.
+    #[default]
+    Detect,
+    /// Replace each value with `[TYPE]` in the document text before chunking, so stored text,
+    /// embedded text, full-text index and offsets all see the placeholder.
+    Redact,
+    /// Leave out every chunk that holds a finding.
+    Drop,
+}
+
+/// `[enrich.pii]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    #[serde(default)]
+    pub mode: PiiMode,
+    /// Types to look for (`EMAIL`, `PHONE`, `CREDIT_CARD`...); empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// Regular expressions of values never reported or redacted (matched against the whole
+    /// value), e.g. `"noreply@example\\.com"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+impl PiiConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 fn yes() -> bool {
@@ -170,6 +236,8 @@ impl Default for EnrichConfig {
     fn default() -> Self {
         Self {
             contextual_header: true,
+            steps: Vec::new(),
+            pii: PiiConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use ragops_core::{ModelIdentity, Skipped, SnapshotId, SourceDiff, TOOL_VERSION};
+use ragops_enrich::pii::PiiTally;
 use ragops_store::{
     failpoint, Catalog, Counts, Expect, Manifest, SnapshotWriter, SourceFileRecord, SourceRecord,
     Timings, FORMAT_VERSION,
@@ -90,6 +91,10 @@ pub struct BuildReport {
     /// Seconds per stage.
     pub timings: Timings,
     pub embeddings_per_sec: f64,
+    /// What the `pii` enrichment step found in the documents this build processed, and what
+    /// it redacted or dropped; absent when the step is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii: Option<PiiTally>,
 }
 
 /// The report of a build that found nothing to do.
@@ -117,6 +122,7 @@ pub(super) fn up_to_date(
             .unwrap_or_default(),
         timings: session.timings,
         embeddings_per_sec: 0.0,
+        pii: None,
     }
 }
 
@@ -274,5 +280,6 @@ pub(super) fn finish(
         skipped,
         timings,
         embeddings_per_sec: streamed.embed.computed as f64 / streamed.embed.secs.max(1e-9),
+        pii: streamed.pii,
     })
 }

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use ragops_chunk::Chunker;
-use ragops_core::{Chunk, ChunkUnit, DocId, IndexConfig, Skipped};
+use ragops_core::{Chunk, ChunkUnit, DocId, Document, IndexConfig, PiiMode, Skipped};
+use ragops_enrich::pii::{Detector, PiiKind, PiiTally};
 use ragops_load::SourceFile;
 use ragops_store::{
     failpoint, CarriedFragment, ChunkTableWriter, DeletionVector, EmbeddingCache, Fragment,
@@ -77,6 +78,8 @@ pub(super) struct Streamed {
     pub load_secs: f64,
     pub persist_secs: f64,
     pub vector_index_secs: f64,
+    /// What the `pii` step found, redacted and dropped (when it ran).
+    pub pii: Option<PiiTally>,
 }
 
 /// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
@@ -94,6 +97,16 @@ fn waves(files: &[SourceFile]) -> Vec<&[SourceFile]> {
         out.push(&files[start..]);
     }
     out
+}
+
+/// The detector of the `pii` step, from `[enrich.pii]`.
+pub(super) fn pii_detector(cfg: &ragops_core::PiiConfig) -> Result<Detector, EngineError> {
+    let kinds = cfg
+        .types
+        .iter()
+        .map(|t| t.parse::<PiiKind>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Detector::new(&kinds, &cfg.allow)?)
 }
 
 /// The data files being written.
@@ -121,7 +134,7 @@ pub(super) fn run(
         tokenizer,
         cfg.chunking.fit_model.then_some(info.max_tokens),
         cfg.enrich
-            .contextual_header
+            .header_on()
             .then_some(ragops_enrich::header as ragops_chunk::HeaderFn),
     )?;
     let stage = EmbedStage {
@@ -134,13 +147,26 @@ pub(super) fn run(
         table: writer.chunk_table(info.dim)?,
         fulltext: cfg.index.fulltext.then(|| writer.fulltext()).transpose()?,
     };
+    let pii = cfg
+        .enrich
+        .pii_on()
+        .then(|| pii_detector(&cfg.enrich.pii))
+        .transpose()?;
     let producer = Producer {
         session,
         strict: opts.strict,
         chunker: &chunker,
         reporter,
+        pii: pii.as_ref().map(|d| (d, cfg.enrich.pii.mode)),
+        pii_tally: Mutex::new(PiiTally {
+            mode: cfg.enrich.pii.mode,
+            ..Default::default()
+        }),
     };
     let mut out = three_stages(&producer, &stage, &mut sinks, work, reporter)?;
+    if pii.is_some() {
+        out.pii = producer.pii_tally.into_inner().ok();
+    }
     if let Some(plan) = work.reuse.as_ref().filter(|p| p.parent.has_fragments()) {
         let t = Instant::now();
         carry(plan, &cfg.index, &mut sinks, &mut out)?;
@@ -457,9 +483,43 @@ struct Producer<'a> {
     strict: bool,
     chunker: &'a Chunker,
     reporter: &'a dyn Reporter,
+    /// The `pii` step's detector and mode, when the step is on.
+    pii: Option<(&'a Detector, PiiMode)>,
+    pii_tally: Mutex<PiiTally>,
 }
 
 impl Producer<'_> {
+    /// The document steps of enrichment, then chunking, then the chunk steps. The `pii` step
+    /// runs before chunking, so that offsets, stored and embedded text and the full-text index
+    /// all hold the redacted text.
+    fn enrich_and_chunk(&self, documents: &mut [Document]) -> Result<Vec<Vec<Chunk>>, EngineError> {
+        let mut tally = PiiTally::default();
+        if let Some((detector, mode)) = self.pii {
+            let tallies: Vec<PiiTally> = documents
+                .par_iter_mut()
+                .map(|d| ragops_enrich::pii::apply(detector, mode, d))
+                .collect();
+            tallies.iter().for_each(|t| tally.add(t));
+        }
+        let mut per_doc: Vec<Vec<Chunk>> = documents
+            .par_iter()
+            .map(|d| self.chunker.chunk(d))
+            .collect::<Result<_, _>>()?;
+        if let Some((detector, PiiMode::Drop)) = self.pii {
+            for chunks in &mut per_doc {
+                let before = chunks.len();
+                chunks.retain(|c| !ragops_enrich::pii::holds_pii(detector, c));
+                tally.chunks_dropped += (before - chunks.len()) as u64;
+            }
+        }
+        if self.pii.is_some() {
+            if let Ok(mut t) = self.pii_tally.lock() {
+                t.add(&tally);
+            }
+        }
+        Ok(per_doc)
+    }
+
     /// Loads, chunks and enriches waves of files; returns the seconds spent.
     fn produce(
         &self,
@@ -510,10 +570,8 @@ impl Producer<'_> {
                     moved.push(rec)
                 }
             }
-            let per_doc: Vec<Vec<Chunk>> = documents
-                .par_iter()
-                .map(|d| self.chunker.chunk(d))
-                .collect::<Result<_, _>>()?;
+            let mut documents = documents;
+            let per_doc = self.enrich_and_chunk(&mut documents)?;
             let sources = documents
                 .iter()
                 .zip(&per_doc)

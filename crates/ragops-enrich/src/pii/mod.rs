@@ -10,7 +10,10 @@
 //! cover (cloud and SaaS token formats, private-key blocks, JWTs, high-entropy values assigned
 //! to secret-like names) are recognised too.
 
+mod document;
 pub mod validate;
+
+pub use document::{apply, holds_pii, PiiTally};
 
 use std::collections::BTreeMap;
 use std::fmt;
