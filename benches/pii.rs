@@ -6,6 +6,7 @@
 //! cargo bench --bench pii                 # sets up .cache/bench-venv-pii (presidio-analyzer) once
 //! cargo bench --bench pii -- --no-presidio
 //! cargo bench --bench pii -- --errors --by-kind   # misses, false positives, time per type
+//! cargo bench --bench pii -- --corpus ../shared/data/chunking-eval/corpora   # speed on prose
 //! ```
 //!
 //! A finding counts as correct when a labelled span of the same type overlaps it with an
@@ -360,4 +361,40 @@ fn main() {
     if flag("--errors") {
         print_errors(&passages, &gold, &found);
     }
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--corpus")
+        .and_then(|i| args.get(i + 1))
+    {
+        corpus_speed(&detector, Path::new(dir));
+    }
+}
+
+/// Speed and findings per type on every file of a directory of real text (for instance the
+/// chunking-eval corpora): what the `pii` step costs on prose rather than on the dense
+/// labelled set.
+fn corpus_speed(detector: &Detector, dir: &Path) {
+    let mut texts = Vec::new();
+    for e in std::fs::read_dir(dir).expect("corpus dir").flatten() {
+        if let Ok(t) = std::fs::read_to_string(e.path()) {
+            texts.push(t);
+        }
+    }
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let t = Instant::now();
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    for text in &texts {
+        for f in detector.find(text) {
+            *found.entry(f.kind.label()).or_default() += 1;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "\ncorpus {}: {} files, {:.1} MB in {:.0} ms ({:.1} MB/s, one thread); findings {found:?}",
+        dir.display(),
+        texts.len(),
+        bytes as f64 / 1e6,
+        secs * 1e3,
+        bytes as f64 / secs / 1e6
+    );
 }

@@ -156,7 +156,7 @@ const TRUNK_REGIONS: [phonenumber::country::Id; 8] = {
 /// A phone number that is valid in its numbering plan. With a leading `+` (or `00`) the
 /// country code decides; otherwise a number with a trunk prefix is tried in the
 /// [`TRUNK_REGIONS`], and ten digits without one in the North American plan (US and Canada
-/// share it) and Mexico's.
+/// share it).
 pub fn phone(s: &str) -> bool {
     let digits = s.chars().filter(char::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
@@ -178,11 +178,17 @@ pub fn phone(s: &str) -> bool {
             .iter()
             .any(|&r| phonenumber::parse(Some(r), t).is_ok_and(|n| n.is_valid()))
     } else {
-        use phonenumber::country::Id::{MX, US};
-        digits == 10
-            && [US, MX]
-                .into_iter()
-                .any(|r| phonenumber::parse(Some(r), t).is_ok_and(|n| n.is_valid()))
+        // North American numbers: 3-3-4 groups ("(415) 555-0199", "415.555.0199") or ten
+        // digits in a row. Other trunk-less national formats (Mexico's, Spain's, Italy's)
+        // need their +country code: read without it, citation numbers ("2002 101 111 120")
+        // and amounts parse as valid numbers there.
+        let groups: Vec<usize> = t
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .map(str::len)
+            .collect();
+        (groups == [3, 3, 4] || groups == [10])
+            && phonenumber::parse(Some(phonenumber::country::Id::US), t).is_ok_and(|n| n.is_valid())
     }
 }
 
