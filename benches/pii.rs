@@ -1,6 +1,7 @@
 //! PII detection quality and speed, side by side with Microsoft Presidio's pattern
-//! recognizers, on the labelled set `fixtures/pii/labelled.jsonl` (written by
-//! `scripts/gen-pii-fixtures.py`).
+//! recognizers, on two labelled sets: `fixtures/pii/labelled.jsonl` (written by
+//! `scripts/gen-pii-fixtures.py`, alongside the recognisers) and `fixtures/pii/heldout.jsonl`
+//! (written independently, without sight of them).
 //!
 //! ```sh
 //! cargo bench --bench pii                 # sets up .cache/bench-venv-pii (presidio-analyzer) once
@@ -114,38 +115,8 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python with presidio-analyzer: `RAGOPS_BENCH_PYTHON`, or a venv made once under
-/// `.cache/bench-venv-pii`.
-fn presidio_python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("RAGOPS_BENCH_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = repo().join(".cache/bench-venv-pii");
-    let py = venv.join("bin/python");
-    if !py.is_file() {
-        eprintln!(
-            "setting up {} (presidio-analyzer from PyPI)",
-            venv.display()
-        );
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(&py)
-                .args(["-m", "pip", "install", "--quiet", "presidio-analyzer"])
-                .status()
-                .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("could not install presidio-analyzer: Presidio's column is left out");
-            return None;
-        }
-    }
-    Some(py)
-}
-
 fn presidio(labelled: &Path, n: usize) -> Option<(Vec<Vec<Labelled>>, f64)> {
-    let py = presidio_python()?;
+    let py = ragops_test_support::venv::python(&repo(), "bench-venv-pii", &["presidio-analyzer"])?;
     let t = Instant::now();
     let out = Command::new(py)
         .arg(repo().join("benches/pii_presidio.py"))
@@ -320,12 +291,27 @@ fn print_errors(passages: &[Passage], gold: &[Vec<Labelled>], ours: &[Vec<Labell
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let labelled = repo().join("fixtures/pii/labelled.jsonl");
-    let (passages, gold) = load(&labelled);
     let detector = Detector::new(&[], &[]).expect("detector");
-    let found = ours(&detector, &passages);
+    // The labelled set was written with the recognisers; the held-out set was written
+    // independently, by someone who never saw them.
+    for set in ["labelled", "heldout"] {
+        let path = repo().join(format!("fixtures/pii/{set}.jsonl"));
+        score_set(&detector, &path, &flag);
+    }
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--corpus")
+        .and_then(|i| args.get(i + 1))
+    {
+        corpus_speed(&detector, Path::new(dir));
+    }
+}
+
+fn score_set(detector: &Detector, labelled: &Path, flag: &dyn Fn(&str) -> bool) {
+    let (passages, gold) = load(labelled);
+    let found = ours(detector, &passages);
     let bytes: usize = passages.iter().map(|p| p.text.len()).sum();
-    let secs = time(&detector, &passages);
+    let secs = time(detector, &passages);
     if flag("--by-kind") {
         for kind in PiiKind::ALL {
             let d = Detector::new(&[kind], &[]).expect("detector");
@@ -336,16 +322,16 @@ fn main() {
     let theirs = if flag("--no-presidio") {
         None
     } else {
-        presidio(&labelled, passages.len())
+        presidio(labelled, passages.len())
     };
     let spans: usize = gold.iter().map(Vec::len).sum();
     let s_ours = score(&gold, &found);
     println!(
-        "labelled set: {} passages, {} spans over {} types ({})\n",
+        "\n{}: {} passages, {} spans over {} types\n",
+        labelled.display(),
         passages.len(),
         spans,
         s_ours.values().filter(|s| s.gold > 0).count(),
-        labelled.display()
     );
     let s_theirs = theirs.as_ref().map(|(f, _)| score(&gold, f));
     print_table(&s_ours, s_theirs.as_ref());
@@ -360,13 +346,6 @@ fn main() {
     );
     if flag("--errors") {
         print_errors(&passages, &gold, &found);
-    }
-    if let Some(dir) = args
-        .iter()
-        .position(|a| a == "--corpus")
-        .and_then(|i| args.get(i + 1))
-    {
-        corpus_speed(&detector, Path::new(dir));
     }
 }
 

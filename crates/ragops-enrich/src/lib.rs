@@ -4,6 +4,7 @@
 //! never changed. (The steps of the enrichment issue — PII, language, keywords, dedup — grow
 //! here.)
 
+pub mod language;
 pub mod pii;
 
 use ragops_core::{Chunk, EnrichConfig};

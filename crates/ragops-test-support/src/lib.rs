@@ -6,3 +6,4 @@ pub mod context;
 pub mod hostile;
 pub mod pdf;
 pub mod tiny_model;
+pub mod venv;

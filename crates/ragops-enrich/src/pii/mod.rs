@@ -193,7 +193,7 @@ fn isolated(text: &str, at: usize, end: usize, joiners: &str) -> bool {
 
 /// The word (letters and `#`/`.` marks) just before `at`, lower-cased, skipping spaces.
 fn word_before(text: &str, at: usize) -> String {
-    let head = text[..at].trim_end();
+    let head = text[..at].trim_end_matches(|c: char| c.is_whitespace() || c == ':');
     let start = head
         .char_indices()
         .rev()
@@ -241,7 +241,14 @@ fn check_private_key(text: &str, _at: usize, end: usize) -> Option<usize> {
 
 fn check_email(text: &str, at: usize, end: usize) -> Option<usize> {
     let before = text[..at].chars().next_back();
-    (!before.is_some_and(|c| c.is_alphanumeric() || "._%+-'".contains(c))).then_some(end)
+    if before.is_some_and(|c| c.is_alphanumeric() || "._%+-'".contains(c)) {
+        return None;
+    }
+    // "user:pass@db.internal" in a URL is a password and a host, not an address
+    let token_start = text[..at]
+        .rfind(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+        .map_or(0, |i| i + 1);
+    (!text[token_start..at].contains("://")).then_some(end)
 }
 
 fn check_iban(text: &str, at: usize, end: usize) -> Option<usize> {
@@ -283,7 +290,25 @@ fn check_card(text: &str, at: usize, end: usize) -> Option<usize> {
 }
 
 fn check_ssn(text: &str, at: usize, end: usize) -> Option<usize> {
-    (validate::ssn(&text[at..end]) && isolated(text, at, end, "-./")).then_some(end)
+    if !validate::ssn(&text[at..end]) || !isolated(text, at, end, "-./") {
+        return None;
+    }
+    // "123-45-6789" is an SSN's own shape; "211 91 5003" is as often three numbers of a log
+    // line, so it needs the word nearby, as Presidio's context words do.
+    if text[at..end].contains(' ') {
+        let mut from = at.saturating_sub(48);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let before = text[from..at].to_lowercase();
+        if !["ssn", "social security", "ss#", "ss #"]
+            .iter()
+            .any(|w| before.contains(w))
+        {
+            return None;
+        }
+    }
+    Some(end)
 }
 
 fn check_ipv4(text: &str, at: usize, end: usize) -> Option<usize> {
@@ -371,7 +396,21 @@ fn check_phone(text: &str, at: usize, end: usize) -> Option<usize> {
 }
 
 fn check_secret(text: &str, at: usize, end: usize) -> Option<usize> {
-    validate::secret_value(&text[at..end]).then_some(end)
+    let v = &text[at..end];
+    // a URL after `token_uri:` is an address, not a secret
+    (!v.contains("://") && validate::secret_value(v)).then_some(end)
+}
+
+/// Any password in a connection URL is one, whatever its entropy, unless it is a
+/// placeholder (`${DB_PASSWORD}`, `<password>`, `****`).
+fn check_url_password(text: &str, at: usize, end: usize) -> Option<usize> {
+    let v = text[at..end].to_ascii_lowercase();
+    let placeholder = [
+        "${", "{{", "<", "***", "xxx", "password", "redacted", "changeme",
+    ]
+    .iter()
+    .any(|p| v.contains(p));
+    (!placeholder).then_some(end)
 }
 
 /// Every recogniser, in the order of [`PiiKind`].
@@ -464,9 +503,16 @@ fn recognisers() -> Vec<Recogniser> {
         ),
         r(
             PiiKind::Secret,
-            r#"(?i)\b[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth[_-]?key)[a-z0-9_.-]*["']?\s*(?:[:=]|=>|\s(?:is|to)\b)\s*["']?([^\s"',;]{8,256})"#,
+            r#"(?i)\b[a-z0-9_.-]*(?:password|passwd|passphrase|passcode|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth[_-]?key)[a-z0-9_.-]*["']?(?:\s*(?:[:=]|=>)|(?:\s+[a-z]+){0,3}?\s+(?:is|to)\b)\s*["']?([^\s"',;]{8,256})"#,
             1,
             check_secret,
+        ),
+        // the password of a connection URL: scheme://user:PASSWORD@host
+        r(
+            PiiKind::Secret,
+            r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]*:([^\s@/]{3,128})@[a-z0-9\[]",
+            1,
+            check_url_password,
         ),
     ]
 }
@@ -497,8 +543,14 @@ impl Detector {
         for r in &self.recognisers {
             for caps in r.pattern.captures_iter(text) {
                 let Some(m) = caps.get(r.group) else { continue };
-                // a sentence's full stop or comma is not part of an address or token
-                let trimmed = m.as_str().trim_end_matches(['.', '-', ',', ':']);
+                // a sentence's full stop or comma is not part of an address or token (a
+                // trailing "::" is part of an IPv6 prefix)
+                let v = m.as_str();
+                let trimmed = if v.ends_with("::") {
+                    v
+                } else {
+                    v.trim_end_matches(['.', '-', ',', ':'])
+                };
                 let (start, end) = (m.start(), m.start() + trimmed.len());
                 if end <= start {
                     continue;

@@ -66,6 +66,18 @@ fn each_kind_is_found_with_its_exact_range() {
         ),
         ("db_password = 'Xk9mQ2vL8pR4zT1w'", Secret, "Xk9mQ2vL8pR4zT1w"),
         (
+            "DATABASE_URL=postgres://app:e9HXthVqZ0*P3v@db.internal:5432/db",
+            Secret,
+            "e9HXthVqZ0*P3v",
+        ),
+        (
+            "The passphrase for the key is 1EXmb.l^Rn_eaKW~R0r@ if needed",
+            Secret,
+            "1EXmb.l^Rn_eaKW~R0r@",
+        ),
+        ("route 2600:1f18:5005::/48 added", IpAddress, "2600:1f18:5005::"),
+        ("Her SSN 536 22 1234 is on file", UsSsn, "536 22 1234"),
+        (
             "SECRET_KEY=3f9a8c7e6b5d4a3f2e1d0c9b8a7f6e5d",
             Secret,
             "3f9a8c7e6b5d4a3f2e1d0c9b8a7f6e5d",
@@ -106,6 +118,10 @@ fn hard_negatives_are_not_reported() {
         "the password is required",
         "password: ${DB_PASSWORD}",
         "use std::vec for a::b",
+        "Version:               4.8.2.1 (4821)",
+        "\"token_uri\": \"https://oauth2.googleapis.com/token\",",
+        "503 UF 211 91 5003 - \"GET /\"",
+        "postgres://app:${DB_PASSWORD}@db:5432/app",
         // citations and amounts from the chunking-eval corpora
         "Exp Parasitol 2002 101 111 120 12427465 and Mol Microbiol 2001 39 26 36 11123685",
         "the balance at the end of 2005? 663750000.0 and $201.18 104.81.",
