@@ -182,6 +182,7 @@ fn write_snapshot(store_dir: &Path, rows: usize, template: &Manifest) {
                 },
                 embed_key: None,
                 token_count: words as u32,
+                meta: ragops_core::ChunkMeta::default(),
             });
         }
         table.write(&batch, &vectors).expect("write rows");

@@ -153,3 +153,83 @@ fn bad_pii_settings_are_named() {
     let err = fails(&["build", "-p", s(&p), "-q"]);
     assert!(err.contains("sentiment"), "{err}");
 }
+
+/// Languages per chunk, stored in the table, returned with hits, and kept by rows that later
+/// builds reuse.
+#[test]
+fn language_is_detected_per_chunk_stored_and_returned() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(
+        docs.join("en.md"),
+        "# Certificates\n\nRotate the TLS certificates before they expire, then restart the \
+         proxy so that it reads the new files.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        docs.join("de.md"),
+        "# Zertifikate\n\nDie Zertifikate müssen vor dem Ablauf erneuert werden, danach wird \
+         der Dienst neu gestartet, damit er die neuen Dateien liest.\n",
+    )
+    .expect("write");
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        64,
+        "",
+    );
+    let mut text = std::fs::read_to_string(&p).expect("pipeline");
+    text.push_str("\n[enrich]\nsteps = [\"language\", \"contextual_header\"]\n");
+    std::fs::write(&p, text).expect("pipeline");
+    let store = tmp.path().join("store");
+    build(&p, &[]);
+    let langs = |store: &Path| -> Vec<(String, Option<String>)> {
+        let st = ragops_store::Store::open(store).expect("store");
+        let snap = st.snapshot(&current(s(store))).expect("snapshot");
+        let mut v: Vec<(String, Option<String>)> = snap
+            .fragments()
+            .expect("fragments")
+            .iter()
+            .flat_map(|f| {
+                let t = f.read_chunks().expect("table");
+                (0..t.rows.len())
+                    .filter(|&i| !f.is_deleted(i))
+                    .map(|i| {
+                        (
+                            t.rows[i].chunk.doc_id.to_string(),
+                            t.rows[i].meta.lang.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        langs(&store),
+        vec![
+            ("de.md".to_string(), Some("de".to_string())),
+            ("en.md".to_string(), Some("en".to_string())),
+        ]
+    );
+    let hits = bm25(&store, "Zertifikate");
+    assert_eq!(hits.results[0].lang.as_deref(), Some("de"));
+    // a new document: the others' rows are reused with their languages
+    std::fs::write(
+        docs.join("fr.md"),
+        "# Certificats\n\nLes certificats doivent être renouvelés avant leur expiration, puis \
+         le service redémarré.\n",
+    )
+    .expect("write");
+    let r = build(&p, &[]);
+    assert_eq!(r.incremental.documents_unchanged, 2, "{r:?}");
+    let l = langs(&store);
+    assert!(l.contains(&("fr.md".into(), Some("fr".into()))), "{l:?}");
+    assert!(l.contains(&("de.md".into(), Some("de".into()))), "{l:?}");
+}

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod drift;
+pub mod filter;
 pub mod hash;
 pub mod ids;
 pub mod model;
@@ -25,7 +26,7 @@ pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher}
 pub use ids::{is_snapshot_id, ChunkId, DocId, IdError, Sha256, SnapshotId};
 pub use model::{ModelIdentity, ModelSource, Pooling};
 pub use skip::{SkipReason, Skipped};
-pub use types::{Chunk, ChunkRow, Document, EmbedKey, Format, Mode, PageSpan, Section};
+pub use types::{Chunk, ChunkMeta, ChunkRow, Document, EmbedKey, Format, Mode, PageSpan, Section};
 
 /// Version of the ragops tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

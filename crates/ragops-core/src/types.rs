@@ -187,6 +187,20 @@ pub struct ChunkRow {
     pub embed_key: Option<EmbedKey>,
     /// Model tokens of the embedded text (special tokens included, after truncation).
     pub token_count: u32,
+    /// What the enrichment steps added (empty where they did not run, and in older tables).
+    pub meta: ChunkMeta,
+}
+
+/// What enrichment added to a chunk: typed columns of the chunk table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkMeta {
+    /// ISO 639-1 code of the chunk's language (`language` step): its own, or its document's
+    /// when the chunk is too short to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// The detector's confidence in `lang`, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang_confidence: Option<f32>,
 }
 
 #[cfg(test)]

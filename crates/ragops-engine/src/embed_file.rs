@@ -171,6 +171,7 @@ fn text_row(i: usize, text: &str, tokens: u32) -> ChunkRow {
         chunk,
         embed_key: None,
         token_count: tokens,
+        meta: ragops_core::ChunkMeta::default(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::OnceLock;
 
 pub use ragops_core::Mode;
-use ragops_core::{Chunk, ChunkId, SnapshotId};
+use ragops_core::{Chunk, ChunkId, ChunkMeta, ChunkRow, SnapshotId};
 use ragops_store::{
     search_parts, AnnIndex, ChunkRows, Fragment, FulltextIndex, FulltextPart, Manifest, Snapshot,
     Store, StoreError, Vectors,
@@ -49,6 +49,8 @@ pub struct Ranked {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
     pub chunk: Chunk,
+    /// What enrichment added to the chunk (language...).
+    pub meta: ChunkMeta,
     /// Cosine similarity (vector), BM25 score (bm25) or fused RRF score (hybrid).
     pub score: f32,
     pub bm25_rank: Option<usize>,
@@ -206,20 +208,21 @@ impl Searcher {
         for (i, local) in ranked.iter().filter_map(|r| self.locate(r.row)) {
             wanted[i].push(local);
         }
-        let mut fetched: HashMap<usize, Chunk> = HashMap::new();
+        let mut fetched: HashMap<usize, ChunkRow> = HashMap::new();
         for (p, local) in self.parts.iter().zip(&wanted) {
             if local.is_empty() {
                 continue;
             }
             for (l, row) in local.iter().zip(p.rows.fetch(local)?) {
-                fetched.insert(p.offset + l, row.chunk);
+                fetched.insert(p.offset + l, row);
             }
         }
         Ok(ranked
             .into_iter()
             .filter_map(|r| {
-                fetched.get(&r.row).cloned().map(|chunk| SearchHit {
-                    chunk,
+                fetched.remove(&r.row).map(|row| SearchHit {
+                    chunk: row.chunk,
+                    meta: row.meta,
                     score: r.score,
                     bm25_rank: r.bm25_rank,
                     vector_rank: r.vector_rank,

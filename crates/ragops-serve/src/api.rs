@@ -669,6 +669,7 @@ pub(crate) fn openapi() -> serde_json::Value {
                 "page_start": {"type": "integer", "nullable": true}, "page_end": {"type": "integer", "nullable": true},
                 "start_char": {"type": "integer"}, "end_char": {"type": "integer"},
                 "bm25_rank": {"type": "integer", "nullable": true}, "vector_rank": {"type": "integer", "nullable": true},
+                "lang": {"type": "string", "description": "ISO 639-1 language (enrichment step `language`); absent when unknown"},
                 "text": {"type": "string"}
             }},
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {

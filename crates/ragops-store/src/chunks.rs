@@ -22,6 +22,9 @@
 //! |              |                               | embedded text); absent in older tables   |
 //! | page_end     | UInt32, nullable              | last page; absent in older tables, whose |
 //! |              |                               | chunks then end on their first page      |
+//! | lang         | Utf8, nullable                | ISO 639-1 (`language` step); absent in   |
+//! |              |                               | older tables                             |
+//! | lang_confidence | Float32, nullable          | the detector's confidence, 0 to 1        |
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -41,7 +44,7 @@ use parquet::basic::Compression;
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, EmbedKey, Format};
+use ragops_core::{Chunk, ChunkId, ChunkMeta, ChunkRow, DocId, EmbedKey, Format};
 
 use crate::vectors::VectorFileWriter;
 use crate::StoreError;
@@ -83,6 +86,8 @@ fn schema(dim: usize) -> SchemaRef {
         ),
         Field::new("embed_key", DataType::FixedSizeBinary(32), true),
         Field::new("page_end", DataType::UInt32, true),
+        Field::new("lang", DataType::Utf8, true),
+        Field::new("lang_confidence", DataType::Float32, true),
     ]))
 }
 
@@ -242,6 +247,12 @@ impl ChunkTableWriter {
                 .map_err(|e| pq_err(&self.path, e))?,
             ),
             Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page_end))),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.meta.lang.as_deref()),
+            )),
+            Arc::new(Float32Array::from_iter(
+                rows.iter().map(|r| r.meta.lang_confidence),
+            )),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| pq_err(&self.path, e))?;
@@ -386,6 +397,9 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
     let keys = column::<FixedSizeBinaryArray>(batch, "embed_key", path).ok();
     // Tables written before chunks had a page range: a chunk ends on its first page.
     let page_end = column::<UInt32Array>(batch, "page_end", path).ok();
+    // Enrichment columns: absent in tables written before the step existed.
+    let lang = column::<StringArray>(batch, "lang", path).ok();
+    let lang_confidence = column::<Float32Array>(batch, "lang_confidence", path).ok();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
@@ -420,6 +434,14 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
                 .filter(|k| k.is_valid(i))
                 .and_then(|k| k.value(i).try_into().ok()),
             token_count: tokens.value(i),
+            meta: ChunkMeta {
+                lang: lang
+                    .filter(|l| l.is_valid(i))
+                    .map(|l| l.value(i).to_string()),
+                lang_confidence: lang_confidence
+                    .filter(|l| l.is_valid(i))
+                    .map(|l| l.value(i)),
+            },
         });
     }
     Ok(rows)
@@ -720,6 +742,10 @@ pub(crate) mod tests {
             chunk: sample_chunk(i),
             embed_key: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
             token_count: 7,
+            meta: ChunkMeta {
+                lang: (!i.is_multiple_of(4)).then(|| "de".to_string()),
+                lang_confidence: (!i.is_multiple_of(4)).then_some(0.5 + i as f32 / 1000.0),
+            },
         }
     }
 

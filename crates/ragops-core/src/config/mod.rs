@@ -190,6 +190,13 @@ impl PipelineConfig {
                 ""
             })
             .part(if self.enrich.pii_on() { PII_RULES } else { "" })
+            .part(
+                if self.enrich.steps.contains(&crate::EnrichStep::Language) {
+                    LANGUAGE_MODEL
+                } else {
+                    ""
+                },
+            )
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
             .part(LOADERS)
@@ -238,6 +245,9 @@ pub const CONTEXTUAL_HEADER: &str = "ragops-header/2";
 /// with the `pii` step: bump it when what they find changes, so redacted or dropped text is
 /// recomputed.
 pub const PII_RULES: &str = "ragops-pii/1";
+/// Version of the language detector (`ragops_enrich::language`: whatlang's models), part of
+/// the reuse key of a pipeline with the `language` step.
+pub const LANGUAGE_MODEL: &str = "ragops-lang/1 whatlang-0.18";
 
 /// What of a configuration shapes a snapshot's content (see [`PipelineConfig::content_json`]).
 /// Serialised to a JSON value, whose keys are sorted, and hashed.

@@ -189,6 +189,8 @@ impl EnrichConfig {
 pub enum EnrichStep {
     /// Find PII and secrets; count, redact or drop (`[enrich.pii]`).
     Pii,
+    /// The ISO 639-1 language and a confidence, per document and per chunk.
+    Language,
     /// Prepend title and heading path to the embedded text.
     ContextualHeader,
 }

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use ragops_core::{Chunk, ChunkRow, EmbedKey, Skipped};
+use ragops_core::{Chunk, ChunkMeta, ChunkRow, EmbedKey, Skipped};
 use ragops_embed::Embedder;
 use ragops_store::{
     cache_key, failpoint, CachedEmbedding, EmbeddingCache, SegmentWriter, SourceRecord,
@@ -45,17 +45,18 @@ struct Slice {
 /// The next `keys.len()` chunks as table rows with their keys and token counts. Takes
 /// exactly that many chunks: a zip led by `chunks` would pull, and drop, one past the slice.
 fn attach(
-    chunks: &mut impl Iterator<Item = Chunk>,
+    chunks: &mut impl Iterator<Item = (Chunk, ChunkMeta)>,
     keys: Vec<EmbedKey>,
     counts: Vec<u32>,
 ) -> Vec<ChunkRow> {
     keys.into_iter()
         .zip(counts)
         .zip(chunks)
-        .map(|((key, token_count), chunk)| ChunkRow {
+        .map(|((key, token_count), (chunk, meta))| ChunkRow {
             chunk,
             embed_key: Some(key),
             token_count,
+            meta,
         })
         .collect()
 }
@@ -106,7 +107,7 @@ impl EmbedStage<'_> {
         let mut rows = Vec::with_capacity(wave.chunks.len());
         let mut truncated = 0;
         let mut texts = wave.texts.into_iter();
-        let mut chunks = wave.chunks.into_iter();
+        let mut chunks = wave.chunks.into_iter().zip(wave.metas);
         let mut base = 0;
         loop {
             let slice_texts: Vec<String> = texts.by_ref().take(EMBED_SLICE).collect();
@@ -229,7 +230,7 @@ mod tests {
             format: ragops_core::Format::Markdown,
             mtime: None,
         };
-        let mut chunks = (0..5).map(chunk);
+        let mut chunks = (0..5).map(|o| (chunk(o), ChunkMeta::default()));
         let key = |b: u8| -> EmbedKey { [b; 32] };
         let first = attach(&mut chunks, vec![key(1), key(2)], vec![10, 20]);
         let second = attach(&mut chunks, vec![key(3), key(4), key(5)], vec![30, 40, 50]);

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use ragops_chunk::Chunker;
-use ragops_core::{Chunk, ChunkUnit, DocId, Document, IndexConfig, PiiMode, Skipped};
+use ragops_core::{
+    Chunk, ChunkMeta, ChunkUnit, DocId, Document, EnrichStep, IndexConfig, PiiMode, Skipped,
+};
 use ragops_enrich::pii::{Detector, PiiKind, PiiTally};
 use ragops_load::SourceFile;
 use ragops_store::{
@@ -45,6 +47,8 @@ pub(super) struct Wave {
     /// moved, or the parent is format 1): their rows are copied, not embedded again.
     pub moved: Vec<SourceRecord>,
     pub chunks: Vec<Chunk>,
+    /// What the enrichment steps added to each chunk.
+    pub metas: Vec<ChunkMeta>,
     /// The text embedded for each chunk (contextual header and chunk text).
     pub texts: Vec<String>,
     pub skipped: Vec<Skipped>,
@@ -489,10 +493,14 @@ struct Producer<'a> {
 }
 
 impl Producer<'_> {
-    /// The document steps of enrichment, then chunking, then the chunk steps. The `pii` step
-    /// runs before chunking, so that offsets, stored and embedded text and the full-text index
-    /// all hold the redacted text.
-    fn enrich_and_chunk(&self, documents: &mut [Document]) -> Result<Vec<Vec<Chunk>>, EngineError> {
+    /// The document steps of enrichment, then chunking, then the chunk steps, per document.
+    /// The `pii` step runs before chunking, so that offsets, stored and embedded text and the
+    /// full-text index all hold the redacted text.
+    fn enrich_and_chunk(
+        &self,
+        documents: &mut [Document],
+    ) -> Result<Vec<Vec<(Chunk, ChunkMeta)>>, EngineError> {
+        let enrich = &self.session.pipeline.config.enrich;
         let mut tally = PiiTally::default();
         if let Some((detector, mode)) = self.pii {
             let tallies: Vec<PiiTally> = documents
@@ -501,14 +509,35 @@ impl Producer<'_> {
                 .collect();
             tallies.iter().for_each(|t| tally.add(t));
         }
-        let mut per_doc: Vec<Vec<Chunk>> = documents
+        let language = enrich.steps.contains(&EnrichStep::Language);
+        let mut per_doc: Vec<Vec<(Chunk, ChunkMeta)>> = documents
             .par_iter()
-            .map(|d| self.chunker.chunk(d))
-            .collect::<Result<_, _>>()?;
+            .map(|d| {
+                let chunks = self.chunker.chunk(d)?;
+                let doc_lang = language
+                    .then(|| ragops_enrich::language::detect(&d.text))
+                    .flatten();
+                Ok(chunks
+                    .into_iter()
+                    .map(|c| {
+                        let mut meta = ChunkMeta::default();
+                        if language {
+                            if let Some(l) =
+                                ragops_enrich::language::for_chunk(&c.text, doc_lang.as_ref())
+                            {
+                                meta.lang = Some(l.code);
+                                meta.lang_confidence = Some(l.confidence);
+                            }
+                        }
+                        (c, meta)
+                    })
+                    .collect())
+            })
+            .collect::<Result<_, EngineError>>()?;
         if let Some((detector, PiiMode::Drop)) = self.pii {
             for chunks in &mut per_doc {
                 let before = chunks.len();
-                chunks.retain(|c| !ragops_enrich::pii::holds_pii(detector, c));
+                chunks.retain(|(c, _)| !ragops_enrich::pii::holds_pii(detector, c));
                 tally.chunks_dropped += (before - chunks.len()) as u64;
             }
         }
@@ -585,7 +614,8 @@ impl Producer<'_> {
                     chunks: c.len() as u32,
                 })
                 .collect();
-            let chunks: Vec<Chunk> = per_doc.into_iter().flatten().collect();
+            let (chunks, metas): (Vec<Chunk>, Vec<ChunkMeta>) =
+                per_doc.into_iter().flatten().unzip();
             let texts = chunks
                 .iter()
                 .map(|c| ragops_enrich::embed_text(c, &cfg.enrich))
@@ -597,6 +627,7 @@ impl Producer<'_> {
                 kept: by_ref,
                 moved,
                 chunks,
+                metas,
                 texts,
                 skipped,
             };

@@ -27,6 +27,9 @@ pub struct SearchResult {
     pub end_char: u64,
     pub bm25_rank: Option<usize>,
     pub vector_rank: Option<usize>,
+    /// ISO 639-1 language of the chunk (the `language` enrichment step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     pub text: String,
 }
 
@@ -51,6 +54,7 @@ impl SearchResult {
                     end_char: c.end_char,
                     bm25_rank: h.bm25_rank,
                     vector_rank: h.vector_rank,
+                    lang: h.meta.lang,
                     text: c.text,
                 }
             })
