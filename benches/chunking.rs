@@ -66,6 +66,7 @@ fn corpus() -> anyhow::Result<Vec<Document>> {
                 content_hash,
                 size: 0,
                 mtime: None,
+                metadata: Default::default(),
             });
         }
     }

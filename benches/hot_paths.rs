@@ -34,6 +34,7 @@ fn corpus() -> Option<Document> {
         content_hash,
         size: 0,
         mtime: None,
+        metadata: Default::default(),
     })
 }
 

@@ -21,6 +21,19 @@ fn modes(s: &str) -> Result<Modes, String> {
         .map(Modes)
 }
 
+/// A filter expression (`lang = "en" AND tenant = "acme"`), with the place of a mistake.
+fn filter_expr(s: &str) -> Result<ragops_engine::Filter, String> {
+    ragops_engine::Filter::parse(s).map_err(|e| {
+        format!(
+            "{}
+  {s}
+  {}^",
+            e,
+            " ".repeat(s[..e.at.min(s.len())].chars().count())
+        )
+    })
+}
+
 /// A duration such as `30s`, `10m`, `24h` or `7d`.
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
@@ -84,7 +97,7 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Search a snapshot (hybrid: BM25 + vectors fused with reciprocal rank fusion)
     #[command(
-        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json\n  ragops search \"shard size\" --mode vector --exact   # scan every vector, skip the HNSW graph"
+        after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json\n  ragops search \"shard size\" --mode vector --exact   # scan every vector, skip the HNSW graph\n  ragops search \"refund policy\" --filter 'lang = \"de\" AND modified >= 2026-01-01'"
     )]
     Search(SearchArgs),
     /// Check that a snapshot is fresh against its sources, config and model (CI gate)
@@ -247,6 +260,11 @@ pub(crate) struct SearchArgs {
     /// Scan every vector instead of walking the snapshot's HNSW graph (exact results)
     #[arg(long)]
     pub(crate) exact: bool,
+    /// Search only chunks matching EXPR, e.g. 'lang = "en" AND modified >= 2026-01-01'
+    /// (fields: lang, tenant, format, path, doc, title, modified, created, keywords, acl,
+    /// meta.NAME; =, !=, <, <=, >, >=, IN (...), NOT, AND, OR)
+    #[arg(long, value_name = "EXPR", value_parser = filter_expr)]
+    pub(crate) filter: Option<ragops_engine::Filter>,
     /// Print results as JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -286,6 +304,10 @@ pub(crate) struct ServeArgs {
     /// Worker threads of the HTTP runtime
     #[arg(long, default_value_t = 2)]
     pub(crate) http_threads: usize,
+    /// Every search must name a tenant ("tenant": "...") and sees only that tenant's chunks
+    /// (also `[serve] require_tenant = true` in the pipeline)
+    #[arg(long)]
+    pub(crate) require_tenant: bool,
 }
 
 #[derive(clap::Args)]
@@ -325,6 +347,9 @@ pub(crate) struct EvalArgs {
     /// Scan every vector instead of walking the snapshot's HNSW graph (exact results)
     #[arg(long)]
     pub(crate) exact: bool,
+    /// Search only chunks matching EXPR (the language of `ragops search --filter`)
+    #[arg(long, value_name = "EXPR", value_parser = filter_expr)]
+    pub(crate) filter: Option<ragops_engine::Filter>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,

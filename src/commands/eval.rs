@@ -17,6 +17,7 @@ pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
         ks: a.k.iter().map(|&k| usize::from(k)).collect(),
         show_hits: usize::from(a.hits),
         exact: a.exact,
+        filter: a.filter,
     })?;
     render::emit(a.json, &r, render::eval::eval)?;
     Ok(ExitCode::SUCCESS)

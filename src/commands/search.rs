@@ -15,6 +15,7 @@ pub(super) fn run(a: SearchArgs) -> Result<ExitCode> {
         a.mode,
         a.k.into(),
         a.exact,
+        a.filter.as_ref(),
     )?;
     render::emit(a.json, &res, render::search::search)?;
     Ok(ExitCode::SUCCESS)

@@ -77,6 +77,9 @@ pub(super) fn run(a: ServeArgs) -> Result<ExitCode> {
         batch_max: a.batch_max.into(),
         batch_wait: std::time::Duration::from_millis(a.batch_wait_ms),
         drain: a.drain,
+        require_tenant: a.require_tenant
+            || ragops_engine::ops::resolve_serve_settings(a.store.pipeline.as_deref())?
+                .require_tenant,
         ..ServeConfig::new(a.store.dir()?)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

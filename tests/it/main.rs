@@ -11,6 +11,7 @@ mod enrich;
 mod eval;
 #[cfg(feature = "failpoints")]
 mod failpoints;
+mod filters;
 mod fragments;
 mod hardening;
 mod human;

@@ -199,7 +199,17 @@ fn check_api(addr: SocketAddr, a: &str, b: &str) {
         (
             r#"{"query": "x", "filter": {"lang": "en"}}"#.to_string(),
             400,
-            "filter_unsupported",
+            "invalid_request",
+        ),
+        (
+            r#"{"query": "x", "filter": "lang = en"}"#.to_string(),
+            400,
+            "invalid_filter",
+        ),
+        (
+            r#"{"query": "x", "tenant": ""}"#.to_string(),
+            400,
+            "tenant_required",
         ),
         (
             r#"{"query": "x", "mode": "fuzzy"}"#.to_string(),
@@ -427,4 +437,59 @@ fn a_body_sent_too_slowly_times_out() {
     // The one place in the queue is free again.
     let (code, body) = search(server.addr, r#"{"query": "zeppelin", "mode": "bm25"}"#);
     assert_eq!(code, 200, "{body}");
+}
+
+/// With `--require-tenant`, a request names its tenant and sees only that tenant's chunks,
+/// whatever filter it adds; filters are applied by the server as by `search`.
+#[test]
+fn a_server_requiring_tenants_isolates_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (p, store) = crate::filters::tenant_corpus(tmp.path());
+    // the pipeline's `[serve] require_tenant` turns it on as the flag does
+    let mut text = std::fs::read_to_string(&p).expect("pipeline");
+    text.push_str("\n[serve]\nrequire_tenant = true\n");
+    std::fs::write(&p, text).expect("pipeline");
+    let by_config = Server::start(&store, &[], &["-p", s(&p)]);
+    let (code, body) = search(by_config.addr, r#"{"query": "standby database"}"#);
+    assert_eq!(code, 400, "{body}");
+    drop(by_config);
+    let server = Server::start(&store, &[], &["--require-tenant"]);
+    let (code, body) = search(server.addr, r#"{"query": "standby database"}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("tenant_required"), "{body}");
+    for mode in ["bm25", "vector", "hybrid"] {
+        for filter in [
+            None,
+            Some(r#"tenant = \"globex\" OR lang = \"en\""#),
+            Some(r#"NOT tenant = \"acme\""#),
+        ] {
+            let f = filter.map_or(String::new(), |f| format!(r#", "filter": "{f}""#));
+            let (code, body) = search(
+                server.addr,
+                &format!(
+                    r#"{{"query": "promote the standby database", "mode": "{mode}", "tenant": "acme"{f}}}"#
+                ),
+            );
+            assert_eq!(code, 200, "{body}");
+            let r = answer(&body);
+            assert!(
+                r.results.iter().all(|h| h.doc_id.starts_with("acme/")),
+                "{mode} {filter:?}: {body}"
+            );
+            if filter.is_none() {
+                assert!(!r.results.is_empty(), "{mode}: {body}");
+            }
+        }
+    }
+    let (code, body) = search(
+        server.addr,
+        r#"{"query": "refunds", "tenant": "globex", "filter": "meta.author = \"jane\""}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let r = answer(&body);
+    assert!(
+        r.results.iter().all(|h| h.doc_id == "globex/faq.jsonl#q1"),
+        "{body}"
+    );
+    assert!(!r.results.is_empty(), "{body}");
 }

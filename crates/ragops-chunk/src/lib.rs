@@ -298,6 +298,7 @@ mod tests {
             content_hash: Sha256::of(text.as_bytes()),
             size: text.len() as u64,
             mtime: None,
+            metadata: Default::default(),
         }
     }
 

@@ -165,6 +165,7 @@ fn token_chunks_fit_when_tokenised_alone() {
                 content_hash: ragops_core::Sha256::of(text.as_bytes()),
                 size: text.len() as u64,
                 mtime: None,
+                metadata: Default::default(),
             };
             for c in chunker.chunk(&doc).expect("chunks") {
                 let n = t.encode(c.text.as_str(), false).expect("encode").len();

@@ -143,6 +143,9 @@ pub struct Document {
     pub size: u64,
     /// Source file modification time, seconds since the Unix epoch.
     pub mtime: Option<i64>,
+    /// Metadata the source declares (the JSONL fields named in `[sources.jsonl]
+    /// metadata_fields`), by name; front matter is read by the `metadata` step.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// A chunk of a document, as the chunker cut it. Immutable after that: the enrich stage
@@ -201,6 +204,18 @@ pub struct ChunkMeta {
     /// The detector's confidence in `lang`, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang_confidence: Option<f32>,
+    /// The document's tenant (`metadata` step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Who may read the document (`metadata` step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<String>,
+    /// A date the document declares, Unix seconds (`metadata` step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
+    /// The document's declared metadata fields (`metadata` step).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[cfg(test)]

@@ -22,4 +22,5 @@ pub use error::EngineError;
 pub use experiment::{experiment, ExperimentOptions, ExperimentRun};
 pub use model::{load_for_snapshot, load_model, LoadedModel};
 pub use ragops_enrich::pii::PiiTally;
+pub use ragops_search::Filter;
 pub use reporter::{Event, Progress, Reporter, Silent};

@@ -5,6 +5,7 @@
 //! here.)
 
 pub mod language;
+pub mod metadata;
 pub mod pii;
 
 use ragops_core::{Chunk, EnrichConfig};

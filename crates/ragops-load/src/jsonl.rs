@@ -88,6 +88,11 @@ pub(crate) fn load_jsonl(
             _ => body,
         };
         let title = cap_title(&own_title.unwrap_or_else(|| id.clone()));
+        let metadata = cfg
+            .metadata_fields
+            .iter()
+            .filter_map(|name| Some((name.clone(), metadata_value(value.get(name)?)?)))
+            .collect();
         docs.push(Document {
             id: DocId::record(&f.id, &id),
             source_path: f.display_path.clone(),
@@ -99,6 +104,7 @@ pub(crate) fn load_jsonl(
             content_hash: Sha256::of(line),
             size: line.len() as u64,
             mtime: f.mtime,
+            metadata,
         });
     }
     if docs.is_empty() {
@@ -109,4 +115,26 @@ pub(crate) fn load_jsonl(
         };
     }
     Ok((docs, skipped))
+}
+
+/// A JSON value as declared metadata: scalars as text, a list of scalars as its items joined
+/// by commas; objects and nested lists are not metadata.
+fn metadata_value(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match v {
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(scalar)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => scalar(other),
+    }
 }

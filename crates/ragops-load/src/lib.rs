@@ -143,6 +143,7 @@ pub fn load_bytes(
         content_hash: Sha256::of(bytes),
         size: bytes.len() as u64,
         mtime: f.mtime,
+        metadata: Default::default(),
     };
     let document = match f.format {
         Format::Markdown => {

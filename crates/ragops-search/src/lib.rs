@@ -8,14 +8,19 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+mod filter;
+
+pub use ragops_core::filter::Filter;
 pub use ragops_core::Mode;
 use ragops_core::{Chunk, ChunkId, ChunkMeta, ChunkRow, SnapshotId};
 use ragops_store::{
-    search_parts, AnnIndex, ChunkRows, Fragment, FulltextIndex, FulltextPart, Manifest, Snapshot,
-    Store, StoreError, Vectors,
+    search_parts, AnnIndex, ChunkRows, Fragment, FulltextIndex, FulltextPart, Manifest, RowSet,
+    Snapshot, Store, StoreError, Vectors,
 };
+
+use crate::filter::FilterColumns;
 
 /// Reciprocal rank fusion constant (Cormack et al., 2009).
 pub const RRF_K: f32 = 60.0;
@@ -71,11 +76,21 @@ struct Part {
     /// Chunk id → row, for full-text indexes written before they recorded rows (built on
     /// first use from the chunk-id column only).
     by_id: OnceLock<HashMap<ChunkId, usize>>,
+    /// The columns filters read, decoded on first use.
+    columns: FilterColumns,
 }
+
+/// The rows of each part a query's filter admits (`None`: no filter).
+type Admitted = Option<Vec<Arc<RowSet>>>;
 
 impl Part {
     fn alive(&self, row: usize) -> bool {
         !self.fragment.is_deleted(row)
+    }
+
+    /// Live and admitted by the query's filter (`allowed`, when there is one).
+    fn wanted(&self, row: usize, allowed: Option<&RowSet>) -> bool {
+        self.alive(row) && allowed.is_none_or(|a| a.contains(row))
     }
 
     /// The fragment's graph, if it has one, opened on first use.
@@ -95,7 +110,15 @@ pub struct Searcher {
     dim: usize,
     /// Ignore the graphs: every vector query scans all rows.
     exact: bool,
+    /// The filter of [`Searcher::search`] (set with [`Searcher::set_filter`]).
+    filter: Option<Filter>,
+    /// The admitted rows of the last few filters, newest last: a server's tenants and an
+    /// evaluation's one filter are decoded once, not per query.
+    admitted_cache: std::sync::Mutex<Vec<(Filter, Vec<Arc<RowSet>>)>>,
 }
+
+/// Filters whose admitted rows a searcher keeps.
+const ADMITTED_CACHE: usize = 16;
 
 impl Searcher {
     pub fn open(store: &Store, id: &SnapshotId) -> Result<Self, SearchError> {
@@ -117,6 +140,7 @@ impl Searcher {
                 fulltext,
                 offset,
                 by_id: OnceLock::new(),
+                columns: FilterColumns::default(),
             });
             offset += n;
         }
@@ -130,7 +154,35 @@ impl Searcher {
             parts,
             dim,
             exact: false,
+            filter: None,
+            admitted_cache: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The filter every [`Searcher::search`] applies (none by default).
+    pub fn set_filter(&mut self, filter: Option<Filter>) {
+        self.filter = filter;
+    }
+
+    /// The rows of each fragment `filter` admits, from the cache when it was seen lately.
+    fn admitted(&self, filter: &Filter) -> Result<Vec<Arc<RowSet>>, SearchError> {
+        if let Ok(cache) = self.admitted_cache.lock() {
+            if let Some((_, a)) = cache.iter().find(|(f, _)| f == filter) {
+                return Ok(a.clone());
+            }
+        }
+        let a: Vec<Arc<RowSet>> = self
+            .parts
+            .iter()
+            .map(|p| p.columns.admitted(&p.rows, filter).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        if let Ok(mut cache) = self.admitted_cache.lock() {
+            if cache.len() >= ADMITTED_CACHE {
+                cache.remove(0);
+            }
+            cache.push((filter.clone(), a.clone()));
+        }
+        Ok(a)
     }
 
     pub fn id(&self) -> &SnapshotId {
@@ -181,7 +233,8 @@ impl Searcher {
         (row - p.offset < p.rows.len()).then_some((i, row - p.offset))
     }
 
-    /// The `k` best chunks for a query in `mode` (`query_vector` for vector and hybrid).
+    /// The `k` best chunks for a query in `mode` (`query_vector` for vector and hybrid), over
+    /// the rows the searcher's filter admits.
     pub fn search(
         &self,
         query: &str,
@@ -189,7 +242,14 @@ impl Searcher {
         mode: Mode,
         k: usize,
     ) -> Result<Vec<SearchHit>, SearchError> {
-        self.search_with(query, query_vector, mode, k, self.exact)
+        self.search_where(
+            query,
+            query_vector,
+            mode,
+            k,
+            self.exact,
+            self.filter.as_ref(),
+        )
     }
 
     /// [`Searcher::search`] with the exact scan forced or not for this query alone (a shared
@@ -202,7 +262,23 @@ impl Searcher {
         k: usize,
         exact: bool,
     ) -> Result<Vec<SearchHit>, SearchError> {
-        let ranked = self.rank(query, query_vector, mode, k, exact)?;
+        self.search_where(query, query_vector, mode, k, exact, None)
+    }
+
+    /// [`Searcher::search_with`] over the rows `filter` admits: every list (BM25, the graph
+    /// walk, the exact scan) skips the others before its top-k, so a filtered query returns k
+    /// hits whenever k rows match.
+    pub fn search_where(
+        &self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        mode: Mode,
+        k: usize,
+        exact: bool,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<SearchHit>, SearchError> {
+        let admitted: Admitted = filter.map(|f| self.admitted(f)).transpose()?;
+        let ranked = self.rank(query, query_vector, mode, k, exact, &admitted)?;
         // One fetch per fragment, then back in rank order.
         let mut wanted: Vec<Vec<usize>> = vec![Vec::new(); self.parts.len()];
         for (i, local) in ranked.iter().filter_map(|r| self.locate(r.row)) {
@@ -238,12 +314,13 @@ impl Searcher {
         mode: Mode,
         k: usize,
         exact: bool,
+        admitted: &Admitted,
     ) -> Result<Vec<Ranked>, SearchError> {
         let k = k.clamp(1, MAX_K);
         let depth = k.saturating_mul(4).max(50);
         let mut hits = match mode {
             Mode::Bm25 => self
-                .bm25(query, k)?
+                .bm25(query, k, admitted)?
                 .into_iter()
                 .enumerate()
                 .map(|(r, (row, score))| Ranked {
@@ -255,7 +332,7 @@ impl Searcher {
                 .collect(),
             Mode::Vector => {
                 let v = query_vector.ok_or(SearchError::NoQueryVector("vector"))?;
-                self.vector(v, k, exact)?
+                self.vector(v, k, exact, admitted)?
                     .into_iter()
                     .enumerate()
                     .map(|(r, (row, score))| Ranked {
@@ -268,8 +345,8 @@ impl Searcher {
             }
             Mode::Hybrid => {
                 let v = query_vector.ok_or(SearchError::NoQueryVector("hybrid"))?;
-                let lexical = self.bm25(query, depth)?;
-                let semantic = self.vector(v, depth, exact)?;
+                let lexical = self.bm25(query, depth, admitted)?;
+                let semantic = self.vector(v, depth, exact, admitted)?;
                 rrf(&lexical, &semantic)
             }
         };
@@ -279,17 +356,23 @@ impl Searcher {
 
     /// BM25 over every fragment with global statistics: the scores one index of the live
     /// rows would give. Returns snapshot rows.
-    fn bm25(&self, query: &str, limit: usize) -> Result<Vec<(usize, f32)>, SearchError> {
+    fn bm25(
+        &self,
+        query: &str,
+        limit: usize,
+        admitted: &Admitted,
+    ) -> Result<Vec<(usize, f32)>, SearchError> {
         let mut parts = Vec::with_capacity(self.parts.len());
         let mut owners = Vec::with_capacity(self.parts.len());
-        for p in &self.parts {
+        for (i, p) in self.parts.iter().enumerate() {
             if let Some(index) = &p.fulltext {
                 parts.push(FulltextPart {
                     index,
                     deletions: p.fragment.deletions(),
+                    allowed: admitted.as_ref().map(|a| &a[i]),
                     deleted_tokens: p.fragment.deleted_tokens(),
                 });
-                owners.push(p);
+                owners.push((i, p));
             }
         }
         if parts.is_empty() && !self.parts.is_empty() {
@@ -298,7 +381,8 @@ impl Searcher {
         let hits = search_parts(&parts, query, limit)?;
         let mut out = Vec::with_capacity(hits.len());
         for (i, h) in hits {
-            let p = owners[i];
+            let (pi, p) = owners[i];
+            let allowed = admitted.as_ref().map(|a| a[pi].as_ref());
             let local = match h.row.filter(|&r| r < p.rows.len()) {
                 Some(r) => Some(r),
                 None => {
@@ -313,7 +397,7 @@ impl Searcher {
                     by_id.get(&h.chunk_id).copied()
                 }
             };
-            if let Some(r) = local.filter(|&r| p.alive(r)) {
+            if let Some(r) = local.filter(|&r| p.wanted(r, allowed)) {
                 out.push((p.offset + r, h.score));
             }
         }
@@ -327,6 +411,7 @@ impl Searcher {
         q: &[f32],
         limit: usize,
         exact: bool,
+        admitted: &Admitted,
     ) -> Result<Vec<(usize, f32)>, SearchError> {
         if q.len() != self.dim {
             return Err(SearchError::Dimension {
@@ -335,27 +420,34 @@ impl Searcher {
             });
         }
         let mut all = Vec::new();
-        for p in &self.parts {
+        for (i, p) in self.parts.iter().enumerate() {
             if p.vectors.rows() == 0 {
                 continue;
             }
-            let graph = if exact { None } else { p.ann()? };
+            let allowed = admitted.as_ref().map(|a| a[i].as_ref());
+            // A filter admitting few rows is answered by scanning them: a graph walk that
+            // must skip nearly every node would find fewer than `limit`.
+            let selective = allowed.is_some_and(|a| a.count() <= FILTER_SCAN_ROWS);
+            let graph = if exact || selective { None } else { p.ann()? };
             let local = match graph {
                 Some(ann) => {
                     // The graph's candidate list (at least ef_search long), re-scored with
                     // the f32 vectors: the scores are exact, only the candidate set is
-                    // approximate.
+                    // approximate. A filter is applied inside the walk (usearch's filtered
+                    // search), not to its results.
                     let want = limit.max(ann.ef_search());
-                    let rows = match p.fragment.deletions() {
-                        Some(_) => ann.candidates_where(q, want, |r| p.alive(r))?,
-                        None => ann.candidates(q, want)?,
+                    let rows = if p.fragment.deletions().is_some() || allowed.is_some() {
+                        ann.candidates_where(q, want, |r| p.wanted(r, allowed))?
+                    } else {
+                        ann.candidates(q, want)?
                     };
                     rescore(&p.vectors, q, rows, limit)
                 }
                 _ => {
-                    let alive = |r: usize| p.alive(r);
+                    let keep = |r: usize| p.wanted(r, allowed);
                     let mask: Option<&(dyn Fn(usize) -> bool + Sync)> =
-                        p.fragment.deletions().map(|_| &alive as _);
+                        (p.fragment.deletions().is_some() || allowed.is_some())
+                            .then_some(&keep as _);
                     exact_top_in_blocks(p.vectors.as_slice(), self.dim, q, limit, SCAN_BLOCK, mask)
                 }
             };
@@ -431,6 +523,10 @@ fn dot_and_norm(v: &[f32], q: &[f32]) -> (f32, f32) {
     }
     (d, n)
 }
+
+/// A filter admitting at most this many rows of a fragment is answered by the exact scan of
+/// those rows instead of the graph.
+const FILTER_SCAN_ROWS: usize = 20_000;
 
 /// Rows per block of the exact scan (each block keeps its own top list; blocks run on the rayon
 /// pool).

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ragops_core::filter::{Field, Filter, Op, Value};
 use ragops_core::{Mode, SnapshotId};
 use ragops_engine::ops::SearchResult;
 use serde::{Deserialize, Serialize};
@@ -36,9 +37,21 @@ pub struct SearchRequest {
     pub snapshot: Option<String>,
     #[serde(default)]
     pub exact: bool,
-    /// Metadata filters arrive with enrichment; a filter is refused until then.
+    /// A filter expression (`lang = "en" AND modified >= 2026-01-01`): only the chunks it
+    /// admits are searched.
     #[serde(default)]
-    pub filter: Option<serde_json::Value>,
+    pub filter: Option<String>,
+    /// Only this tenant's chunks are searched (required when the server runs with
+    /// `require_tenant`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// A search request whose filter and tenant are parsed and combined.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedSearch {
+    pub request: SearchRequest,
+    pub filter: Option<Filter>,
 }
 
 fn default_k() -> usize {
@@ -271,7 +284,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Reads and checks the body of a search request.
-async fn parse_search(state: &AppState, req: Request) -> Result<SearchRequest, ApiError> {
+async fn parse_search(state: &AppState, req: Request) -> Result<CheckedSearch, ApiError> {
     let limits = &state.config.limits;
     let bytes = axum::body::to_bytes(req.into_body(), limits.max_body_bytes)
         .await
@@ -289,13 +302,39 @@ async fn parse_search(state: &AppState, req: Request) -> Result<SearchRequest, A
             format!("the body is not a search request: {e}"),
         )
     })?;
-    if r.filter.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "filter_unsupported",
-            "filters need metadata columns, which this version does not write yet",
-        ));
-    }
+    let parsed = match r.filter.as_deref() {
+        Some(text) => Some(Filter::parse(text).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", e.to_string())
+        })?),
+        None => None,
+    };
+    let tenant = match (&r.tenant, state.config.require_tenant) {
+        (Some(t), _) if t.is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "tenant_required",
+                "`tenant` is empty",
+            ))
+        }
+        (Some(t), _) => Some(Filter::Cmp {
+            field: Field::Tenant,
+            op: Op::Eq,
+            value: Value::Text(t.clone()),
+        }),
+        (None, true) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "tenant_required",
+                "this server serves several tenants: name one with `tenant`",
+            ))
+        }
+        (None, false) => None,
+    };
+    // The tenant is a conjunct: a filter can narrow it, never widen it.
+    let filter = match (tenant, parsed) {
+        (Some(t), Some(f)) => Some(t.and(f)),
+        (t, f) => t.or(f),
+    };
     if r.query.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -321,7 +360,7 @@ async fn parse_search(state: &AppState, req: Request) -> Result<SearchRequest, A
             format!("`k` must be between 1 and {}", limits.max_k),
         ));
     }
-    Ok(r)
+    Ok(CheckedSearch { request: r, filter })
 }
 
 async fn search(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -337,7 +376,7 @@ async fn search(State(state): State<Arc<AppState>>, req: Request) -> Response {
     // place in the queue for longer than any other request.
     let work = async {
         let r = parse_search(&state, req).await?;
-        let mode = r.mode;
+        let mode = r.request.mode;
         run_search(state.clone(), r, started)
             .await
             .map(|resp| (mode, resp))
@@ -366,9 +405,10 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 async fn run_search(
     state: Arc<AppState>,
-    r: SearchRequest,
+    checked: CheckedSearch,
     started: Instant,
 ) -> Result<SearchResponse, ApiError> {
+    let CheckedSearch { request: r, filter } = checked;
     // The snapshot this request answers from, held until it ends.
     let loaded: Arc<Loaded> = match r.snapshot.clone() {
         None => followed(&state).await,
@@ -406,7 +446,7 @@ async fn run_search(
         ragops_store::failpoint("serve-search");
         let hits = loaded
             .searcher
-            .search_with(&query, qvec.as_deref(), mode, k, exact)
+            .search_where(&query, qvec.as_deref(), mode, k, exact, filter.as_ref())
             .map_err(internal)?;
         Ok(SearchResponse {
             snapshot: loaded.id.clone(),
@@ -625,7 +665,7 @@ pub(crate) fn openapi() -> serde_json::Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}}}},
                 "responses": {
                     "200": {"description": "Hits, best first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResponse"}}}},
-                    "400": err("invalid_request, empty_query, query_too_long, k_out_of_range or filter_unsupported"),
+                    "400": err("invalid_request, empty_query, query_too_long, k_out_of_range, invalid_filter or tenant_required"),
                     "401": err("unauthorized"),
                     "404": err("snapshot_not_found"),
                     "413": err("body_too_large"),
@@ -652,7 +692,8 @@ pub(crate) fn openapi() -> serde_json::Value {
                 "mode": {"type": "string", "enum": ["hybrid", "vector", "bm25"], "default": "hybrid"},
                 "snapshot": {"type": "string", "description": "id, unique prefix or tag; the followed snapshot when absent"},
                 "exact": {"type": "boolean", "default": false, "description": "scan every vector instead of the HNSW graph"},
-                "filter": {"description": "not supported yet: refused with filter_unsupported"}
+                "filter": {"type": "string", "description": "filter expression, e.g. lang = \"en\" AND tenant = \"acme\" AND modified >= 2026-01-01 (fields lang, tenant, format, path, doc, title, modified, created, keywords, acl, meta.NAME; =, !=, <, <=, >, >=, IN, NOT, AND, OR)"},
+                "tenant": {"type": "string", "description": "search only this tenant's chunks; required when the server runs with require_tenant"}
             }},
             "SearchResponse": {"type": "object", "properties": {
                 "snapshot": {"type": "string", "description": "the snapshot that answered"},

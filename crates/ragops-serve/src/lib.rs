@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub drain: Duration,
     /// A reader lease's time to live (renewed at a third of it).
     pub lease_ttl: Duration,
+    /// Every search must name a tenant, and sees only that tenant's chunks.
+    pub require_tenant: bool,
 }
 
 /// Request limits.
@@ -89,6 +91,7 @@ impl ServeConfig {
             poll: Duration::from_millis(250),
             drain: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(30),
+            require_tenant: false,
         }
     }
 }

@@ -25,6 +25,10 @@
 //! | lang         | Utf8, nullable                | ISO 639-1 (`language` step); absent in   |
 //! |              |                               | older tables                             |
 //! | lang_confidence | Float32, nullable          | the detector's confidence, 0 to 1        |
+//! | tenant       | Utf8, nullable                | `metadata` step; absent in older tables  |
+//! | acl          | List<Utf8>                    | `metadata` step                          |
+//! | created      | Int64, nullable               | declared date, Unix seconds              |
+//! | metadata     | Utf8, nullable                | declared fields, a JSON object of strings|
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -88,7 +92,43 @@ fn schema(dim: usize) -> SchemaRef {
         Field::new("page_end", DataType::UInt32, true),
         Field::new("lang", DataType::Utf8, true),
         Field::new("lang_confidence", DataType::Float32, true),
+        Field::new("tenant", DataType::Utf8, true),
+        Field::new(
+            "acl",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            false,
+        ),
+        Field::new("created", DataType::Int64, true),
+        Field::new("metadata", DataType::Utf8, true),
     ]))
+}
+
+/// The enrichment columns of rows, in schema order (after `page_end`).
+fn meta_columns(rows: &[ChunkRow]) -> Vec<ArrayRef> {
+    let mut acl = ListBuilder::new(StringBuilder::new());
+    for r in rows {
+        for a in &r.meta.acl {
+            acl.values().append_value(a);
+        }
+        acl.append(true);
+    }
+    vec![
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.meta.lang.as_deref()),
+        )),
+        Arc::new(Float32Array::from_iter(
+            rows.iter().map(|r| r.meta.lang_confidence),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.meta.tenant.as_deref()),
+        )),
+        Arc::new(acl.finish()),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.meta.created))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| {
+            (!r.meta.metadata.is_empty())
+                .then(|| serde_json::to_string(&r.meta.metadata).unwrap_or_default())
+        }))),
+    ]
 }
 
 fn pq_err(path: &Path, e: impl Into<crate::Source>) -> StoreError {
@@ -247,13 +287,8 @@ impl ChunkTableWriter {
                 .map_err(|e| pq_err(&self.path, e))?,
             ),
             Arc::new(UInt32Array::from_iter(chunks.iter().map(|c| c.page_end))),
-            Arc::new(StringArray::from_iter(
-                rows.iter().map(|r| r.meta.lang.as_deref()),
-            )),
-            Arc::new(Float32Array::from_iter(
-                rows.iter().map(|r| r.meta.lang_confidence),
-            )),
         ];
+        let columns: Vec<ArrayRef> = columns.into_iter().chain(meta_columns(rows)).collect();
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| pq_err(&self.path, e))?;
         self.writer
@@ -400,6 +435,10 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
     // Enrichment columns: absent in tables written before the step existed.
     let lang = column::<StringArray>(batch, "lang", path).ok();
     let lang_confidence = column::<Float32Array>(batch, "lang_confidence", path).ok();
+    let tenant = column::<StringArray>(batch, "tenant", path).ok();
+    let acl = column::<ListArray>(batch, "acl", path).ok();
+    let created = column::<Int64Array>(batch, "created", path).ok();
+    let metadata = column::<StringArray>(batch, "metadata", path).ok();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
@@ -441,6 +480,27 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
                 lang_confidence: lang_confidence
                     .filter(|l| l.is_valid(i))
                     .map(|l| l.value(i)),
+                tenant: tenant
+                    .filter(|t| t.is_valid(i))
+                    .map(|t| t.value(i).to_string()),
+                acl: match acl.filter(|a| a.is_valid(i)) {
+                    Some(a) => {
+                        let items = a.value(i);
+                        let items = items
+                            .as_any()
+                            .downcast_ref::<StringArray>()
+                            .ok_or_else(|| pq_err(path, "acl items are not Utf8"))?;
+                        (0..items.len())
+                            .map(|j| items.value(j).to_string())
+                            .collect()
+                    }
+                    None => Vec::new(),
+                },
+                created: created.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
+                metadata: metadata
+                    .filter(|m| m.is_valid(i))
+                    .and_then(|m| serde_json::from_str(m.value(i)).ok())
+                    .unwrap_or_default(),
             },
         });
     }
@@ -599,17 +659,36 @@ impl ChunkRows {
             .collect()
     }
 
-    /// Every batch of one column, in row order (only that column is read).
-    fn column_batches(
-        &self,
-        name: &str,
-    ) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + '_, StoreError> {
-        let idx = self
-            .meta
+    /// The position of a column in the table's schema.
+    pub(crate) fn column_index(&self, name: &str) -> Option<usize> {
+        self.meta
             .schema()
             .fields()
             .iter()
             .position(|f| f.name() == name)
+    }
+
+    /// A column of a batch as its arrow type, or an error naming the table.
+    pub(crate) fn typed<'a, T: 'static>(
+        &self,
+        batch: &'a RecordBatch,
+        name: &str,
+    ) -> Result<&'a T, StoreError> {
+        column::<T>(batch, name, &self.path)
+    }
+
+    /// An error about this table.
+    pub(crate) fn error(&self, message: String) -> StoreError {
+        pq_err(&self.path, message)
+    }
+
+    /// Every batch of one column, in row order (only that column is read).
+    pub(crate) fn column_batches(
+        &self,
+        name: &str,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + '_, StoreError> {
+        let idx = self
+            .column_index(name)
             .ok_or_else(|| pq_err(&self.path, format!("no {name} column")))?;
         let mask = ProjectionMask::roots(self.meta.parquet_schema(), [idx]);
         let file = File::open(&self.path).map_err(crate::io(&self.path))?;
@@ -745,6 +824,18 @@ pub(crate) mod tests {
             meta: ChunkMeta {
                 lang: (!i.is_multiple_of(4)).then(|| "de".to_string()),
                 lang_confidence: (!i.is_multiple_of(4)).then_some(0.5 + i as f32 / 1000.0),
+                tenant: (i % 3 == 1).then(|| format!("t{}", i % 2)),
+                acl: if i.is_multiple_of(5) {
+                    vec!["hr".into(), "ops".into()]
+                } else {
+                    Vec::new()
+                },
+                created: i.is_multiple_of(2).then_some(1_700_000_000 + i64::from(i)),
+                metadata: if i.is_multiple_of(7) {
+                    [("author".to_string(), format!("a{i}"))].into()
+                } else {
+                    Default::default()
+                },
             },
         }
     }

@@ -278,6 +278,7 @@ impl FulltextIndex {
         let part = FulltextPart {
             index: self,
             deletions: None,
+            allowed: None,
             deleted_tokens: &BTreeMap::new(),
         };
         Ok(search_parts(&[part], query, limit)?
@@ -334,6 +335,11 @@ impl FulltextIndex {
 pub struct FulltextPart<'a> {
     pub index: &'a FulltextIndex,
     pub deletions: Option<&'a Arc<DeletionVector>>,
+    /// The rows a query's filter admits (all when `None`). Applied while collecting, before
+    /// the top-k; BM25 statistics stay those of all live rows, as a filter does not change
+    /// what a term is worth. Indexes written before rows were recorded cannot apply it: the
+    /// caller filters their hits.
+    pub allowed: Option<&'a Arc<crate::RowSet>>,
     /// Tokens of the masked rows per field (see [`FulltextIndex::count_tokens`]).
     pub deleted_tokens: &'a BTreeMap<String, u64>,
 }
@@ -424,18 +430,23 @@ pub fn search_parts(
     for (i, (p, searcher)) in parts.iter().zip(&stats.searchers).enumerate() {
         let top = TopDocs::with_limit(limit).order_by_score();
         let err = |e| ft_err(&p.index.path, e);
-        let hits = match p.deletions {
-            Some(del) => {
-                let del = Arc::clone(del);
-                let alive = move |row: u64| !del.is_deleted(row as usize);
-                let filtered = FilterCollector::new("row".to_string(), alive, top);
-                searcher
-                    .search_with_statistics_provider(q.as_ref(), &filtered, &stats)
-                    .map_err(err)?
-            }
-            None => searcher
+        let allowed = p.allowed.filter(|_| p.index.fields.row.is_some());
+        let hits = if p.deletions.is_some() || allowed.is_some() {
+            let del = p.deletions.map(Arc::clone);
+            let allowed = allowed.map(Arc::clone);
+            let keep = move |row: u64| {
+                let row = row as usize;
+                del.as_ref().is_none_or(|d| !d.is_deleted(row))
+                    && allowed.as_ref().is_none_or(|a| a.contains(row))
+            };
+            let filtered = FilterCollector::new("row".to_string(), keep, top);
+            searcher
+                .search_with_statistics_provider(q.as_ref(), &filtered, &stats)
+                .map_err(err)?
+        } else {
+            searcher
                 .search_with_statistics_provider(q.as_ref(), &top, &stats)
-                .map_err(err)?,
+                .map_err(err)?
         };
         all.extend(hits.into_iter().map(|(s, a)| (s, i, a)));
     }
@@ -583,11 +594,13 @@ mod tests {
             FulltextPart {
                 index: &a,
                 deletions: Some(&del),
+                allowed: None,
                 deleted_tokens: &deleted_tokens,
             },
             FulltextPart {
                 index: &b,
                 deletions: None,
+                allowed: None,
                 deleted_tokens: &none,
             },
         ];

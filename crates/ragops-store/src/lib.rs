@@ -32,6 +32,7 @@
 mod ann;
 mod cache;
 mod chunks;
+mod columns;
 mod failpoint;
 mod fragment;
 mod fsutil;
@@ -40,6 +41,7 @@ mod lease;
 mod lock;
 mod manifest;
 mod refs;
+mod rowset;
 mod snapshot;
 mod store;
 mod vectors;
@@ -58,6 +60,7 @@ pub use manifest::{
     Catalog, Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
 };
 pub use refs::{parse_ref, valid_tag, Expect, RefMove};
+pub use rowset::{ListColumn, RowSet, TextColumn};
 pub use snapshot::{CarriedFragment, Snapshot, SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};
 pub use vectors::{VectorFile, Vectors};

@@ -16,9 +16,9 @@ use crate::model::ModelIdentity;
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
     ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, EmbeddingConfig, EnrichConfig,
-    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, PiiConfig, PiiMode,
-    RetentionConfig, SourcesConfig, StoreConfig, VectorIndexKind, DEFAULT_HNSW_MIN_ROWS,
-    DEFAULT_MODEL,
+    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, MetadataConfig, PiiConfig,
+    PiiMode, RetentionConfig, ServeSettings, SourcesConfig, StoreConfig, VectorIndexKind,
+    DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub struct PipelineConfig {
     pub index: IndexConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default, skip_serializing_if = "ServeSettings::is_default")]
+    pub serve: ServeSettings,
 }
 
 /// Removes `.` and resolvable `..` components without touching the file system.

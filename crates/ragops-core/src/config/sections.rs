@@ -66,6 +66,10 @@ pub struct JsonlConfig {
     /// Index "title text" as the document text (how BEIR and MTEB embed a corpus record).
     #[serde(default, skip_serializing_if = "is_false")]
     pub title_in_text: bool,
+    /// Record fields kept as declared metadata (strings, numbers, booleans and lists of
+    /// them), e.g. `["author", "tenant", "acl", "date"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata_fields: Vec<String>,
 }
 
 impl Default for JsonlConfig {
@@ -75,6 +79,7 @@ impl Default for JsonlConfig {
             text_field: "text".into(),
             title_field: Some("title".into()),
             title_in_text: false,
+            metadata_fields: Vec::new(),
         }
     }
 }
@@ -168,6 +173,53 @@ pub struct EnrichConfig {
     /// Settings of the `pii` step.
     #[serde(default, skip_serializing_if = "PiiConfig::is_default")]
     pub pii: PiiConfig,
+    /// Settings of the `metadata` step.
+    #[serde(default, skip_serializing_if = "MetadataConfig::is_default")]
+    pub metadata: MetadataConfig,
+}
+
+/// `[enrich.metadata]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// The declared field naming a document's tenant.
+    #[serde(default = "tenant_field")]
+    pub tenant_field: String,
+    /// The declared field listing who may read a document (a list, or comma-separated).
+    #[serde(default = "acl_field")]
+    pub acl_field: String,
+    /// Where the tenant is in a document's path when no field names it: `"{tenant}/**"`
+    /// (segments match literally, `*` one segment, `**` the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_from_path: Option<String>,
+    /// Declared fields kept in the `metadata` column (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}
+
+fn tenant_field() -> String {
+    "tenant".into()
+}
+
+fn acl_field() -> String {
+    "acl".into()
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        Self {
+            tenant_field: tenant_field(),
+            acl_field: acl_field(),
+            tenant_from_path: None,
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl MetadataConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl EnrichConfig {
@@ -187,6 +239,9 @@ impl EnrichConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnrichStep {
+    /// Declared metadata (front matter, JSONL fields), tenant, ACL and date
+    /// (`[enrich.metadata]`).
+    Metadata,
     /// Find PII and secrets; count, redact or drop (`[enrich.pii]`).
     Pii,
     /// The ISO 639-1 language and a confidence, per document and per chunk.
@@ -240,6 +295,7 @@ impl Default for EnrichConfig {
             contextual_header: true,
             steps: Vec::new(),
             pii: PiiConfig::default(),
+            metadata: MetadataConfig::default(),
         }
     }
 }
@@ -567,5 +623,21 @@ impl std::fmt::Display for ChunkUnit {
             ChunkUnit::Tokens => "tokens",
             ChunkUnit::Chars => "chars",
         })
+    }
+}
+
+/// `[serve]`: settings of `ragops serve` when it is given this pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    /// Every search request must name a tenant (`"tenant": "..."`), and sees only that
+    /// tenant's chunks.
+    #[serde(default)]
+    pub require_tenant: bool,
+}
+
+impl ServeSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }

@@ -501,6 +501,19 @@ impl Producer<'_> {
         documents: &mut [Document],
     ) -> Result<Vec<Vec<(Chunk, ChunkMeta)>>, EngineError> {
         let enrich = &self.session.pipeline.config.enrich;
+        // Declared metadata first: front matter leaves the text before anything reads it.
+        let metas: Vec<Option<ragops_enrich::metadata::DocMetadata>> =
+            if enrich.steps.contains(&EnrichStep::Metadata) {
+                documents
+                    .par_iter_mut()
+                    .map(|d| {
+                        let path = d.id.file_id().to_string();
+                        Some(ragops_enrich::metadata::apply(&enrich.metadata, d, &path))
+                    })
+                    .collect()
+            } else {
+                vec![None; documents.len()]
+            };
         let mut tally = PiiTally::default();
         if let Some((detector, mode)) = self.pii {
             let tallies: Vec<PiiTally> = documents
@@ -512,15 +525,26 @@ impl Producer<'_> {
         let language = enrich.steps.contains(&EnrichStep::Language);
         let mut per_doc: Vec<Vec<(Chunk, ChunkMeta)>> = documents
             .par_iter()
-            .map(|d| {
+            .zip(&metas)
+            .map(|(d, declared)| {
                 let chunks = self.chunker.chunk(d)?;
+                let base = match declared {
+                    Some(m) => ChunkMeta {
+                        tenant: m.tenant.clone(),
+                        acl: m.acl.clone(),
+                        created: m.created,
+                        metadata: m.fields.clone(),
+                        ..ChunkMeta::default()
+                    },
+                    None => ChunkMeta::default(),
+                };
                 let doc_lang = language
                     .then(|| ragops_enrich::language::detect(&d.text))
                     .flatten();
                 Ok(chunks
                     .into_iter()
                     .map(|c| {
-                        let mut meta = ChunkMeta::default();
+                        let mut meta = base.clone();
                         if language {
                             if let Some(l) =
                                 ragops_enrich::language::for_chunk(&c.text, doc_lang.as_ref())

@@ -30,6 +30,8 @@ pub struct EvalOptions {
     pub show_hits: usize,
     /// Force the exact vector scan (ignore the snapshot's HNSW graph).
     pub exact: bool,
+    /// Search only the rows this filter admits.
+    pub filter: Option<ragops_search::Filter>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +91,7 @@ pub fn eval(opts: &EvalOptions) -> Result<EvalReport, EngineError> {
     let set = load_questions(&opts.questions)?;
     let mut searcher = open_searcher(&store, &opts.snapshot)?;
     searcher.set_exact(opts.exact);
+    searcher.set_filter(opts.filter.clone());
     let needs_vectors = opts.modes.iter().any(|m| Searcher::needs_vector(*m));
     let vectors = if needs_vectors {
         query_vectors(&load_for_snapshot(searcher.manifest())?, &set)?

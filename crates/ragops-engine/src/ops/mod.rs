@@ -21,4 +21,4 @@ pub use refs::{rollback, tag, untag};
 pub(crate) use search::open_searcher;
 pub use search::{search, SearchResult, SearchResults};
 pub use snapshots::{list, retention, show, ShownSnapshot};
-pub use store::{resolve_store, DEFAULT_PIPELINE};
+pub use store::{resolve_serve_settings, resolve_store, DEFAULT_PIPELINE};

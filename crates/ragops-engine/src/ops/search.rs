@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ragops_core::{Mode, SnapshotId};
-use ragops_search::{SearchHit, Searcher};
+use ragops_search::{Filter, SearchHit, Searcher};
 use ragops_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +71,9 @@ pub struct SearchResults {
     /// re-scored exactly) or `flat` (exact scan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_search: Option<String>,
+    /// The filter the rows were limited to, as parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     pub results: Vec<SearchResult>,
 }
 
@@ -91,7 +94,8 @@ pub(crate) fn open_searcher(store: &Store, name: &str) -> Result<Searcher, Engin
     }
 }
 
-/// The `k` best chunks of a snapshot for a query; `exact` forces the exact vector scan.
+/// The `k` best chunks of a snapshot for a query; `exact` forces the exact vector scan;
+/// `filter` limits the rows searched.
 pub fn search(
     store_dir: &Path,
     snapshot: &str,
@@ -99,6 +103,7 @@ pub fn search(
     mode: Mode,
     k: usize,
     exact: bool,
+    filter: Option<&Filter>,
 ) -> Result<SearchResults, EngineError> {
     let store = Store::open(store_dir)?;
     // The query is embedded before the snapshot is opened: the model's load (its weights read
@@ -114,6 +119,7 @@ pub fn search(
     };
     let mut searcher = open_searcher(&store, snapshot)?;
     searcher.set_exact(exact);
+    searcher.set_filter(filter.cloned());
     let qvec = match qvec {
         // The ref moved to a snapshot of another model between the two reads: embed again.
         Some((model, _)) if model != searcher.manifest().model => {
@@ -128,6 +134,7 @@ pub fn search(
         mode,
         query: query.to_string(),
         vector_search: Searcher::needs_vector(mode).then(|| searcher.vector_method().to_string()),
+        filter: filter.map(ToString::to_string),
         results,
     })
 }

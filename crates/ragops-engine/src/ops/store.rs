@@ -20,6 +20,21 @@ pub(crate) fn pipeline_or_default(
 
 /// The store directory: `store` when given, else the pipeline's `[store] dir` (the given
 /// pipeline file, or `pipelines/default.toml` when it exists), else `.ragops`.
+/// The `[serve]` settings of the pipeline the store flags name (explicit `-p`, else
+/// `pipelines/default.toml` when present), or the defaults.
+pub fn resolve_serve_settings(
+    pipeline: Option<&Path>,
+) -> Result<ragops_core::ServeSettings, EngineError> {
+    if let Some(p) = pipeline {
+        return Ok(LoadedPipeline::load(p)?.config.serve);
+    }
+    let default = Path::new(DEFAULT_PIPELINE);
+    if default.is_file() {
+        return Ok(LoadedPipeline::load(default)?.config.serve);
+    }
+    Ok(ragops_core::ServeSettings::default())
+}
+
 pub fn resolve_store(
     pipeline: Option<&Path>,
     store: Option<&Path>,
