@@ -54,7 +54,7 @@ pub fn tenant_corpus(dir: &Path) -> (PathBuf, PathBuf) {
         "[sources.jsonl]\nid_field = \"id\"\ntext_field = \"text\"\nmetadata_fields = [\"author\"]\n\n[chunking]",
     );
     let text = format!(
-        "{text}\n[enrich]\nsteps = [\"metadata\", \"language\", \"contextual_header\"]\n\n\
+        "{text}\n[enrich]\nsteps = [\"metadata\", \"language\", \"keywords\", \"contextual_header\"]\n\n\
          [enrich.metadata]\ntenant_from_path = \"{{tenant}}/**\"\n"
     );
     std::fs::write(&p, text).expect("pipeline");
@@ -188,4 +188,37 @@ fn a_bad_filter_is_named_with_its_place() {
     ]);
     assert!(err.contains("quote strings"), "{err}");
     assert!(err.contains("       ^"), "{err}");
+}
+
+#[test]
+fn keywords_are_stored_returned_and_filterable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_p, store) = tenant_corpus(tmp.path());
+    let all = query(&store, "standby database replication", "vector", "20", None);
+    let with: Vec<_> = all
+        .results
+        .iter()
+        .filter(|h| !h.keywords.is_empty())
+        .collect();
+    assert!(!with.is_empty(), "{:?}", all.results);
+    assert!(with.iter().all(|h| h.keywords.len() <= 5));
+    let kw = with[0].keywords[0].clone();
+    let f = format!("keywords = \"{kw}\"");
+    let r = query(
+        &store,
+        "standby database replication",
+        "hybrid",
+        "20",
+        Some(&f),
+    );
+    assert!(!r.results.is_empty());
+    assert!(
+        r.results.iter().all(|h| h.keywords.contains(&kw)),
+        "{kw}: {:?}",
+        r.results
+    );
+    assert!(
+        all.results.iter().any(|h| !h.keywords.contains(&kw)),
+        "the filter narrows"
+    );
 }

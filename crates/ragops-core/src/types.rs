@@ -204,6 +204,9 @@ pub struct ChunkMeta {
     /// The detector's confidence in `lang`, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang_confidence: Option<f32>,
+    /// The chunk's key phrases, best first (`keywords` step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
     /// The document's tenant (`metadata` step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,

@@ -711,6 +711,8 @@ pub(crate) fn openapi() -> serde_json::Value {
                 "start_char": {"type": "integer"}, "end_char": {"type": "integer"},
                 "bm25_rank": {"type": "integer", "nullable": true}, "vector_rank": {"type": "integer", "nullable": true},
                 "lang": {"type": "string", "description": "ISO 639-1 language (enrichment step `language`); absent when unknown"},
+                "keywords": {"type": "array", "items": {"type": "string"}, "description": "key phrases (enrichment step `keywords`)"},
+                "tenant": {"type": "string", "description": "the document's tenant (enrichment step `metadata`)"},
                 "text": {"type": "string"}
             }},
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {

@@ -29,6 +29,7 @@
 //! | acl          | List<Utf8>                    | `metadata` step                          |
 //! | created      | Int64, nullable               | declared date, Unix seconds              |
 //! | metadata     | Utf8, nullable                | declared fields, a JSON object of strings|
+//! | keywords     | List<Utf8>                    | key phrases, best first (`keywords` step)|
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -100,18 +101,26 @@ fn schema(dim: usize) -> SchemaRef {
         ),
         Field::new("created", DataType::Int64, true),
         Field::new("metadata", DataType::Utf8, true),
+        Field::new(
+            "keywords",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            false,
+        ),
     ]))
 }
 
 /// The enrichment columns of rows, in schema order (after `page_end`).
 fn meta_columns(rows: &[ChunkRow]) -> Vec<ArrayRef> {
-    let mut acl = ListBuilder::new(StringBuilder::new());
-    for r in rows {
-        for a in &r.meta.acl {
-            acl.values().append_value(a);
+    let list = |get: &dyn Fn(&ChunkRow) -> &Vec<String>| {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            for a in get(r) {
+                b.values().append_value(a);
+            }
+            b.append(true);
         }
-        acl.append(true);
-    }
+        b.finish()
+    };
     vec![
         Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.meta.lang.as_deref()),
@@ -122,12 +131,13 @@ fn meta_columns(rows: &[ChunkRow]) -> Vec<ArrayRef> {
         Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.meta.tenant.as_deref()),
         )),
-        Arc::new(acl.finish()),
+        Arc::new(list(&|r| &r.meta.acl)),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.meta.created))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| {
             (!r.meta.metadata.is_empty())
                 .then(|| serde_json::to_string(&r.meta.metadata).unwrap_or_default())
         }))),
+        Arc::new(list(&|r| &r.meta.keywords)),
     ]
 }
 
@@ -439,6 +449,22 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
     let acl = column::<ListArray>(batch, "acl", path).ok();
     let created = column::<Int64Array>(batch, "created", path).ok();
     let metadata = column::<StringArray>(batch, "metadata", path).ok();
+    let keywords = column::<ListArray>(batch, "keywords", path).ok();
+    let strings = |list: Option<&ListArray>, i: usize, what: &str| {
+        let Some(a) = list.filter(|a| a.is_valid(i)) else {
+            return Ok(Vec::new());
+        };
+        let items = a.value(i);
+        let items = items
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| pq_err(path, format!("{what} items are not Utf8")))?;
+        Ok::<_, StoreError>(
+            (0..items.len())
+                .map(|j| items.value(j).to_string())
+                .collect(),
+        )
+    };
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
@@ -483,19 +509,8 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
                 tenant: tenant
                     .filter(|t| t.is_valid(i))
                     .map(|t| t.value(i).to_string()),
-                acl: match acl.filter(|a| a.is_valid(i)) {
-                    Some(a) => {
-                        let items = a.value(i);
-                        let items = items
-                            .as_any()
-                            .downcast_ref::<StringArray>()
-                            .ok_or_else(|| pq_err(path, "acl items are not Utf8"))?;
-                        (0..items.len())
-                            .map(|j| items.value(j).to_string())
-                            .collect()
-                    }
-                    None => Vec::new(),
-                },
+                acl: strings(acl, i, "acl")?,
+                keywords: strings(keywords, i, "keywords")?,
                 created: created.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
                 metadata: metadata
                     .filter(|m| m.is_valid(i))
@@ -831,6 +846,11 @@ pub(crate) mod tests {
                     Vec::new()
                 },
                 created: i.is_multiple_of(2).then_some(1_700_000_000 + i64::from(i)),
+                keywords: if i.is_multiple_of(3) {
+                    vec!["replication lag".into(), "standby".into()]
+                } else {
+                    Vec::new()
+                },
                 metadata: if i.is_multiple_of(7) {
                     [("author".to_string(), format!("a{i}"))].into()
                 } else {

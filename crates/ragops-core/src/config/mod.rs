@@ -16,9 +16,9 @@ use crate::model::ModelIdentity;
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
     ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, EmbeddingConfig, EnrichConfig,
-    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, MetadataConfig, PiiConfig,
-    PiiMode, RetentionConfig, ServeSettings, SourcesConfig, StoreConfig, VectorIndexKind,
-    DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
+    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, KeywordsConfig,
+    MetadataConfig, PiiConfig, PiiMode, RetentionConfig, ServeSettings, SourcesConfig, StoreConfig,
+    VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +199,13 @@ impl PipelineConfig {
                     ""
                 },
             )
+            .part(
+                if self.enrich.steps.contains(&crate::EnrichStep::Keywords) {
+                    KEYWORDS_RULES
+                } else {
+                    ""
+                },
+            )
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
             .part(LOADERS)
@@ -250,6 +257,9 @@ pub const PII_RULES: &str = "ragops-pii/1";
 /// Version of the language detector (`ragops_enrich::language`: whatlang's models), part of
 /// the reuse key of a pipeline with the `language` step.
 pub const LANGUAGE_MODEL: &str = "ragops-lang/1 whatlang-0.18";
+/// Version of the key-phrase scoring (`ragops_enrich::keywords`), part of the reuse key of a
+/// pipeline with the `keywords` step.
+pub const KEYWORDS_RULES: &str = "ragops-keywords/1 stop-words-0.10";
 
 /// What of a configuration shapes a snapshot's content (see [`PipelineConfig::content_json`]).
 /// Serialised to a JSON value, whose keys are sorted, and hashed.

@@ -176,6 +176,44 @@ pub struct EnrichConfig {
     /// Settings of the `metadata` step.
     #[serde(default, skip_serializing_if = "MetadataConfig::is_default")]
     pub metadata: MetadataConfig,
+    /// Settings of the `keywords` step.
+    #[serde(default, skip_serializing_if = "KeywordsConfig::is_default")]
+    pub keywords: KeywordsConfig,
+}
+
+/// `[enrich.keywords]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeywordsConfig {
+    /// Key phrases kept per chunk.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+    /// Most words in a key phrase.
+    #[serde(default = "default_max_ngram")]
+    pub max_ngram: usize,
+}
+
+fn default_top_n() -> usize {
+    5
+}
+
+fn default_max_ngram() -> usize {
+    3
+}
+
+impl Default for KeywordsConfig {
+    fn default() -> Self {
+        Self {
+            top_n: default_top_n(),
+            max_ngram: default_max_ngram(),
+        }
+    }
+}
+
+impl KeywordsConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// `[enrich.metadata]`.
@@ -246,6 +284,8 @@ pub enum EnrichStep {
     Pii,
     /// The ISO 639-1 language and a confidence, per document and per chunk.
     Language,
+    /// The top key phrases of each chunk (`[enrich.keywords]`).
+    Keywords,
     /// Prepend title and heading path to the embedded text.
     ContextualHeader,
 }
@@ -296,6 +336,7 @@ impl Default for EnrichConfig {
             steps: Vec::new(),
             pii: PiiConfig::default(),
             metadata: MetadataConfig::default(),
+            keywords: KeywordsConfig::default(),
         }
     }
 }

@@ -523,6 +523,7 @@ impl Producer<'_> {
             tallies.iter().for_each(|t| tally.add(t));
         }
         let language = enrich.steps.contains(&EnrichStep::Language);
+        let keywords = enrich.steps.contains(&EnrichStep::Keywords);
         let mut per_doc: Vec<Vec<(Chunk, ChunkMeta)>> = documents
             .par_iter()
             .zip(&metas)
@@ -552,6 +553,14 @@ impl Producer<'_> {
                                 meta.lang = Some(l.code);
                                 meta.lang_confidence = Some(l.confidence);
                             }
+                        }
+                        if keywords {
+                            meta.keywords = ragops_enrich::keywords::extract(
+                                &c.text,
+                                meta.lang.as_deref(),
+                                enrich.keywords.top_n,
+                                enrich.keywords.max_ngram,
+                            );
                         }
                         (c, meta)
                     })

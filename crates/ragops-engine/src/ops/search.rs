@@ -30,6 +30,12 @@ pub struct SearchResult {
     /// ISO 639-1 language of the chunk (the `language` enrichment step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
+    /// Key phrases of the chunk (the `keywords` step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// The document's tenant (the `metadata` step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub text: String,
 }
 
@@ -55,6 +61,8 @@ impl SearchResult {
                     bm25_rank: h.bm25_rank,
                     vector_rank: h.vector_rank,
                     lang: h.meta.lang,
+                    keywords: h.meta.keywords,
+                    tenant: h.meta.tenant,
                     text: c.text,
                 }
             })
