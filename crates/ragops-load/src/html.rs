@@ -13,6 +13,8 @@ pub(crate) struct RenderedPage {
     pub title: Option<String>,
     pub text: String,
     pub sections: Vec<Section>,
+    /// `<meta>` description, keywords, author and date, and `<html lang>` (as `lang`).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 const SKIP: &[&str] = &[
@@ -84,7 +86,40 @@ pub(crate) fn render(source: &str, budget: &Budget) -> Result<RenderedPage, Skip
         title,
         text,
         sections,
+        metadata: meta_tags(&doc),
     })
+}
+
+/// The page's declared metadata: `<meta name=description|keywords|author|date>`,
+/// `<meta property=article:published_time>` (as `date`) and `<html lang>` (as `lang`); each
+/// value collapsed and capped at 1,000 characters, the first of each name kept.
+fn meta_tags(doc: &Html) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(sel) = Selector::parse("meta[content]") {
+        for m in doc.select(&sel) {
+            let e = m.value();
+            let key = e.attr("name").or_else(|| e.attr("property")).unwrap_or("");
+            let name = match key.to_ascii_lowercase().as_str() {
+                "description" => "description",
+                "keywords" => "keywords",
+                "author" => "author",
+                "date" | "article:published_time" | "dc.date" => "date",
+                _ => continue,
+            };
+            let v: String = collapse(e.attr("content").unwrap_or(""))
+                .chars()
+                .take(1000)
+                .collect();
+            if !v.is_empty() {
+                out.entry(name.to_string()).or_insert(v);
+            }
+        }
+    }
+    let lang = doc.root_element().value().attr("lang").map(str::trim);
+    if let Some(l) = lang.filter(|l| !l.is_empty() && l.len() <= 35) {
+        out.insert("lang".to_string(), l.to_string());
+    }
+    out
 }
 
 fn parse(source: &str, budget: &Budget) -> Result<Html, SkipReason> {
@@ -497,6 +532,23 @@ mod tests {
         assert!(page.sections[0].title.chars().count() <= crate::MAX_TITLE_CHARS + 1);
         assert!(page.title.unwrap().chars().count() <= crate::MAX_TITLE_CHARS + 1);
         assert!(page.text.len() > 9000);
+    }
+
+    #[test]
+    fn meta_tags_and_lang_are_declared_metadata() {
+        let page = render(
+            "<html lang=\"de\"><head><title>T</title><meta name=\"description\" content=\" A  page \">\
+             <meta name=\"author\" content=\"Jane\"><meta property=\"article:published_time\" content=\"2026-01-02\">\
+             <meta name=\"viewport\" content=\"x\"></head><body><p>Text.</p></body></html>",
+            &budget(),
+        )
+        .unwrap();
+        let m = &page.metadata;
+        assert_eq!(m.get("description").map(String::as_str), Some("A page"));
+        assert_eq!(m.get("author").map(String::as_str), Some("Jane"));
+        assert_eq!(m.get("date").map(String::as_str), Some("2026-01-02"));
+        assert_eq!(m.get("lang").map(String::as_str), Some("de"));
+        assert!(!m.contains_key("viewport"));
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub fn load_bytes(
             }
             Document {
                 sections: page.sections,
+                metadata: page.metadata,
                 ..doc(page.title, page.text)
             }
         }
@@ -172,6 +173,7 @@ pub fn load_bytes(
             let extracted = pdf::extract(bytes, &budget)?;
             Document {
                 pages: extracted.pages,
+                metadata: extracted.metadata,
                 ..doc(extracted.title, extracted.text)
             }
         }

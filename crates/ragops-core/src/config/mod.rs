@@ -241,9 +241,10 @@ pub const TOKEN_SPLITTER: &str = "ragops-split/1";
 
 /// Names the loaders' output (the text and pages they extract from a file's bytes). It is part of
 /// the reuse key, so a ragops whose loaders extract differently (PDF fonts and layout in
-/// `ragops-load/2`) loads every file again instead of reusing chunks of the old text. Bump it
-/// whenever a loader's output changes for some input.
-pub const LOADERS: &str = "ragops-load/2";
+/// `ragops-load/2`; declared metadata of HTML and PDF in `ragops-load/3`) loads every file again
+/// instead of reusing chunks of the old text. Bump it whenever a loader's output changes for
+/// some input.
+pub const LOADERS: &str = "ragops-load/3";
 
 /// Names the contextual header (`ragops_enrich::header`: title and heading path, capped at 200
 /// characters and 32 words). It is part of the reuse key when headers are on, and of the

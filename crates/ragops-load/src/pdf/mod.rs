@@ -36,6 +36,9 @@ pub(crate) struct ExtractedPdf {
     pub title: Option<String>,
     pub text: String,
     pub pages: Vec<PageSpan>,
+    /// The Info dictionary's author, subject, keywords and dates (`date`: CreationDate as
+    /// `YYYY-MM-DD`, `modified`: ModDate).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// Most bytes a single stream may inflate to while the file is parsed (object streams).
@@ -254,6 +257,7 @@ fn extract_inner(bytes: &[u8], budget: &Budget) -> Result<ExtractedPdf, SkipReas
     }
     let title = info_title(&doc).map(|t| crate::cap_title(&t));
     Ok(ExtractedPdf {
+        metadata: info_metadata(&doc),
         title,
         text,
         pages: spans,
@@ -331,6 +335,64 @@ fn clean_page(raw: &str) -> String {
     out
 }
 
+/// Declared metadata from the Info dictionary: text fields as they are, dates (`D:YYYYMMDD...`)
+/// as `YYYY-MM-DD`. Each value is capped at 1,000 characters.
+fn info_metadata(doc: &Document) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(info) = doc
+        .trailer
+        .get(b"Info")
+        .ok()
+        .and_then(|i| doc.dereference(i).ok())
+        .and_then(|(_, i)| i.as_dict().ok())
+    else {
+        return out;
+    };
+    for (key, name) in [
+        (&b"Author"[..], "author"),
+        (b"Subject", "subject"),
+        (b"Keywords", "keywords"),
+        (b"CreationDate", "date"),
+        (b"ModDate", "modified"),
+    ] {
+        let Some(v) = info
+            .get(key)
+            .ok()
+            .and_then(|v| doc.dereference(v).ok())
+            .and_then(|(_, v)| lopdf::decode_text_string(v).ok())
+        else {
+            continue;
+        };
+        let v = v.trim();
+        let v = if name == "date" || name == "modified" {
+            match pdf_date(v) {
+                Some(d) => d,
+                None => continue,
+            }
+        } else {
+            v.chars().take(1000).collect()
+        };
+        if !v.is_empty() {
+            out.insert(name.to_string(), v);
+        }
+    }
+    out
+}
+
+/// `D:20240315103000+01'00'` → `2024-03-15`.
+fn pdf_date(v: &str) -> Option<String> {
+    let d = v.strip_prefix("D:").unwrap_or(v);
+    let digits: String = d.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 4 {
+        return None;
+    }
+    let y = &digits[..4];
+    let m = digits.get(4..6).unwrap_or("01");
+    let day = digits.get(6..8).unwrap_or("01");
+    let date = format!("{y}-{m}-{day}");
+    ragops_core::filter::parse_date(&date).map(|_| date)
+}
+
 fn info_title(doc: &Document) -> Option<String> {
     let info = doc.trailer.get(b"Info").ok()?;
     let (_, info) = doc.dereference(info).ok()?;
@@ -364,6 +426,17 @@ mod tests {
         let p2 = &pdf.text[pdf.pages[1].byte_start..pdf.pages[2].byte_start];
         assert!(p2.contains("Page two"), "{p2:?}");
         assert!(pdf.text.contains("second line"));
+    }
+
+    #[test]
+    fn pdf_dates_become_iso_dates() {
+        assert_eq!(
+            pdf_date("D:20240315103000+01'00'").as_deref(),
+            Some("2024-03-15")
+        );
+        assert_eq!(pdf_date("D:2024").as_deref(), Some("2024-01-01"));
+        assert_eq!(pdf_date("D:20241399").as_deref(), None);
+        assert_eq!(pdf_date("yesterday"), None);
     }
 
     #[test]
