@@ -111,6 +111,10 @@ fn an_hnsw_graph_is_built_when_asked_and_exact_search_scans() {
     let exact = vector_search(&c, ps, &["--exact"]);
     assert_eq!(approx.vector_search.as_deref(), Some("hnsw"));
     assert_eq!(exact.vector_search.as_deref(), Some("flat"));
+    // a filter admitting few rows is answered by scanning them, and says so
+    let filtered = vector_search(&c, ps, &["--filter", "format = \"markdown\""]);
+    assert_eq!(filtered.vector_search.as_deref(), Some("flat"));
+    assert!(!filtered.results.is_empty());
     // The graph is approximate (and built in parallel, so not the same graph every run): most
     // of the exact top 10 is found, and every score is the exact one for its chunk.
     let (a, e) = (scored(&approx), scored(&exact));

@@ -209,6 +209,31 @@ impl Searcher {
         self.vector_method_with(self.exact)
     }
 
+    /// How a vector query with the exact scan forced or not, under `filter`, runs: `"flat"`
+    /// too when the filter admits so few rows of every fragment with a graph that they are
+    /// scanned instead.
+    pub fn vector_method_where(&self, exact: bool, filter: Option<&Filter>) -> &'static str {
+        let method = self.vector_method_with(exact);
+        let Some(f) = filter.filter(|_| method == "hnsw") else {
+            return method;
+        };
+        match self.admitted(f) {
+            Ok(sets) => {
+                let walks = self
+                    .parts
+                    .iter()
+                    .zip(&sets)
+                    .any(|(p, a)| p.fragment.has_graph() && a.count() > FILTER_SCAN_ROWS);
+                if walks {
+                    "hnsw"
+                } else {
+                    "flat"
+                }
+            }
+            Err(_) => method,
+        }
+    }
+
     /// How a vector query with the exact scan forced or not runs (see `vector_method`).
     pub fn vector_method_with(&self, exact: bool) -> &'static str {
         if !exact && self.parts.iter().any(|p| p.fragment.has_graph()) {

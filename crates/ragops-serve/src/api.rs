@@ -452,8 +452,12 @@ async fn run_search(
             snapshot: loaded.id.clone(),
             mode,
             k,
-            vector_search: ragops_search::Searcher::needs_vector(mode)
-                .then(|| loaded.searcher.vector_method_with(exact).to_string()),
+            vector_search: ragops_search::Searcher::needs_vector(mode).then(|| {
+                loaded
+                    .searcher
+                    .vector_method_where(exact, filter.as_ref())
+                    .to_string()
+            }),
             took_ms: started.elapsed().as_secs_f64() * 1e3,
             results: SearchResult::ranked(hits),
         })

@@ -141,7 +141,8 @@ pub fn search(
         snapshot: searcher.id().clone(),
         mode,
         query: query.to_string(),
-        vector_search: Searcher::needs_vector(mode).then(|| searcher.vector_method().to_string()),
+        vector_search: Searcher::needs_vector(mode)
+            .then(|| searcher.vector_method_where(exact, filter).to_string()),
         filter: filter.map(ToString::to_string),
         results,
     })
