@@ -61,6 +61,19 @@ pub(crate) fn build(report: &BuildReport) -> String {
     if let Some(p) = &report.pii {
         pii(&mut s, p);
     }
+    if let Some(d) = &report.dedup {
+        let done = match d.action {
+            ragops_core::DedupAction::Drop => format!("{} chunk(s) dropped", d.chunks_dropped),
+            ragops_core::DedupAction::Mark => "marked with duplicate_of".to_string(),
+        };
+        line(
+            &mut s,
+            format_args!(
+                "  dedup      {} duplicate document(s), {} duplicate chunk(s); {done}",
+                d.documents, d.chunks
+            ),
+        );
+    }
     incremental(&mut s, report);
     for sk in &report.skipped {
         line(

@@ -233,3 +233,131 @@ fn language_is_detected_per_chunk_stored_and_returned() {
     assert!(l.contains(&("fr.md".into(), Some("fr".into()))), "{l:?}");
     assert!(l.contains(&("de.md".into(), Some("de".into()))), "{l:?}");
 }
+
+const RUNBOOK: &str = "# Failover\n\nPromote the standby database in the second region, then \
+    repoint the billing service at it, watch replication lag for ten minutes, page the \
+    database owner if lag stays above thirty seconds, and close the incident ticket with a \
+    timeline of what happened and who approved the promotion.\n";
+
+fn dedup_corpus(dedup: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(docs.join("a.md"), RUNBOOK).expect("write");
+    // the same text, other case and spacing: an exact duplicate once normalised
+    std::fs::write(
+        docs.join("b.md"),
+        RUNBOOK.to_uppercase().replace(", ", " ,  "),
+    )
+    .expect("write");
+    // one word changed: a near duplicate
+    std::fs::write(docs.join("c.md"), RUNBOOK.replace("billing", "payments")).expect("write");
+    std::fs::write(
+        docs.join("d.md"),
+        "# Certificates\n\nRotate the TLS certificates before they expire, then restart the proxy.\n",
+    )
+    .expect("write");
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        256,
+        "",
+    );
+    let mut text = std::fs::read_to_string(&p).expect("pipeline");
+    text.push_str(&format!(
+        "\n[enrich]\nsteps = [\"dedup\", \"contextual_header\"]\n\n[enrich.dedup]\n{dedup}"
+    ));
+    std::fs::write(&p, text).expect("pipeline");
+    (tmp, docs, p)
+}
+
+fn doc_ids(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = table(store, &current(s(store)))
+        .into_values()
+        .map(|(doc, _, _)| doc)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn dedup_drops_exact_then_near_duplicates_and_stays_corpus_wide_across_builds() {
+    // exact only: b.md goes, c.md stays
+    let (tmp, docs, p) = dedup_corpus("");
+    let store = tmp.path().join("store");
+    let r = build(&p, &[]);
+    let d = r.dedup.expect("dedup tally");
+    assert_eq!(d.documents, 1, "{d:?}");
+    assert_eq!(doc_ids(&store), vec!["a.md", "c.md", "d.md"]);
+    // near duplicates too
+    let text = std::fs::read_to_string(&p).expect("pipeline");
+    std::fs::write(&p, format!("{text}near = true\nthreshold = 0.7\n")).expect("pipeline");
+    let r = build(&p, &[]);
+    assert_eq!(r.dedup.expect("tally").documents, 2);
+    assert_eq!(doc_ids(&store), vec!["a.md", "d.md"]);
+    // an incremental build compares a new document with the reused ones' stored signatures
+    std::fs::write(
+        docs.join("e.md"),
+        RUNBOOK.replace("ten minutes", "fifteen minutes"),
+    )
+    .expect("write");
+    let r = build(&p, &[]);
+    assert!(r.incremental.documents_unchanged >= 2, "{r:?}");
+    let d = r.dedup.expect("tally");
+    assert_eq!(d.documents, 1, "e.md duplicates the reused a.md: {d:?}");
+    assert_eq!(doc_ids(&store), vec!["a.md", "d.md"]);
+    assert!(shown_ok(&store));
+}
+
+#[test]
+fn dedup_can_mark_instead_of_dropping() {
+    let (tmp, _docs, p) = dedup_corpus("action = \"mark\"\n");
+    let store = tmp.path().join("store");
+    let r = build(&p, &[]);
+    assert_eq!(r.dedup.expect("tally").chunks_dropped, 0);
+    assert_eq!(doc_ids(&store), vec!["a.md", "b.md", "c.md", "d.md"]);
+    let st = ragops_store::Store::open(&store).expect("store");
+    let snap = st.snapshot(&current(s(&store))).expect("snapshot");
+    let marked: Vec<(String, Option<String>)> = snap
+        .fragments()
+        .expect("fragments")
+        .iter()
+        .flat_map(|f| {
+            let t = f.read_chunks().expect("table");
+            t.rows
+                .into_iter()
+                .map(|r| (r.chunk.doc_id.to_string(), r.meta.duplicate_of))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let of = |doc: &str| -> Vec<Option<String>> {
+        marked
+            .iter()
+            .filter(|(d, _)| d == doc)
+            .map(|(_, o)| o.clone())
+            .collect()
+    };
+    // the exact duplicate document names the original document
+    assert!(
+        of("b.md").iter().all(|o| o.as_deref() == Some("a.md")),
+        "{marked:?}"
+    );
+    assert!(
+        of("a.md").iter().chain(&of("d.md")).all(Option::is_none),
+        "{marked:?}"
+    );
+    // the near duplicate (exact-only dedup) keeps its changed chunk; its chunks that equal
+    // a.md's name them
+    let a_ids: Vec<String> = table(&store, &current(s(&store)))
+        .into_iter()
+        .filter(|(_, (d, _, _))| d == "a.md")
+        .map(|(id, _)| id)
+        .collect();
+    let c = of("c.md");
+    assert!(c.iter().any(Option::is_none), "{marked:?}");
+    assert!(c.iter().flatten().all(|o| a_ids.contains(o)), "{marked:?}");
+}

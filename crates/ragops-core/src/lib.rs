@@ -16,10 +16,11 @@ pub mod types;
 
 pub use config::{
     config_diff, content_part, is_local_model_ref, normalize_path, ChunkStrategy, ChunkUnit,
-    ChunkingConfig, CompactionConfig, ConfigChange, ConfigError, EmbeddingConfig, EnrichConfig,
-    EnrichStep, IndexConfig, JsonlConfig, KeywordsConfig, LoadedPipeline, MetadataConfig,
-    PiiConfig, PiiMode, PipelineConfig, RetentionConfig, ServeSettings, SourcesConfig, StoreConfig,
-    CONTEXTUAL_HEADER, DEFAULT_MODEL, PII_RULES, TOKEN_SPLITTER,
+    ChunkingConfig, CompactionConfig, ConfigChange, ConfigError, DedupAction, DedupConfig,
+    DedupLevel, EmbeddingConfig, EnrichConfig, EnrichStep, IndexConfig, JsonlConfig,
+    KeywordsConfig, LoadedPipeline, MetadataConfig, PiiConfig, PiiMode, PipelineConfig,
+    RetentionConfig, ServeSettings, SourcesConfig, StoreConfig, CONTEXTUAL_HEADER, DEFAULT_MODEL,
+    PII_RULES, TOKEN_SPLITTER,
 };
 pub use drift::SourceDiff;
 pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher};

@@ -204,6 +204,16 @@ pub struct ChunkMeta {
     /// The detector's confidence in `lang`, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang_confidence: Option<f32>,
+    /// The chunk's dedup signature (`dedup` step): 8 bytes of exact hash, then the MinHash
+    /// when near duplicates are looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Vec<u8>>,
+    /// The document's signature, on its first kept chunk only (`dedup` step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_signature: Option<Vec<u8>>,
+    /// The chunk or document this one duplicates (`dedup` step, action `mark`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
     /// The chunk's key phrases, best first (`keywords` step).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,

@@ -21,6 +21,7 @@ pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, Embed
 pub use error::EngineError;
 pub use experiment::{experiment, ExperimentOptions, ExperimentRun};
 pub use model::{load_for_snapshot, load_model, LoadedModel};
+pub use ragops_enrich::dedup::DedupTally;
 pub use ragops_enrich::pii::PiiTally;
 pub use ragops_search::Filter;
 pub use reporter::{Event, Progress, Reporter, Silent};

@@ -4,6 +4,7 @@
 //! never changed. (The steps of the enrichment issue — PII, language, keywords, dedup — grow
 //! here.)
 
+pub mod dedup;
 pub mod keywords;
 pub mod language;
 pub mod metadata;

@@ -30,6 +30,9 @@
 //! | created      | Int64, nullable               | declared date, Unix seconds              |
 //! | metadata     | Utf8, nullable                | declared fields, a JSON object of strings|
 //! | keywords     | List<Utf8>                    | key phrases, best first (`keywords` step)|
+//! | dedup_signature | Binary, nullable           | exact hash (+ MinHash), `dedup` step     |
+//! | dedup_doc_signature | Binary, nullable       | the document's, on its first kept chunk  |
+//! | duplicate_of | Utf8, nullable                | original chunk or document (`mark`)      |
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -37,8 +40,8 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeListArray, Float32Array, Int64Array, ListArray,
-    RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, FixedSizeListArray, Float32Array,
+    Int64Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -106,6 +109,9 @@ fn schema(dim: usize) -> SchemaRef {
             DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
             false,
         ),
+        Field::new("dedup_signature", DataType::Binary, true),
+        Field::new("dedup_doc_signature", DataType::Binary, true),
+        Field::new("duplicate_of", DataType::Utf8, true),
     ]))
 }
 
@@ -138,6 +144,15 @@ fn meta_columns(rows: &[ChunkRow]) -> Vec<ArrayRef> {
                 .then(|| serde_json::to_string(&r.meta.metadata).unwrap_or_default())
         }))),
         Arc::new(list(&|r| &r.meta.keywords)),
+        Arc::new(BinaryArray::from_iter(
+            rows.iter().map(|r| r.meta.signature.as_deref()),
+        )),
+        Arc::new(BinaryArray::from_iter(
+            rows.iter().map(|r| r.meta.doc_signature.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.meta.duplicate_of.as_deref()),
+        )),
     ]
 }
 
@@ -362,6 +377,88 @@ fn column<'a, T: 'static>(
         })
 }
 
+/// The enrichment columns of a batch: absent in tables written before their step existed.
+struct MetaColumns<'a> {
+    path: &'a Path,
+    lang: Option<&'a StringArray>,
+    lang_confidence: Option<&'a Float32Array>,
+    tenant: Option<&'a StringArray>,
+    acl: Option<&'a ListArray>,
+    created: Option<&'a Int64Array>,
+    metadata: Option<&'a StringArray>,
+    keywords: Option<&'a ListArray>,
+    signature: Option<&'a BinaryArray>,
+    doc_signature: Option<&'a BinaryArray>,
+    duplicate_of: Option<&'a StringArray>,
+}
+
+impl<'a> MetaColumns<'a> {
+    fn of(batch: &'a RecordBatch, path: &'a Path) -> Self {
+        Self {
+            path,
+            lang: column(batch, "lang", path).ok(),
+            lang_confidence: column(batch, "lang_confidence", path).ok(),
+            tenant: column(batch, "tenant", path).ok(),
+            acl: column(batch, "acl", path).ok(),
+            created: column(batch, "created", path).ok(),
+            metadata: column(batch, "metadata", path).ok(),
+            keywords: column(batch, "keywords", path).ok(),
+            signature: column(batch, "dedup_signature", path).ok(),
+            doc_signature: column(batch, "dedup_doc_signature", path).ok(),
+            duplicate_of: column(batch, "duplicate_of", path).ok(),
+        }
+    }
+
+    fn text(c: Option<&StringArray>, i: usize) -> Option<String> {
+        c.filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string())
+    }
+
+    fn bytes(c: Option<&BinaryArray>, i: usize) -> Option<Vec<u8>> {
+        c.filter(|c| c.is_valid(i)).map(|c| c.value(i).to_vec())
+    }
+
+    fn strings(
+        &self,
+        list: Option<&ListArray>,
+        i: usize,
+        what: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(a) = list.filter(|a| a.is_valid(i)) else {
+            return Ok(Vec::new());
+        };
+        let items = a.value(i);
+        let items = items
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| pq_err(self.path, format!("{what} items are not Utf8")))?;
+        Ok((0..items.len())
+            .map(|j| items.value(j).to_string())
+            .collect())
+    }
+
+    fn row(&self, i: usize) -> Result<ChunkMeta, StoreError> {
+        Ok(ChunkMeta {
+            lang: Self::text(self.lang, i),
+            lang_confidence: self
+                .lang_confidence
+                .filter(|l| l.is_valid(i))
+                .map(|l| l.value(i)),
+            tenant: Self::text(self.tenant, i),
+            acl: self.strings(self.acl, i, "acl")?,
+            keywords: self.strings(self.keywords, i, "keywords")?,
+            signature: Self::bytes(self.signature, i),
+            doc_signature: Self::bytes(self.doc_signature, i),
+            duplicate_of: Self::text(self.duplicate_of, i),
+            created: self.created.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
+            metadata: self
+                .metadata
+                .filter(|m| m.is_valid(i))
+                .and_then(|m| serde_json::from_str(m.value(i)).ok())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// Rows of one row group, their row-major vectors and the vector dimension.
 pub type RowBatch = (Vec<ChunkRow>, Vec<f32>, usize);
 
@@ -442,29 +539,7 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
     let keys = column::<FixedSizeBinaryArray>(batch, "embed_key", path).ok();
     // Tables written before chunks had a page range: a chunk ends on its first page.
     let page_end = column::<UInt32Array>(batch, "page_end", path).ok();
-    // Enrichment columns: absent in tables written before the step existed.
-    let lang = column::<StringArray>(batch, "lang", path).ok();
-    let lang_confidence = column::<Float32Array>(batch, "lang_confidence", path).ok();
-    let tenant = column::<StringArray>(batch, "tenant", path).ok();
-    let acl = column::<ListArray>(batch, "acl", path).ok();
-    let created = column::<Int64Array>(batch, "created", path).ok();
-    let metadata = column::<StringArray>(batch, "metadata", path).ok();
-    let keywords = column::<ListArray>(batch, "keywords", path).ok();
-    let strings = |list: Option<&ListArray>, i: usize, what: &str| {
-        let Some(a) = list.filter(|a| a.is_valid(i)) else {
-            return Ok(Vec::new());
-        };
-        let items = a.value(i);
-        let items = items
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| pq_err(path, format!("{what} items are not Utf8")))?;
-        Ok::<_, StoreError>(
-            (0..items.len())
-                .map(|j| items.value(j).to_string())
-                .collect(),
-        )
-    };
+    let meta = MetaColumns::of(batch, path);
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let hp = headings.value(i);
@@ -499,24 +574,7 @@ fn decode_rows(batch: &RecordBatch, path: &Path) -> Result<Vec<ChunkRow>, StoreE
                 .filter(|k| k.is_valid(i))
                 .and_then(|k| k.value(i).try_into().ok()),
             token_count: tokens.value(i),
-            meta: ChunkMeta {
-                lang: lang
-                    .filter(|l| l.is_valid(i))
-                    .map(|l| l.value(i).to_string()),
-                lang_confidence: lang_confidence
-                    .filter(|l| l.is_valid(i))
-                    .map(|l| l.value(i)),
-                tenant: tenant
-                    .filter(|t| t.is_valid(i))
-                    .map(|t| t.value(i).to_string()),
-                acl: strings(acl, i, "acl")?,
-                keywords: strings(keywords, i, "keywords")?,
-                created: created.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
-                metadata: metadata
-                    .filter(|m| m.is_valid(i))
-                    .and_then(|m| serde_json::from_str(m.value(i)).ok())
-                    .unwrap_or_default(),
-            },
+            meta: meta.row(i)?,
         });
     }
     Ok(rows)
@@ -846,6 +904,9 @@ pub(crate) mod tests {
                     Vec::new()
                 },
                 created: i.is_multiple_of(2).then_some(1_700_000_000 + i64::from(i)),
+                signature: (i % 4 == 1).then(|| vec![i as u8; 12]),
+                doc_signature: (i % 8 == 1).then(|| vec![7; 8]),
+                duplicate_of: (i % 6 == 5).then(|| format!("{:032x}", i - 1)),
                 keywords: if i.is_multiple_of(3) {
                     vec!["replication lag".into(), "standby".into()]
                 } else {

@@ -1,7 +1,7 @@
 //! Whole columns of a chunk table, decoded for filters: one column read at a time (the
 //! projection skips every other column's pages), strings interned.
 
-use arrow_array::{Array, Int64Array, ListArray, StringArray};
+use arrow_array::{Array, BinaryArray, Int64Array, ListArray, StringArray};
 
 use crate::chunks::ChunkRows;
 use crate::rowset::{Interner, ListColumn, TextColumn};
@@ -84,5 +84,21 @@ impl ChunkRows {
             rows,
             values: interner.into_values(),
         }))
+    }
+
+    /// A Binary column, row by row (`None` for a null); `None` when the table has no such
+    /// column.
+    #[allow(clippy::type_complexity)]
+    pub fn binary_column(&self, name: &str) -> Result<Option<Vec<Option<Vec<u8>>>>, StoreError> {
+        if !self.has_column(name) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(self.len());
+        for batch in self.column_batches(name)? {
+            let batch = batch?;
+            let col = self.typed::<BinaryArray>(&batch, name)?;
+            out.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i).to_vec())));
+        }
+        Ok(Some(out))
     }
 }

@@ -15,10 +15,11 @@ use crate::model::ModelIdentity;
 
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
-    ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, EmbeddingConfig, EnrichConfig,
-    EnrichStep, HnswConfig, HnswQuantization, IndexConfig, JsonlConfig, KeywordsConfig,
-    MetadataConfig, PiiConfig, PiiMode, RetentionConfig, ServeSettings, SourcesConfig, StoreConfig,
-    VectorIndexKind, DEFAULT_HNSW_MIN_ROWS, DEFAULT_MODEL,
+    ChunkStrategy, ChunkUnit, ChunkingConfig, CompactionConfig, DedupAction, DedupConfig,
+    DedupLevel, EmbeddingConfig, EnrichConfig, EnrichStep, HnswConfig, HnswQuantization,
+    IndexConfig, JsonlConfig, KeywordsConfig, MetadataConfig, PiiConfig, PiiMode, RetentionConfig,
+    ServeSettings, SourcesConfig, StoreConfig, VectorIndexKind, DEFAULT_HNSW_MIN_ROWS,
+    DEFAULT_MODEL,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,12 @@ impl PipelineConfig {
                 "[embedding] batch_size and max_batch_tokens must be at least 1".into(),
             ));
         }
+        let t = self.enrich.dedup.threshold;
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(format!(
+                "[enrich.dedup] threshold must be above 0 and at most 1 (is {t})"
+            )));
+        }
         let h = &self.index.hnsw;
         if !(2..=256).contains(&h.m) || h.ef_construction == 0 || h.ef_search == 0 {
             return Err(invalid(format!(
@@ -206,6 +213,11 @@ impl PipelineConfig {
                     ""
                 },
             )
+            .part(if self.enrich.steps.contains(&crate::EnrichStep::Dedup) {
+                DEDUP_RULES
+            } else {
+                ""
+            })
             .part(serde_json::to_string(&s.jsonl).unwrap_or_default())
             .part(limits.to_string())
             .part(LOADERS)
@@ -261,6 +273,9 @@ pub const LANGUAGE_MODEL: &str = "ragops-lang/1 whatlang-0.18";
 /// Version of the key-phrase scoring (`ragops_enrich::keywords`), part of the reuse key of a
 /// pipeline with the `keywords` step.
 pub const KEYWORDS_RULES: &str = "ragops-keywords/1 stop-words-0.10";
+/// Version of the dedup signatures (`ragops_enrich::dedup`: normalisation, shingles, MinHash
+/// permutations), part of the reuse key of a pipeline with the `dedup` step.
+pub const DEDUP_RULES: &str = "ragops-dedup/1";
 
 /// What of a configuration shapes a snapshot's content (see [`PipelineConfig::content_json`]).
 /// Serialised to a JSON value, whose keys are sorted, and hashed.

@@ -179,6 +179,70 @@ pub struct EnrichConfig {
     /// Settings of the `keywords` step.
     #[serde(default, skip_serializing_if = "KeywordsConfig::is_default")]
     pub keywords: KeywordsConfig,
+    /// Settings of the `dedup` step.
+    #[serde(default, skip_serializing_if = "DedupConfig::is_default")]
+    pub dedup: DedupConfig,
+}
+
+/// Which texts the `dedup` step compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupLevel {
+    Document,
+    Chunk,
+    #[default]
+    Both,
+}
+
+/// What the `dedup` step does with a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupAction {
+    /// Leave it out of the snapshot.
+    #[default]
+    Drop,
+    /// Keep it, with `duplicate_of` naming the original.
+    Mark,
+}
+
+/// `[enrich.dedup]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    #[serde(default)]
+    pub level: DedupLevel,
+    #[serde(default)]
+    pub action: DedupAction,
+    /// Also near duplicates (MinHash with LSH banding), not only exact ones.
+    #[serde(default)]
+    pub near: bool,
+    /// Estimated Jaccard similarity of word 3-shingles from which a text is a near duplicate.
+    #[serde(default = "default_dedup_threshold")]
+    pub threshold: f64,
+}
+
+// The threshold is validated to lie in (0, 1], so equality is reflexive.
+impl Eq for DedupConfig {}
+
+fn default_dedup_threshold() -> f64 {
+    0.9
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            level: DedupLevel::default(),
+            action: DedupAction::default(),
+            near: false,
+            threshold: default_dedup_threshold(),
+        }
+    }
+}
+
+impl DedupConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// `[enrich.keywords]`.
@@ -286,6 +350,8 @@ pub enum EnrichStep {
     Language,
     /// The top key phrases of each chunk (`[enrich.keywords]`).
     Keywords,
+    /// Exact (and near) duplicate documents and chunks, corpus-wide (`[enrich.dedup]`).
+    Dedup,
     /// Prepend title and heading path to the embedded text.
     ContextualHeader,
 }
@@ -337,6 +403,7 @@ impl Default for EnrichConfig {
             pii: PiiConfig::default(),
             metadata: MetadataConfig::default(),
             keywords: KeywordsConfig::default(),
+            dedup: DedupConfig::default(),
         }
     }
 }

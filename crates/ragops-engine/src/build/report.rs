@@ -95,6 +95,9 @@ pub struct BuildReport {
     /// it redacted or dropped; absent when the step is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii: Option<PiiTally>,
+    /// What the `dedup` step found and dropped; absent when the step is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<ragops_enrich::dedup::DedupTally>,
 }
 
 /// The report of a build that found nothing to do.
@@ -123,6 +126,7 @@ pub(super) fn up_to_date(
         timings: session.timings,
         embeddings_per_sec: 0.0,
         pii: None,
+        dedup: None,
     }
 }
 
@@ -281,5 +285,6 @@ pub(super) fn finish(
         timings,
         embeddings_per_sec: streamed.embed.computed as f64 / streamed.embed.secs.max(1e-9),
         pii: streamed.pii,
+        dedup: streamed.dedup,
     })
 }

@@ -10,8 +10,10 @@ use std::time::Instant;
 
 use ragops_chunk::Chunker;
 use ragops_core::{
-    Chunk, ChunkMeta, ChunkUnit, DocId, Document, EnrichStep, IndexConfig, PiiMode, Skipped,
+    Chunk, ChunkMeta, ChunkUnit, DedupAction, DedupLevel, DocId, Document, EnrichStep, IndexConfig,
+    PiiMode, Skipped,
 };
+use ragops_enrich::dedup::{self, DedupTally, Index as DedupIndex};
 use ragops_enrich::pii::{Detector, PiiKind, PiiTally};
 use ragops_load::SourceFile;
 use ragops_store::{
@@ -84,6 +86,8 @@ pub(super) struct Streamed {
     pub vector_index_secs: f64,
     /// What the `pii` step found, redacted and dropped (when it ran).
     pub pii: Option<PiiTally>,
+    /// What the `dedup` step found and dropped (when it ran).
+    pub dedup: Option<DedupTally>,
 }
 
 /// Cuts the file list into waves of at most `WAVE_FILES` files and `WAVE_BYTES` bytes.
@@ -166,11 +170,25 @@ pub(super) fn run(
             mode: cfg.enrich.pii.mode,
             ..Default::default()
         }),
+        dedup: if cfg.enrich.steps.contains(&EnrichStep::Dedup) {
+            let mut state = DedupState::default();
+            state.tally.action = cfg.enrich.dedup.action;
+            if let Some(plan) = work.reuse.as_ref() {
+                seed_dedup(plan, &mut state)?;
+            }
+            Some(Mutex::new(state))
+        } else {
+            None
+        },
     };
     let mut out = three_stages(&producer, &stage, &mut sinks, work, reporter)?;
     if pii.is_some() {
         out.pii = producer.pii_tally.into_inner().ok();
     }
+    out.dedup = producer
+        .dedup
+        .and_then(|d| d.into_inner().ok())
+        .map(|d| d.tally);
     if let Some(plan) = work.reuse.as_ref().filter(|p| p.parent.has_fragments()) {
         let t = Instant::now();
         carry(plan, &cfg.index, &mut sinks, &mut out)?;
@@ -490,6 +508,58 @@ struct Producer<'a> {
     /// The `pii` step's detector and mode, when the step is on.
     pii: Option<(&'a Detector, PiiMode)>,
     pii_tally: Mutex<PiiTally>,
+    /// The `dedup` step's signatures seen so far (the parent's reused rows first), when on.
+    dedup: Option<Mutex<DedupState>>,
+}
+
+/// The signatures the `dedup` step compares new texts with, and its counts.
+#[derive(Default)]
+struct DedupState {
+    docs: DedupIndex,
+    chunks: DedupIndex,
+    tally: DedupTally,
+}
+
+/// Seeds the dedup indexes with the signatures of the parent's rows this build keeps (the
+/// documents of unchanged files), so that dedup stays corpus-wide without reprocessing them.
+fn seed_dedup(plan: &ReusePlan, state: &mut DedupState) -> Result<(), EngineError> {
+    let keep: HashSet<&str> = plan
+        .by_ref
+        .keys()
+        .chain(plan.copy.keys())
+        .map(DocId::as_str)
+        .collect();
+    for f in &plan.fragments {
+        let rows = f.rows()?;
+        let Some(sigs) = rows.binary_column("dedup_signature")? else {
+            continue; // written before the step ran
+        };
+        let doc_sigs = rows
+            .binary_column("dedup_doc_signature")?
+            .unwrap_or_default();
+        let (Some(docs), ids) = (rows.text_column("doc_id")?, rows.chunk_ids()?) else {
+            continue;
+        };
+        for r in 0..rows.len() {
+            let Some(doc) = docs.get(r).filter(|d| keep.contains(d)) else {
+                continue;
+            };
+            if f.is_deleted(r) {
+                continue;
+            }
+            if let Some(sig) = sigs[r].as_deref().and_then(dedup::decode) {
+                state.chunks.insert(&sig, ids[r].as_str());
+            }
+            if let Some(sig) = doc_sigs
+                .get(r)
+                .and_then(|s| s.as_deref())
+                .and_then(dedup::decode)
+            {
+                state.docs.insert(&sig, doc);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Producer<'_> {
@@ -579,7 +649,114 @@ impl Producer<'_> {
                 t.add(&tally);
             }
         }
+        if let Some(state) = &self.dedup {
+            self.dedup(documents, &mut per_doc, state);
+        }
         Ok(per_doc)
+    }
+
+    /// The `dedup` step over one wave, in document order: a document or chunk whose
+    /// signature matches one seen before (this build's or the parent's kept rows) is dropped
+    /// or marked; the others' signatures are kept, in the index and in their rows.
+    fn dedup(
+        &self,
+        documents: &[Document],
+        per_doc: &mut [Vec<(Chunk, ChunkMeta)>],
+        state: &Mutex<DedupState>,
+    ) {
+        let cfg = &self.session.pipeline.config.enrich.dedup;
+        let (by_doc, by_chunk) = match cfg.level {
+            DedupLevel::Document => (true, false),
+            DedupLevel::Chunk => (false, true),
+            DedupLevel::Both => (true, true),
+        };
+        let exact_only = |s: dedup::Signature| {
+            if cfg.near {
+                s
+            } else {
+                dedup::Signature {
+                    minhash: Vec::new(),
+                    ..s
+                }
+            }
+        };
+        let doc_sigs: Vec<Option<dedup::Signature>> = documents
+            .par_iter()
+            .map(|d| {
+                by_doc
+                    .then(|| dedup::signature(&d.text))
+                    .flatten()
+                    .map(exact_only)
+            })
+            .collect();
+        let chunk_sigs: Vec<Vec<Option<dedup::Signature>>> = per_doc
+            .par_iter()
+            .map(|cs| {
+                cs.iter()
+                    .map(|(c, _)| {
+                        by_chunk
+                            .then(|| dedup::signature(&c.text))
+                            .flatten()
+                            .map(exact_only)
+                    })
+                    .collect()
+            })
+            .collect();
+        let Ok(mut st) = state.lock() else { return };
+        let drop = cfg.action == DedupAction::Drop;
+        for ((d, chunks), (doc_sig, sigs)) in documents
+            .iter()
+            .zip(per_doc.iter_mut())
+            .zip(doc_sigs.into_iter().zip(chunk_sigs))
+        {
+            if let Some(sig) = &doc_sig {
+                if let Some(orig) = st
+                    .docs
+                    .find(sig, cfg.near, cfg.threshold)
+                    .map(str::to_string)
+                {
+                    st.tally.documents += 1;
+                    if drop {
+                        st.tally.chunks_dropped += chunks.len() as u64;
+                        chunks.clear();
+                    } else {
+                        chunks
+                            .iter_mut()
+                            .for_each(|(_, m)| m.duplicate_of = Some(orig.clone()));
+                    }
+                    continue;
+                }
+                st.docs.insert(sig, d.id.as_str());
+            }
+            let mut kept = Vec::with_capacity(chunks.len());
+            for ((c, mut m), sig) in chunks.drain(..).zip(sigs) {
+                if let Some(sig) = sig {
+                    match st
+                        .chunks
+                        .find(&sig, cfg.near, cfg.threshold)
+                        .map(str::to_string)
+                    {
+                        Some(orig) => {
+                            st.tally.chunks += 1;
+                            if drop {
+                                st.tally.chunks_dropped += 1;
+                                continue;
+                            }
+                            m.duplicate_of = Some(orig);
+                        }
+                        None => {
+                            st.chunks.insert(&sig, c.id.as_str());
+                            m.signature = Some(dedup::encode(&sig));
+                        }
+                    }
+                }
+                kept.push((c, m));
+            }
+            if let (Some(sig), Some((_, m))) = (&doc_sig, kept.first_mut()) {
+                m.doc_signature = Some(dedup::encode(sig));
+            }
+            *chunks = kept;
+        }
     }
 
     /// Loads, chunks and enriches waves of files; returns the seconds spent.
