@@ -93,6 +93,22 @@ fn redact_replaces_values_in_stored_text_and_the_full_text_index() {
     }
     let hits = bm25(&store, "EMAIL");
     assert!(hits.results.iter().any(|h| h.text.contains("[EMAIL]")));
+    // Offsets are into the redacted text: each chunk spans exactly its own characters, and
+    // chunks of one document are cut from one text (their ranges never disagree).
+    let st = ragops_store::Store::open(&store).expect("store");
+    let snap = st.snapshot(&current(s(&store))).expect("snapshot");
+    for f in snap.fragments().expect("fragments") {
+        let t = f.read_chunks().expect("table");
+        for r in &t.rows {
+            let c = &r.chunk;
+            assert_eq!(
+                (c.end_char - c.start_char) as usize,
+                c.text.chars().count(),
+                "{c:?}"
+            );
+            assert_eq!((c.end_byte - c.start_byte) as usize, c.text.len(), "{c:?}");
+        }
+    }
     // verify re-reads every file of the snapshot against its manifest
     assert!(shown_ok(&store));
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ragops_core::{Chunk, ChunkId};
+use ragops_core::{Chunk, ChunkId, ChunkMeta, ChunkRow};
 use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -12,7 +12,8 @@ use tantivy::directory::{
 };
 use tantivy::query::{Bm25StatisticsProvider, Query, QueryParser};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED,
+    STRING,
 };
 use tantivy::{
     doc, DocAddress, DocSet, Index, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term,
@@ -32,6 +33,22 @@ struct Fields {
     text: Field,
     /// The chunk's row in the chunk table; absent from indexes written before it existed.
     row: Option<Field>,
+    /// Enrichment outputs and document fields as raw terms (exact-match queries such as
+    /// `lang:de` through tantivy; ragops's own filters read the chunk table); absent from
+    /// indexes written before them.
+    facets: Option<Facets>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Facets {
+    lang: Field,
+    tenant: Field,
+    format: Field,
+    path: Field,
+    keywords: Field,
+    acl: Field,
+    created: Field,
+    modified: Field,
 }
 
 /// One BM25 hit: the chunk, its row in the chunk table when the index records it, the score.
@@ -61,14 +78,26 @@ fn schema() -> (Schema, Fields) {
         headings: b.add_text_field("headings", stemmed.clone()),
         text: b.add_text_field("text", stemmed),
         row: None,
+        facets: None,
     };
     // A fast field too, so that the rows a snapshot masks are filtered while collecting
     // (indexes written before deletion vectors existed store it only; they never have any).
     let row = b.add_u64_field("row", STORED | FAST);
+    let facets = Facets {
+        lang: b.add_text_field("lang", STRING),
+        tenant: b.add_text_field("tenant", STRING),
+        format: b.add_text_field("format", STRING),
+        path: b.add_text_field("path", STRING),
+        keywords: b.add_text_field("keywords", STRING),
+        acl: b.add_text_field("acl", STRING),
+        created: b.add_i64_field("created", INDEXED | FAST),
+        modified: b.add_i64_field("modified", INDEXED | FAST),
+    };
     (
         b.build(),
         Fields {
             row: Some(row),
+            facets: Some(facets),
             ..fields
         },
     )
@@ -112,14 +141,31 @@ impl FulltextWriter {
         })
     }
 
-    /// Adds chunks; they must come in the order of the snapshot's chunk table, whose row
-    /// numbers the index records (the build writes both from the same batches).
+    /// Adds chunks without enrichment fields (see [`FulltextWriter::add_rows`]).
     pub fn add<'a>(
         &mut self,
         chunks: impl IntoIterator<Item = &'a Chunk>,
     ) -> Result<(), StoreError> {
+        let none = ChunkMeta::default();
+        self.add_with(chunks.into_iter().map(|c| (c, &none)))
+    }
+
+    /// Adds table rows, with their enrichment outputs as raw-term fields; they must come in
+    /// the order of the snapshot's chunk table, whose row numbers the index records (the build
+    /// writes both from the same batches).
+    pub fn add_rows<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'a ChunkRow>,
+    ) -> Result<(), StoreError> {
+        self.add_with(rows.into_iter().map(|r| (&r.chunk, &r.meta)))
+    }
+
+    fn add_with<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'a Chunk, &'a ChunkMeta)>,
+    ) -> Result<(), StoreError> {
         let f = &self.fields;
-        for c in chunks {
+        for (c, m) in rows {
             let mut d = doc!(
                 f.chunk_id => c.id.as_str(),
                 f.doc_id => c.doc_id.as_str(),
@@ -129,6 +175,28 @@ impl FulltextWriter {
             );
             if let Some(row) = f.row {
                 d.add_u64(row, self.next_row);
+            }
+            if let Some(x) = &f.facets {
+                if let Some(l) = &m.lang {
+                    d.add_text(x.lang, l);
+                }
+                if let Some(t) = &m.tenant {
+                    d.add_text(x.tenant, t);
+                }
+                d.add_text(x.format, c.format.as_str());
+                d.add_text(x.path, &c.source_path);
+                for k in &m.keywords {
+                    d.add_text(x.keywords, k);
+                }
+                for a in &m.acl {
+                    d.add_text(x.acl, a);
+                }
+                if let Some(t) = m.created {
+                    d.add_i64(x.created, t);
+                }
+                if let Some(t) = c.mtime {
+                    d.add_i64(x.modified, t);
+                }
             }
             self.writer
                 .add_document(d)
@@ -262,6 +330,18 @@ impl FulltextIndex {
             headings: field("headings")?,
             text: field("text")?,
             row: schema.get_field("row").ok(),
+            facets: (|| {
+                Some(Facets {
+                    lang: schema.get_field("lang").ok()?,
+                    tenant: schema.get_field("tenant").ok()?,
+                    format: schema.get_field("format").ok()?,
+                    path: schema.get_field("path").ok()?,
+                    keywords: schema.get_field("keywords").ok()?,
+                    acl: schema.get_field("acl").ok()?,
+                    created: schema.get_field("created").ok()?,
+                    modified: schema.get_field("modified").ok()?,
+                })
+            })(),
         };
         Ok(Self {
             path: dir.to_path_buf(),
@@ -514,6 +594,43 @@ mod tests {
         assert_eq!(ids("rebuild"), vec![ida]);
         assert_eq!(ids("rolled back snapshots"), vec![idb]);
         assert!(ids("unrelated").is_empty());
+    }
+
+    #[test]
+    fn enrichment_outputs_are_raw_term_fields() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(FULLTEXT_DIR);
+        let mut w = FulltextWriter::create(&dir).unwrap();
+        let rows: Vec<ChunkRow> = (0..4).map(crate::chunks::tests::sample_row).collect();
+        w.add_rows(&rows).unwrap();
+        w.finish(4).unwrap();
+        let idx = FulltextIndex::open(&dir).unwrap();
+        let x = idx.fields.facets.expect("facets");
+        let count = |field: Field, term: &str| {
+            let q = tantivy::query::TermQuery::new(
+                Term::from_field_text(field, term),
+                IndexRecordOption::Basic,
+            );
+            idx.reader
+                .searcher()
+                .search(&q, &tantivy::collector::Count)
+                .unwrap()
+        };
+        let want = |f: &dyn Fn(&ChunkMeta) -> bool| rows.iter().filter(|r| f(&r.meta)).count();
+        assert_eq!(
+            count(x.lang, "de"),
+            want(&|m| m.lang.as_deref() == Some("de"))
+        );
+        assert_eq!(
+            count(x.tenant, "t1"),
+            want(&|m| m.tenant.as_deref() == Some("t1"))
+        );
+        assert_eq!(
+            count(x.keywords, "replication lag"),
+            want(&|m| m.keywords.iter().any(|k| k == "replication lag"))
+        );
+        assert_eq!(count(x.format, "markdown"), 4);
+        assert!(count(x.lang, "de") > 0);
     }
 
     #[test]

@@ -282,7 +282,7 @@ fn write(
         {
             sinks.table.write(rows, vecs)?;
             if let Some(ft) = sinks.fulltext.as_mut() {
-                ft.add(rows.iter().map(|r| &r.chunk))?;
+                ft.add_rows(rows)?;
             }
         }
         out.persist_secs += t.elapsed().as_secs_f64();
@@ -352,7 +352,7 @@ fn copy_rows(
             }
             sinks.table.write(&kept, &kept_vecs)?;
             if let Some(ft) = sinks.fulltext.as_mut() {
-                ft.add(kept.iter().map(|r| &r.chunk))?;
+                ft.add_rows(kept.iter())?;
             }
             copied += kept.len() as u64;
             if copied > 0 {
