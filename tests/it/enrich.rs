@@ -309,6 +309,11 @@ fn dedup_drops_exact_then_near_duplicates_and_stays_corpus_wide_across_builds() 
     let d = r.dedup.expect("dedup tally");
     assert_eq!(d.documents, 1, "{d:?}");
     assert_eq!(doc_ids(&store), vec!["a.md", "c.md", "d.md"]);
+    // the manifest counts them too
+    let m = ragops_store::Store::open(&store)
+        .and_then(|st| st.manifest(&r.snapshot))
+        .expect("manifest");
+    assert_eq!(m.enrichment.expect("enrichment")["dedup"]["documents"], 1);
     // near duplicates too
     let text = std::fs::read_to_string(&p).expect("pipeline");
     std::fs::write(&p, format!("{text}near = true\nthreshold = 0.7\n")).expect("pipeline");

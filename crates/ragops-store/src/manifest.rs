@@ -51,6 +51,11 @@ pub struct Manifest {
     /// The fragments the snapshot reads, in row order (format 2; empty in format 1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fragments: Vec<FragmentEntry>,
+    /// What the build's enrichment steps counted in the documents it processed (`pii`: findings
+    /// per type, never values; `dedup`: duplicates found and dropped); reused documents were
+    /// counted by the build that processed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<serde_json::Value>,
 }
 
 impl Manifest {

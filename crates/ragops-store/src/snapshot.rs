@@ -480,6 +480,7 @@ pub(crate) mod tests {
             timings: Timings::default(),
             files: BTreeMap::new(),
             fragments: vec![],
+            enrichment: None,
         }
     }
 

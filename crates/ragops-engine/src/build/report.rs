@@ -253,6 +253,12 @@ pub(super) fn finish(
         timings,
         files: BTreeMap::new(),
         fragments: Vec::new(),
+        enrichment: (streamed.pii.is_some() || streamed.dedup.is_some()).then(|| {
+            serde_json::json!({
+                "pii": streamed.pii,
+                "dedup": streamed.dedup,
+            })
+        }),
     };
     let catalog = Catalog {
         source_files: source_file_records(&session.walk, &streamed.sources),
