@@ -16,20 +16,7 @@ use std::time::Instant;
 
 use ragops_enrich::dedup::{signature, Index};
 
-/// xorshift64*: a fixed stream of pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use ragops_test_support::rng::Rng;
 
 fn edit(text: &str, share: f64, rng: &mut Rng) -> String {
     if share == 0.0 {

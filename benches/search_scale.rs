@@ -31,27 +31,7 @@ use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, Format, Mode};
 use ragops_search::Searcher;
 use ragops_store::{Catalog, Counts, Expect, Manifest, Store};
 
-/// xorshift64*: deterministic, fast, good enough for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Approximately standard normal (sum of 4 uniforms, scaled).
-    fn normal(&mut self) -> f32 {
-        let s: f32 = (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32)
-            .sum();
-        (s - 2.0) * 1.732
-    }
-}
+use ragops_test_support::rng::Rng;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

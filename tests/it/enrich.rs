@@ -13,30 +13,48 @@ const PHONE: &str = "+44 20 7946 0958";
 /// A corpus of two Markdown files, one holding PII in several sections, and a pipeline with
 /// `enrich` appended.
 fn setup(enrich: &str) -> (tempfile::TempDir, PathBuf) {
+    let billing = format!(
+        "# Billing runbook\n\nRefunds go through the payments team. Escalations go to \
+         {EMAIL} during office hours.\n\n## Card disputes\n\nThe customer paid with card \
+         {CARD}; the dispute was opened on Monday.\n\n## Contact\n\nOn-call phone \
+         {PHONE}. Nothing else here.\n"
+    );
+    let clean = "# Index tuning\n\nRaise the refresh interval of an index during bulk loads.\n";
+    let (tmp, _, p) = corpus(
+        &[("billing.md", billing), ("clean.md", clean.into())],
+        24,
+        enrich,
+    );
+    (tmp, p)
+}
+
+/// A temp dir with the tiny model, `files` (name, text) under `docs/` and a pipeline over them
+/// with chunks of `size` tokens and `enrich` appended; returns the dir, `docs/` and the
+/// pipeline.
+fn corpus(
+    files: &[(&str, String)],
+    size: usize,
+    enrich: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = tiny_model(tmp.path());
     let docs = tmp.path().join("docs");
     std::fs::create_dir_all(&docs).expect("mkdir");
-    std::fs::write(
-        docs.join("billing.md"),
-        format!(
-            "# Billing runbook\n\nRefunds go through the payments team. Escalations go to \
-             {EMAIL} during office hours.\n\n## Card disputes\n\nThe customer paid with card \
-             {CARD}; the dispute was opened on Monday.\n\n## Contact\n\nOn-call phone \
-             {PHONE}. Nothing else here.\n"
-        ),
-    )
-    .expect("write");
-    std::fs::write(
-        docs.join("clean.md"),
-        "# Index tuning\n\nRaise the refresh interval of an index during bulk loads.\n",
-    )
-    .expect("write");
-    let p = pipeline(tmp.path(), "p.toml", &[docs], s(&model), 24, "");
+    for (name, text) in files {
+        std::fs::write(docs.join(name), text).expect("write");
+    }
+    let p = pipeline(
+        tmp.path(),
+        "p.toml",
+        std::slice::from_ref(&docs),
+        s(&model),
+        size,
+        "",
+    );
     let mut text = std::fs::read_to_string(&p).expect("pipeline");
     text.push_str(enrich);
     std::fs::write(&p, text).expect("pipeline");
-    (tmp, p)
+    (tmp, docs, p)
 }
 
 fn texts(store: &Path) -> Vec<String> {
@@ -174,33 +192,24 @@ fn bad_pii_settings_are_named() {
 /// builds reuse.
 #[test]
 fn language_is_detected_per_chunk_stored_and_returned() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    std::fs::create_dir_all(&docs).expect("mkdir");
-    std::fs::write(
-        docs.join("en.md"),
-        "# Certificates\n\nRotate the TLS certificates before they expire, then restart the \
-         proxy so that it reads the new files.\n",
-    )
-    .expect("write");
-    std::fs::write(
-        docs.join("de.md"),
-        "# Zertifikate\n\nDie Zertifikate müssen vor dem Ablauf erneuert werden, danach wird \
-         der Dienst neu gestartet, damit er die neuen Dateien liest.\n",
-    )
-    .expect("write");
-    let p = pipeline(
-        tmp.path(),
-        "p.toml",
-        std::slice::from_ref(&docs),
-        s(&model),
+    let (tmp, docs, p) = corpus(
+        &[
+            (
+                "en.md",
+                "# Certificates\n\nRotate the TLS certificates before they expire, then restart \
+                 the proxy so that it reads the new files.\n"
+                    .into(),
+            ),
+            (
+                "de.md",
+                "# Zertifikate\n\nDie Zertifikate müssen vor dem Ablauf erneuert werden, danach \
+                 wird der Dienst neu gestartet, damit er die neuen Dateien liest.\n"
+                    .into(),
+            ),
+        ],
         64,
-        "",
+        "\n[enrich]\nsteps = [\"language\", \"contextual_header\"]\n",
     );
-    let mut text = std::fs::read_to_string(&p).expect("pipeline");
-    text.push_str("\n[enrich]\nsteps = [\"language\", \"contextual_header\"]\n");
-    std::fs::write(&p, text).expect("pipeline");
     let store = tmp.path().join("store");
     build(&p, &[]);
     let langs = |store: &Path| -> Vec<(String, Option<String>)> {
@@ -256,38 +265,25 @@ const RUNBOOK: &str = "# Failover\n\nPromote the standby database in the second 
     timeline of what happened and who approved the promotion.\n";
 
 fn dedup_corpus(dedup: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    std::fs::create_dir_all(&docs).expect("mkdir");
-    std::fs::write(docs.join("a.md"), RUNBOOK).expect("write");
-    // the same text, other case and spacing: an exact duplicate once normalised
-    std::fs::write(
-        docs.join("b.md"),
-        RUNBOOK.to_uppercase().replace(", ", " ,  "),
-    )
-    .expect("write");
-    // one word changed: a near duplicate
-    std::fs::write(docs.join("c.md"), RUNBOOK.replace("billing", "payments")).expect("write");
-    std::fs::write(
-        docs.join("d.md"),
-        "# Certificates\n\nRotate the TLS certificates before they expire, then restart the proxy.\n",
-    )
-    .expect("write");
-    let p = pipeline(
-        tmp.path(),
-        "p.toml",
-        std::slice::from_ref(&docs),
-        s(&model),
+    corpus(
+        &[
+            ("a.md", RUNBOOK.into()),
+            // the same text, other case and spacing: an exact duplicate once normalised
+            ("b.md", RUNBOOK.to_uppercase().replace(", ", " ,  ")),
+            // one word changed: a near duplicate
+            ("c.md", RUNBOOK.replace("billing", "payments")),
+            (
+                "d.md",
+                "# Certificates\n\nRotate the TLS certificates before they expire, then restart \
+                 the proxy.\n"
+                    .into(),
+            ),
+        ],
         256,
-        "",
-    );
-    let mut text = std::fs::read_to_string(&p).expect("pipeline");
-    text.push_str(&format!(
-        "\n[enrich]\nsteps = [\"dedup\", \"contextual_header\"]\n\n[enrich.dedup]\n{dedup}"
-    ));
-    std::fs::write(&p, text).expect("pipeline");
-    (tmp, docs, p)
+        &format!(
+            "\n[enrich]\nsteps = [\"dedup\", \"contextual_header\"]\n\n[enrich.dedup]\n{dedup}"
+        ),
+    )
 }
 
 fn doc_ids(store: &Path) -> Vec<String> {

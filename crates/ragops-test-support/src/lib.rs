@@ -5,5 +5,6 @@
 pub mod context;
 pub mod hostile;
 pub mod pdf;
+pub mod rng;
 pub mod tiny_model;
 pub mod venv;
