@@ -72,7 +72,7 @@ fn main() {
     let t = Instant::now();
     let sigs: Vec<_> = originals
         .iter()
-        .map(|o| signature(o).expect("words"))
+        .map(|o| signature(o, true).expect("words"))
         .collect();
     let secs = t.elapsed().as_secs_f64();
     let bytes: usize = originals.iter().map(String::len).sum();
@@ -99,7 +99,7 @@ fn main() {
             .collect();
         let planted: Vec<_> = copies
             .iter()
-            .map(|c| signature(c).expect("words"))
+            .map(|c| signature(c, true).expect("words"))
             .collect();
         let found = |near: bool, thr: f64| -> Vec<bool> {
             planted

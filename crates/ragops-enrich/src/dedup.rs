@@ -76,14 +76,21 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The signatures of a text, or `None` for a text with no word.
-pub fn signature(text: &str) -> Option<Signature> {
+/// The signatures of a text (the MinHash only `with_minhash`: exact dedup needs none), or
+/// `None` for a text with no word.
+pub fn signature(text: &str, with_minhash: bool) -> Option<Signature> {
     let w = words(text);
     if w.is_empty() {
         return None;
     }
     let joined = w.join(" ");
     let exact = fnv(joined.as_bytes());
+    if !with_minhash {
+        return Some(Signature {
+            exact,
+            minhash: Vec::new(),
+        });
+    }
     let spaced = w.len() >= 3 || text.contains(' ');
     let shingles: Vec<u64> = if spaced && w.len() >= 3 {
         w.windows(3).map(|s| fnv(s.join(" ").as_bytes())).collect()
@@ -196,22 +203,26 @@ mod tests {
 
     #[test]
     fn exact_duplicates_ignore_case_spacing_and_punctuation() {
-        let a = signature(A).unwrap();
-        let b = signature(&A.to_uppercase().replace(", ", " ,  ")).unwrap();
+        let a = signature(A, true).unwrap();
+        let b = signature(&A.to_uppercase().replace(", ", " ,  "), true).unwrap();
         assert_eq!(a.exact, b.exact);
         let mut idx = Index::default();
         idx.insert(&a, "a");
         assert_eq!(idx.find(&b, false, 0.9), Some("a"));
-        assert!(signature("  ... ").is_none());
+        assert!(signature("  ... ", true).is_none());
+        let exact = signature(A, false).unwrap();
+        assert!(exact.minhash.is_empty(), "exact dedup computes no MinHash");
+        assert_eq!(exact.exact, a.exact);
     }
 
     #[test]
     fn near_duplicates_are_found_and_different_texts_are_not() {
-        let a = signature(A).unwrap();
-        let one_word = signature(&A.replace("billing", "payments")).unwrap();
+        let a = signature(A, true).unwrap();
+        let one_word = signature(&A.replace("billing", "payments"), true).unwrap();
         let other = signature(
             "Rotate the TLS certificates before they expire, then restart the proxy so that it \
              reads the new files and check the handshake from a client.",
+            true,
         )
         .unwrap();
         assert!(similarity(&a.minhash, &one_word.minhash) > 0.6);
@@ -229,8 +240,8 @@ mod tests {
     #[test]
     fn signatures_are_fixed_functions() {
         // stored signatures are compared across builds and machines
-        let s = signature("the quick brown fox jumps").unwrap();
+        let s = signature("the quick brown fox jumps", true).unwrap();
         assert_eq!(s.minhash.len(), PERMS);
-        assert_eq!(s, signature("The quick, brown fox jumps.").unwrap());
+        assert_eq!(s, signature("The quick, brown fox jumps.", true).unwrap());
     }
 }

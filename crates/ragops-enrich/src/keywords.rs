@@ -14,12 +14,7 @@ pub fn extract(text: &str, lang: Option<&str>, top_n: usize, max_ngram: usize) -
     if top_n == 0 || matches!(lang, Some("zh" | "ja" | "th" | "km" | "my")) {
         return Vec::new();
     }
-    let stop: HashSet<&str> = stop_words::lookup(lang.unwrap_or("en"))
-        .or_else(|| stop_words::lookup("en"))
-        .unwrap_or(&[])
-        .iter()
-        .copied()
-        .collect();
+    let stop = stopwords(lang.unwrap_or("en"));
     let sentences = sentences(text);
     let score = term_scores(&sentences);
     if score.is_empty() {
@@ -30,6 +25,26 @@ pub fn extract(text: &str, lang: Option<&str>, top_n: usize, max_ngram: usize) -
     };
     let phrases = candidates(&sentences, &score, &keep, max_ngram);
     select(phrases, top_n)
+}
+
+/// The stopwords of a language (English where the crate has none), built once per language
+/// and kept: every chunk of a build asks for them.
+fn stopwords(lang: &str) -> &'static HashSet<&'static str> {
+    static SETS: std::sync::OnceLock<
+        std::sync::Mutex<HashMap<String, &'static HashSet<&'static str>>>,
+    > = std::sync::OnceLock::new();
+    let build = || -> &'static HashSet<&'static str> {
+        let words = stop_words::lookup(lang)
+            .or_else(|| stop_words::lookup("en"))
+            .unwrap_or(&[]);
+        Box::leak(Box::new(words.iter().copied().collect()))
+    };
+    let mut sets = SETS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // one set per language code the detector gives (about seventy at most)
+    sets.entry(lang.to_string()).or_insert_with(build)
 }
 
 /// A word and whether it is capitalised inside its sentence; `None` marks punctuation.

@@ -83,42 +83,31 @@ enum Kind {
 /// The decoded filter columns of one fragment, loaded on first use.
 #[derive(Default)]
 pub(crate) struct FilterColumns {
-    loaded: Mutex<HashMap<&'static str, Arc<Column>>>,
-    /// Declared fields (`meta.NAME`), by name.
-    meta: Mutex<HashMap<String, Arc<Column>>>,
+    /// By field name as the filter language writes it (`lang`, `meta.author`).
+    loaded: Mutex<HashMap<String, Arc<Column>>>,
 }
 
 impl FilterColumns {
     fn column(&self, rows: &ChunkRows, field: &Field) -> Result<Arc<Column>, SearchError> {
-        if let Field::Meta(key) = field {
-            let cache_key = format!("meta.{key}");
-            if let Some(c) = self
-                .meta
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&cache_key).cloned())
-            {
-                return Ok(c);
-            }
-            let c = Arc::new(meta_column(rows, key)?);
-            if let Ok(mut m) = self.meta.lock() {
-                m.insert(cache_key, Arc::clone(&c));
-            }
+        let key = field.to_string();
+        if let Some(c) = self.loaded.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(c);
         }
-        let Some((name, kind)) = column_of(field) else {
-            return Ok(Arc::new(Column::Absent));
-        };
-        if let Some(c) = self.loaded.lock().ok().and_then(|m| m.get(name).cloned()) {
-            return Ok(c);
-        }
-        let c = Arc::new(match kind {
-            Kind::Text => rows.text_column(name)?.map_or(Column::Absent, Column::Text),
-            Kind::Int => rows.int_column(name)?.map_or(Column::Absent, Column::Int),
-            Kind::List => rows.list_column(name)?.map_or(Column::Absent, Column::List),
+        let c = Arc::new(match (field, column_of(field)) {
+            (Field::Meta(name), _) => meta_column(rows, name)?,
+            (_, Some((name, Kind::Text))) => {
+                rows.text_column(name)?.map_or(Column::Absent, Column::Text)
+            }
+            (_, Some((name, Kind::Int))) => {
+                rows.int_column(name)?.map_or(Column::Absent, Column::Int)
+            }
+            (_, Some((name, Kind::List))) => {
+                rows.list_column(name)?.map_or(Column::Absent, Column::List)
+            }
+            (_, None) => Column::Absent,
         });
         if let Ok(mut m) = self.loaded.lock() {
-            m.insert(name, Arc::clone(&c));
+            m.insert(key, Arc::clone(&c));
         }
         Ok(c)
     }

@@ -565,7 +565,8 @@ fn seed_dedup(plan: &ReusePlan, state: &mut DedupState) -> Result<(), EngineErro
 impl Producer<'_> {
     /// The document steps of enrichment, then chunking, then the chunk steps, per document.
     /// The `pii` step runs before chunking, so that offsets, stored and embedded text and the
-    /// full-text index all hold the redacted text.
+    /// full-text index all hold the redacted text; chunks are dropped (pii, dedup) before the
+    /// language and keyword steps spend time on them.
     fn enrich_and_chunk(
         &self,
         documents: &mut [Document],
@@ -585,20 +586,21 @@ impl Producer<'_> {
                 vec![None; documents.len()]
             };
         let mut tally = PiiTally::default();
+        let mut pii_ranges = vec![Vec::new(); documents.len()];
         if let Some((detector, mode)) = self.pii {
-            let tallies: Vec<PiiTally> = documents
+            let applied: Vec<ragops_enrich::pii::Applied> = documents
                 .par_iter_mut()
                 .map(|d| ragops_enrich::pii::apply(detector, mode, d))
                 .collect();
-            tallies.iter().for_each(|t| tally.add(t));
+            for (a, ranges) in applied.into_iter().zip(&mut pii_ranges) {
+                tally.add(&a.tally);
+                *ranges = a.ranges;
+            }
         }
-        let language = enrich.steps.contains(&EnrichStep::Language);
-        let keywords = enrich.steps.contains(&EnrichStep::Keywords);
         let mut per_doc: Vec<Vec<(Chunk, ChunkMeta)>> = documents
             .par_iter()
             .zip(&metas)
             .map(|(d, declared)| {
-                let chunks = self.chunker.chunk(d)?;
                 let base = match declared {
                     Some(m) => ChunkMeta {
                         tenant: m.tenant.clone(),
@@ -609,38 +611,15 @@ impl Producer<'_> {
                     },
                     None => ChunkMeta::default(),
                 };
-                let doc_lang = language
-                    .then(|| ragops_enrich::language::detect(&d.text))
-                    .flatten();
-                Ok(chunks
-                    .into_iter()
-                    .map(|c| {
-                        let mut meta = base.clone();
-                        if language {
-                            if let Some(l) =
-                                ragops_enrich::language::for_chunk(&c.text, doc_lang.as_ref())
-                            {
-                                meta.lang = Some(l.code);
-                                meta.lang_confidence = Some(l.confidence);
-                            }
-                        }
-                        if keywords {
-                            meta.keywords = ragops_enrich::keywords::extract(
-                                &c.text,
-                                meta.lang.as_deref(),
-                                enrich.keywords.top_n,
-                                enrich.keywords.max_ngram,
-                            );
-                        }
-                        (c, meta)
-                    })
-                    .collect())
+                let chunks = self.chunker.chunk(d)?;
+                Ok(chunks.into_iter().map(|c| (c, base.clone())).collect())
             })
             .collect::<Result<_, EngineError>>()?;
-        if let Some((detector, PiiMode::Drop)) = self.pii {
-            for chunks in &mut per_doc {
+        // Chunks are left out before the chunk steps run on them.
+        if let Some((_, PiiMode::Drop)) = self.pii {
+            for (chunks, ranges) in per_doc.iter_mut().zip(&pii_ranges) {
                 let before = chunks.len();
-                chunks.retain(|(c, _)| !ragops_enrich::pii::holds_pii(detector, c));
+                chunks.retain(|(c, _)| !ragops_enrich::pii::overlaps_pii(ranges, c));
                 tally.chunks_dropped += (before - chunks.len()) as u64;
             }
         }
@@ -651,6 +630,35 @@ impl Producer<'_> {
         }
         if let Some(state) = &self.dedup {
             self.dedup(documents, &mut per_doc, state);
+        }
+        let language = enrich.steps.contains(&EnrichStep::Language);
+        let keywords = enrich.steps.contains(&EnrichStep::Keywords);
+        if language || keywords {
+            per_doc
+                .par_iter_mut()
+                .zip(documents.par_iter())
+                .for_each(|(chunks, d)| {
+                    let doc_lang = language
+                        .then(|| ragops_enrich::language::detect(&d.text))
+                        .flatten();
+                    for (c, meta) in chunks.iter_mut() {
+                        if let Some(l) = language
+                            .then(|| ragops_enrich::language::for_chunk(&c.text, doc_lang.as_ref()))
+                            .flatten()
+                        {
+                            meta.lang = Some(l.code);
+                            meta.lang_confidence = Some(l.confidence);
+                        }
+                        if keywords {
+                            meta.keywords = ragops_enrich::keywords::extract(
+                                &c.text,
+                                meta.lang.as_deref(),
+                                enrich.keywords.top_n,
+                                enrich.keywords.max_ngram,
+                            );
+                        }
+                    }
+                });
         }
         Ok(per_doc)
     }
@@ -670,23 +678,12 @@ impl Producer<'_> {
             DedupLevel::Chunk => (false, true),
             DedupLevel::Both => (true, true),
         };
-        let exact_only = |s: dedup::Signature| {
-            if cfg.near {
-                s
-            } else {
-                dedup::Signature {
-                    minhash: Vec::new(),
-                    ..s
-                }
-            }
-        };
         let doc_sigs: Vec<Option<dedup::Signature>> = documents
             .par_iter()
             .map(|d| {
                 by_doc
-                    .then(|| dedup::signature(&d.text))
+                    .then(|| dedup::signature(&d.text, cfg.near))
                     .flatten()
-                    .map(exact_only)
             })
             .collect();
         let chunk_sigs: Vec<Vec<Option<dedup::Signature>>> = per_doc
@@ -695,9 +692,8 @@ impl Producer<'_> {
                 cs.iter()
                     .map(|(c, _)| {
                         by_chunk
-                            .then(|| dedup::signature(&c.text))
+                            .then(|| dedup::signature(&c.text, cfg.near))
                             .flatten()
-                            .map(exact_only)
                     })
                     .collect()
             })

@@ -54,10 +54,19 @@ fn remap(at: usize, findings: &[Finding]) -> usize {
     (at as isize + shift) as usize
 }
 
+/// What the step did to one document: its counts, and the byte ranges of the findings in its
+/// (unchanged) text under `Detect` and `Drop`, for [`overlaps_pii`].
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub tally: PiiTally,
+    pub ranges: Vec<std::ops::Range<usize>>,
+}
+
 /// Runs the step on one document before it is chunked. `Detect` and `Drop` leave it as it is
-/// (chunks are dropped after chunking, by [`holds_pii`]); `Redact` replaces every value in its
-/// text, title and section titles, and moves section and page offsets to the new text.
-pub fn apply(detector: &Detector, mode: PiiMode, doc: &mut Document) -> PiiTally {
+/// (chunks are dropped after chunking, by [`overlaps_pii`] on the ranges returned);
+/// `Redact` replaces every value in its text, title and section titles, and moves section and
+/// page offsets to the new text.
+pub fn apply(detector: &Detector, mode: PiiMode, doc: &mut Document) -> Applied {
     let findings = detector.find(&doc.text);
     let in_title = detector.find(&doc.title);
     let mut tally = PiiTally {
@@ -70,7 +79,8 @@ pub fn apply(detector: &Detector, mode: PiiMode, doc: &mut Document) -> PiiTally
         tally.documents_with_findings = 1;
     }
     if mode != PiiMode::Redact {
-        return tally;
+        let ranges = findings.iter().map(|f| f.start..f.end).collect();
+        return Applied { tally, ranges };
     }
     let mut changed = false;
     if !findings.is_empty() {
@@ -95,12 +105,17 @@ pub fn apply(detector: &Detector, mode: PiiMode, doc: &mut Document) -> PiiTally
         }
     }
     tally.documents_redacted = u64::from(changed);
-    tally
+    Applied {
+        tally,
+        ranges: Vec::new(),
+    }
 }
 
-/// Whether a chunk holds a finding in its text (for `Drop`).
-pub fn holds_pii(detector: &Detector, chunk: &Chunk) -> bool {
-    !detector.find(&chunk.text).is_empty()
+/// Whether a chunk's byte range overlaps one of its document's findings (for `Drop`): a value
+/// cut by a chunk boundary drops both chunks that hold a part of it.
+pub fn overlaps_pii(ranges: &[std::ops::Range<usize>], chunk: &Chunk) -> bool {
+    let (start, end) = (chunk.start_byte as usize, chunk.end_byte as usize);
+    ranges.iter().any(|r| r.start < end && start < r.end)
 }
 
 #[cfg(test)]
@@ -153,7 +168,7 @@ mod tests {
             },
         ];
         let det = Detector::new(&[], &[]).unwrap();
-        let t = apply(&det, PiiMode::Redact, &mut d);
+        let t = apply(&det, PiiMode::Redact, &mut d).tally;
         assert_eq!(
             d.text,
             "# Intro\nMail [EMAIL] now.\n# Billing\nCard [CREDIT_CARD].\n# End\nbye"
@@ -177,7 +192,7 @@ mod tests {
         let text = "Call +44 20 7946 0958.";
         let mut d = doc(text);
         let det = Detector::new(&[PiiKind::Phone], &[]).unwrap();
-        let t = apply(&det, PiiMode::Detect, &mut d);
+        let t = apply(&det, PiiMode::Detect, &mut d).tally;
         assert_eq!(d.text, text);
         assert_eq!(t.found.get("PHONE"), Some(&1));
         assert_eq!(t.found.get("EMAIL"), None, "only the chosen types");

@@ -13,7 +13,7 @@
 mod document;
 pub mod validate;
 
-pub use document::{apply, holds_pii, PiiTally};
+pub use document::{apply, overlaps_pii, Applied, PiiTally};
 
 use std::collections::BTreeMap;
 use std::fmt;
