@@ -35,6 +35,24 @@ fn filter_expr(s: &str) -> Result<ragops_engine::Filter, String> {
 }
 
 /// A duration such as `30s`, `10m`, `24h` or `7d`.
+/// `I/N`: shard I (0-based) of N.
+fn shard_spec(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a shard: use I/N with 0 <= I < N <= 4096 (e.g. 0/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || n > 4096 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn build_id(s: &str) -> Result<ragops_core::BuildId, String> {
+    ragops_core::BuildId::parse(s).map_err(|e| e.to_string())
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration (e.g. 30s, 10m, 24h, 7d): {e}"))
@@ -92,9 +110,23 @@ impl StoreArgs {
 pub(crate) enum Command {
     /// Build a snapshot from the pipeline's sources and publish it as `current`
     #[command(
-        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n  ragops build --wait 10m            # nightly cron: wait for a running build\n\nBuilds are incremental: files whose bytes are unchanged since `current` (same chunking,\nenrichment and model) reuse its chunks and vectors; changed and new files are processed;\ndeleted ones disappear. Texts embedded before come from the store's embedding cache.\nWhen nothing changed, no snapshot is written (use --force to write one anyway).\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete. One writer at a time:\na second build fails at once naming the holder of the lock, or waits with --wait.\nA rollback during the build wins: the build then writes its snapshot without publishing\nit (--force publishes anyway)."
+        after_help = "Examples:\n  ragops build\n  ragops build -p pipelines/default.toml --strict\n  ragops build --no-publish --json > report.json\n  ragops build --wait 10m            # nightly cron: wait for a running build\n  ragops build --shard 2/4 --build-id nightly-1   # one shard of a sharded build\n\nBuilds are incremental: files whose bytes are unchanged since `current` (same chunking,\nenrichment and model) reuse its chunks and vectors; changed and new files are processed;\ndeleted ones disappear. Texts embedded before come from the store's embedding cache.\nWhen nothing changed, no snapshot is written (use --force to write one anyway).\n\nBad sources (corrupt PDF, binary, invalid UTF-8, empty, too large) are listed with their\nreason and skipped; with --strict they fail the build before anything is written.\nThe previous snapshot stays live until the new one is complete. One writer at a time:\na second build fails at once naming the holder of the lock, or waits with --wait.\nA rollback during the build wins: the build then writes its snapshot without publishing\nit (--force publishes anyway)."
     )]
     Build(BuildArgs),
+    /// Publish a sharded build: check that every shard finished, write one snapshot, and move
+    /// `current` to it (compare-and-swap)
+    #[command(
+        after_help = "Examples:\n  ragops shards plan --build-id nightly-1 --shards 4\n  ragops build --shard 0/4 --build-id nightly-1      # one per shard, on any machine\n  ragops build --shard 1/4 --build-id nightly-1\n  ...\n  ragops commit nightly-1 --json\n\nThe commit fails, and publishes nothing, when a shard is missing or damaged, when the\nshards disagree (settings, model, parent), or when `current` moved since the plan\n(--force publishes anyway). Of two coordinators committing the same build, one wins;\nthe other finds the store locked or the build already committed."
+    )]
+    Commit(CommitArgs),
+    /// Plan sharded builds and watch their shards
+    #[command(
+        after_help = "Examples:\n  ragops shards plan --build-id nightly-1 --shards 4\n  ragops shards status nightly-1"
+    )]
+    Shards {
+        #[command(subcommand)]
+        command: ShardsCommand,
+    },
     /// Search a snapshot (hybrid: BM25 + vectors fused with reciprocal rank fusion)
     #[command(
         after_help = "Examples:\n  ragops search \"rotate an API key\"\n  ragops search \"shard size\" --mode bm25 -k 3\n  ragops search \"restore from backup\" --snapshot stable --json\n  ragops search \"shard size\" --mode vector --exact   # scan every vector, skip the HNSW graph\n  ragops search \"refund policy\" --filter 'lang = \"de\" AND modified >= 2026-01-01'"
@@ -234,12 +266,82 @@ pub(crate) struct BuildArgs {
     /// Write the snapshot but do not point `current` at it
     #[arg(long)]
     pub(crate) no_publish: bool,
+    /// Build only shard I of N (0-based) of a sharded build: the source files whose stable id
+    /// hashes to I; staged under the build id, published by `ragops commit`
+    #[arg(long, value_name = "I/N", value_parser = shard_spec, requires = "build_id",
+          conflicts_with_all = ["no_publish", "force", "wait"])]
+    pub(crate) shard: Option<(u32, u32)>,
+    /// The sharded build this shard belongs to (letters, digits, '.', '_', '-')
+    #[arg(long, value_name = "ID", value_parser = build_id, requires = "shard")]
+    pub(crate) build_id: Option<ragops_core::BuildId>,
+    /// JSON file {"shards": [[path, ...], ...]} assigning source files (as reported by
+    /// builds) to shards; files it does not list go to the shard their id hashes to
+    #[arg(long = "plan", value_name = "FILE", requires = "shard")]
+    pub(crate) shard_plan: Option<PathBuf>,
     /// Print the build report as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,
     /// No progress output on stderr
     #[arg(short, long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CommitArgs {
+    /// The build id the shards were built with
+    #[arg(value_parser = build_id)]
+    pub(crate) build_id: ragops_core::BuildId,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Publish even if `current` moved since the build was planned
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Wait this long for another writer to release the store (e.g. 30s, 10m)
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) wait: Option<Duration>,
+    /// Print the commit report as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ShardsCommand {
+    /// Record a sharded build's plan: its shard count, and `current` as the parent every
+    /// shard reuses from (idempotent; the first shard records it when no one did)
+    #[command(
+        after_help = "Example:\n  ragops shards plan --build-id nightly-20261203 --shards 4 --json"
+    )]
+    Plan(ShardsPlanArgs),
+    /// Show which shards of a build have finished
+    #[command(after_help = "Example:\n  ragops shards status nightly-20261203 --json")]
+    Status(ShardsStatusArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ShardsPlanArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// The build id the shards and the commit will use
+    #[arg(long, value_name = "ID", value_parser = build_id)]
+    pub(crate) build_id: ragops_core::BuildId,
+    /// Number of shards (1 to 4096)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) shards: u32,
+    /// Print the plan as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ShardsStatusArgs {
+    /// The build id
+    #[arg(value_parser = build_id)]
+    pub(crate) build_id: ragops_core::BuildId,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]

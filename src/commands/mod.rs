@@ -10,6 +10,7 @@ mod model;
 mod questions;
 mod search;
 mod serve;
+mod shards;
 mod snapshots;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ use crate::cli::Command;
 pub(crate) fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Build(a) => build::run(a),
+        Command::Commit(a) => shards::commit(a),
+        Command::Shards { command } => shards::run(command),
         Command::Search(a) => search::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Check(a) => Ok(check::run(a)),

@@ -1,6 +1,7 @@
 //! `ragops build`.
 
-use ragops_engine::BuildReport;
+use ragops_engine::{BuildReport, CommitReport, ShardReport, ShardStatus};
+use ragops_store::BuildPlanRecord;
 
 use super::{line, short};
 
@@ -154,4 +155,123 @@ fn pii(s: &mut String, p: &ragops_engine::PiiTally) {
             p.documents_with_findings
         ),
     );
+}
+
+/// One shard of a sharded build.
+pub(crate) fn shard(r: &ShardReport) -> String {
+    let mut s = String::new();
+    let c = &r.counts;
+    line(
+        &mut s,
+        format_args!(
+            "shard {}/{} of build {} staged (publish with `ragops commit {}`)",
+            r.shard, r.shards, r.build_id, r.build_id
+        ),
+    );
+    line(&mut s, format_args!("  store      {}", r.store.display()));
+    line(
+        &mut s,
+        format_args!(
+            "  parent     {}",
+            r.parent.as_ref().map_or("none", |p| p.as_str())
+        ),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  documents  {}   chunks {}   new rows {}   kept in the parent {}   skipped {}",
+            c.documents, c.chunks, r.fragment_rows, r.kept_documents, c.skipped
+        ),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  time       {:.1}s total, embed {:.1}s ({:.1} chunks/s)",
+            r.timings.total, r.timings.embed, r.embeddings_per_sec
+        ),
+    );
+    for sk in &r.skipped {
+        line(
+            &mut s,
+            format_args!("  skipped    {}: {}", sk.path, sk.reason),
+        );
+    }
+    s
+}
+
+pub(crate) fn plan(p: &BuildPlanRecord) -> String {
+    let mut s = String::new();
+    line(
+        &mut s,
+        format_args!(
+            "build {}: {} shard(s), parent {} (planned {})",
+            p.build_id,
+            p.shards,
+            p.parent.as_ref().map_or("none", |p| p.as_str()),
+            p.created_at
+        ),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  run `ragops build --shard I/{} --build-id {}` for I in 0..{}, then `ragops commit {}`",
+            p.shards, p.build_id, p.shards, p.build_id
+        ),
+    );
+    s
+}
+
+pub(crate) fn status(st: &ShardStatus) -> String {
+    let list = |v: &[u32]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let mut s = String::new();
+    line(
+        &mut s,
+        format_args!(
+            "build {}: {} of {} shard(s) finished",
+            st.build_id,
+            st.present.len(),
+            st.shards
+        ),
+    );
+    line(&mut s, format_args!("  finished   {}", list(&st.present)));
+    line(&mut s, format_args!("  missing    {}", list(&st.missing)));
+    s
+}
+
+pub(crate) fn commit(r: &CommitReport) -> String {
+    let mut s = String::new();
+    let c = &r.counts;
+    line(
+        &mut s,
+        format_args!(
+            "snapshot {} published as current (build {}, {} shard(s))",
+            r.snapshot, r.build_id, r.shards
+        ),
+    );
+    line(&mut s, format_args!("  store      {}", r.store.display()));
+    line(
+        &mut s,
+        format_args!(
+            "  documents  {}   chunks {}   tokens {}   skipped {}",
+            c.documents, c.chunks, c.tokens, c.skipped
+        ),
+    );
+    line(
+        &mut s,
+        format_args!(
+            "  fragments  {} ({} of the parent, {} from the shards{})",
+            r.fragments,
+            r.carried_fragments,
+            r.shard_fragments,
+            if r.compacted { ", compacted" } else { "" }
+        ),
+    );
+    line(&mut s, format_args!("  commit     {:.2}s", r.seconds));
+    s
 }

@@ -14,7 +14,7 @@ use crate::common::*;
 use crate::kill::results;
 
 /// Starts `ragops args...` stopped at failpoint `point` and returns once it is there.
-fn paused_at(args: &[&str], point: &str) -> std::process::Child {
+pub fn paused_at(args: &[&str], point: &str) -> std::process::Child {
     let mut child = ragops(args)
         .env("RAGOPS_FAILPOINT", point)
         .stdout(Stdio::null())

@@ -10,7 +10,7 @@ use ragops_engine::ops::{GcReport, SearchResults};
 
 use crate::common::*;
 
-fn copy_dir(src: &Path, dst: &Path) {
+pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).expect("mkdir");
     for e in std::fs::read_dir(src).expect("read_dir").flatten() {
         let to = dst.join(e.file_name());
@@ -24,7 +24,7 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 /// A temp dir with the tiny model, a writable copy of the fixture corpus and a 64-token
 /// pipeline over it with `extra` appended (TOML).
-fn setup(extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub fn setup(extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = tiny_model(tmp.path());
     let docs = tmp.path().join("docs");
@@ -77,7 +77,7 @@ fn top10(store: &Path, mode: &str, query: &str) -> Vec<(String, f32)> {
 
 /// The incremental store's `current` holds what a full build of the same sources holds: the
 /// same chunks with the same vectors, and the same BM25 and exact vector top-10s.
-fn assert_equals_full_build(p: &Path, store: &Path, full: &Path, round: &str) {
+pub fn assert_equals_full_build(p: &Path, store: &Path, full: &Path, round: &str) {
     let f = build(p, &["--full", "--store", s(full)]);
     let inc = current(s(store));
     let (a, b) = (table(store, &inc), table(full, &f.snapshot));
@@ -117,7 +117,7 @@ fn assert_equals_full_build(p: &Path, store: &Path, full: &Path, round: &str) {
     }
 }
 
-fn edit_record(file: &Path, line: usize, append: &str) {
+pub fn edit_record(file: &Path, line: usize, append: &str) {
     let text = std::fs::read_to_string(file).expect("read");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut v: serde_json::Value = serde_json::from_str(&lines[line]).expect("record");

@@ -21,4 +21,5 @@ mod pdf;
 mod query_path;
 mod real_model;
 mod serve;
+mod sharded;
 mod store;

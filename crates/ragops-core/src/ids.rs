@@ -130,6 +130,24 @@ string_id!(
     is_snapshot_id
 );
 
+/// Whether `s` can name a sharded build: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with
+/// `.` (so it is one plain path component, never `.`, `..` or a hidden name).
+pub fn is_build_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+string_id!(
+    /// A sharded build (`ragops build --shard I/N --build-id ID`, `ragops commit ID`): chosen
+    /// by the coordinator, and the name of the build's directory under `builds/`, so only this
+    /// form can ever name one.
+    BuildId,
+    "build id (1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+    is_build_id
+);
+
 string_id!(
     /// A chunk: 32 hex digits of `sha256(doc id, chunking hash, capacity, ordinal, start, text)`.
     ChunkId,

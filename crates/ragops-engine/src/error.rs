@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ragops_core::{ModelIdentity, Skipped, SnapshotId};
+use ragops_core::{BuildId, ModelIdentity, Skipped, SnapshotId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -55,6 +55,48 @@ pub enum EngineError {
     NoParent { current: SnapshotId },
     #[error("experiment file {}: {message}", path.display())]
     Experiment { path: PathBuf, message: String },
+    #[error("shard plan {}: {message}", path.display())]
+    BadShardPlan { path: PathBuf, message: String },
+    #[error("no build `{0}` in the store (never planned, or already committed)")]
+    UnknownBuild(BuildId),
+    #[error(
+        "build {build}: {} of {shards} shard(s) have not finished (missing: {}); nothing was \
+         published",
+        missing.len(),
+        missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    ShardsMissing {
+        build: BuildId,
+        shards: u32,
+        missing: Vec<u32>,
+    },
+    #[error("build {build}: shard {shard} is damaged ({}); nothing was published", problems.join("; "))]
+    ShardDamaged {
+        build: BuildId,
+        shard: u32,
+        problems: Vec<String>,
+    },
+    #[error("build {build}: shard {shard} {why}; nothing was published")]
+    ShardsDisagree {
+        build: BuildId,
+        shard: u32,
+        why: &'static str,
+    },
+    #[error(
+        "build {build}: `current` moved since the build was planned (it named {}, now {}); \
+         nothing was published",
+        expected.as_ref().map_or("nothing", |i| i.as_str()),
+        found.as_ref().map_or("nothing", |i| i.as_str())
+    )]
+    CommitCurrentMoved {
+        build: BuildId,
+        expected: Option<SnapshotId>,
+        found: Option<SnapshotId>,
+    },
+    #[error(
+        "shard options reached the wrong entry point (build_shard builds shards, build the rest)"
+    )]
+    ShardOptionsOnBuild,
     #[error("{}:{line}: {message}", path.display())]
     BadInputLine {
         path: PathBuf,

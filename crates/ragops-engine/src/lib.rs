@@ -16,7 +16,11 @@ mod model;
 pub mod ops;
 mod reporter;
 
-pub use build::{build, build_pipeline, BuildOptions, BuildReport, IncrementalReport, NoReuse};
+pub use build::{
+    build, build_pipeline, build_shard, commit, plan_build, shard_status, BuildOptions,
+    BuildReport, CommitOptions, CommitReport, IncrementalReport, NoReuse, ShardAssign,
+    ShardOptions, ShardReport, ShardStatus,
+};
 pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, EmbedFileReport};
 pub use error::EngineError;
 pub use experiment::{experiment, ExperimentOptions, ExperimentRun};

@@ -34,7 +34,7 @@ use crate::{io, Store, StoreError, StoreLock};
 const MAGIC: &[u8; 8] = b"RGEMB001";
 const HEADER: u64 = 16;
 pub(crate) const CACHE_DIR: &str = "cache/embeddings";
-const SEGMENT_EXT: &str = "seg";
+pub(crate) const SEGMENT_EXT: &str = "seg";
 const TMP_PREFIX: &str = ".tmp-";
 
 /// Key of a cache entry: SHA-256 of the embedded text.
@@ -176,6 +176,17 @@ impl EmbeddingCache {
         _lock: &StoreLock,
         model: &ModelIdentity,
     ) -> Result<Self, StoreError> {
+        Self::open_inner(store, model, true)
+    }
+
+    /// Opens the cache of one model for reading alongside other writers (the shards of a
+    /// sharded build): temporary segments are left alone, since another shard may be writing
+    /// one; a shard's own segment goes to its staging directory.
+    pub fn open_shared(store: &Store, model: &ModelIdentity) -> Result<Self, StoreError> {
+        Self::open_inner(store, model, false)
+    }
+
+    fn open_inner(store: &Store, model: &ModelIdentity, clean: bool) -> Result<Self, StoreError> {
         let dim = model.dim;
         let dir = store.root().join(CACHE_DIR).join(model.cache_key());
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -185,7 +196,7 @@ impl EmbeddingCache {
             std::fs::write(&info, json).map_err(io(&info))?;
         }
         for e in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
-            if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            if clean && e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -248,6 +259,16 @@ impl EmbeddingCache {
     /// Starts a segment for the entries this build computes.
     pub fn segment_writer(&self, name: &str) -> Result<SegmentWriter, StoreError> {
         SegmentWriter::create(&self.dir, name, self.dim)
+    }
+
+    /// Starts a segment in another directory (a shard's staging directory), from where it is
+    /// later moved into this cache.
+    pub(crate) fn segment_writer_in(
+        &self,
+        dir: &Path,
+        name: &str,
+    ) -> Result<SegmentWriter, StoreError> {
+        SegmentWriter::create(dir, name, self.dim)
     }
 
     /// Path of a segment file (for tests that damage one).

@@ -70,7 +70,7 @@ impl FragmentId {
     }
 
     /// The id of a fragment with these files.
-    fn of(files: &BTreeMap<String, FileRecord>) -> Self {
+    pub(crate) fn of(files: &BTreeMap<String, FileRecord>) -> Self {
         let mut h = Sha256Hasher::new();
         for (rel, rec) in files {
             h = h

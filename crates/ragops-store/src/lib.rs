@@ -17,6 +17,7 @@
 //!   staging/<id>/                   snapshots being written; never read by queries
 //!   trash/<id>/                     snapshots being deleted by gc (renamed here first)
 //!   cache/embeddings/<model>/       content-addressed embedding cache (see `cache`)
+//!   builds/<build id>/              a sharded build's plan and finished shards (see `builds`)
 //!   leases/<holder>.json            snapshots a running reader (serve) holds open; gc keeps them
 //!   LOCK                            one data writer at a time (advisory lock, released on exit/kill)
 //!   refs/LOCK                       short lock around every ref move
@@ -30,6 +31,7 @@
 //! or a tag) names it. Data files are never modified after that. Rollback and tag only move refs.
 
 mod ann;
+mod builds;
 mod cache;
 mod chunks;
 mod columns;
@@ -47,6 +49,7 @@ mod store;
 mod vectors;
 
 pub use ann::AnnIndex;
+pub use builds::{BuildPlanRecord, ShardLock, ShardParts, ShardRecord};
 pub use cache::{
     cache_key, gc_cache, CacheGcReport, CacheStats, CachedEmbedding, EmbeddingCache, SegmentWriter,
 };
@@ -129,6 +132,15 @@ pub enum StoreError {
     UnknownTag(String),
     #[error("snapshot {0} is named by `current` or a tag; move or remove the ref first")]
     Referenced(SnapshotId),
+    #[error(
+        "build {build} was planned with {planned} shard(s), not {asked}; use the same count \
+         for every shard, or another build id"
+    )]
+    ShardCount {
+        build: ragops_core::BuildId,
+        planned: u32,
+        asked: u32,
+    },
     #[error("no snapshot is published yet")]
     NothingPublished,
     #[error(

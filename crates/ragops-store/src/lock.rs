@@ -37,7 +37,7 @@ pub struct RefsLock {
 }
 
 /// Takes the `flock` on `path` without waiting, and writes who holds it into the file.
-fn try_lock(path: &Path, what: &str) -> Result<File, StoreError> {
+pub(crate) fn try_lock(path: &Path, what: &str) -> Result<File, StoreError> {
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -22,7 +22,7 @@ use crate::fulltext::{FulltextWriter, FULLTEXT_DIR};
 use crate::manifest::{Catalog, Manifest, CATALOG_FILE, MANIFEST_FILE, MANIFEST_SHA256_FILE};
 use crate::store::{STAGING, TRASH};
 use crate::vectors::{VectorFile, VECTORS_FILE};
-use crate::{io, Store, StoreError, StoreLock};
+use crate::{io, EmbeddingCache, SegmentWriter, Store, StoreError, StoreLock};
 
 impl Store {
     /// Starts a new snapshot in `staging/`.
@@ -31,6 +31,20 @@ impl Store {
         _lock: &StoreLock,
         salt: &str,
     ) -> Result<SnapshotWriter, StoreError> {
+        let id = self.new_snapshot_id(salt)?;
+        let staging = self.root().join(STAGING).join(id.as_str());
+        create_dir_durable(&staging)?;
+        Ok(SnapshotWriter {
+            store: self.clone(),
+            id,
+            staging,
+            shard: false,
+        })
+    }
+
+    /// A new snapshot id: the time in milliseconds and 8 hex digits of a hash of the time,
+    /// the process id and `salt`.
+    fn new_snapshot_id(&self, salt: &str) -> Result<SnapshotId, StoreError> {
         let now = SystemTime::now();
         // Milliseconds, so that ids sort in creation order (gc's "newest" relies on it).
         let stamp = humantime::format_rfc3339_millis(now)
@@ -45,18 +59,9 @@ impl Store {
             .part(std::process::id().to_le_bytes())
             .part(salt)
             .hex();
-        let id = SnapshotId::parse(&format!("{stamp}-{}", &suffix[..8])).map_err(|e| {
-            StoreError::Io {
-                path: self.root().join(STAGING),
-                source: std::io::Error::other(e),
-            }
-        })?;
-        let staging = self.root().join(STAGING).join(id.as_str());
-        create_dir_durable(&staging)?;
-        Ok(SnapshotWriter {
-            store: self.clone(),
-            id,
-            staging,
+        SnapshotId::parse(&format!("{stamp}-{}", &suffix[..8])).map_err(|e| StoreError::Io {
+            path: self.root().join(STAGING),
+            source: std::io::Error::other(e),
         })
     }
 }
@@ -67,6 +72,9 @@ pub struct SnapshotWriter {
     store: Store,
     id: SnapshotId,
     staging: PathBuf,
+    /// A shard of a sharded build (`Store::begin_shard`): finished with `finish_shard`, its
+    /// cache segment kept in its staging directory.
+    shard: bool,
 }
 
 /// A fragment of the parent that a new snapshot references, with the rows it masks.
@@ -78,8 +86,39 @@ pub struct CarriedFragment {
 }
 
 impl SnapshotWriter {
+    /// A shard's writer, staging in `staging` (see `Store::begin_shard`).
+    pub(crate) fn begin(store: &Store, staging: PathBuf, salt: &str) -> Result<Self, StoreError> {
+        let id = store.new_snapshot_id(salt)?;
+        create_dir_durable(&staging)?;
+        Ok(SnapshotWriter {
+            store: store.clone(),
+            id,
+            staging,
+            shard: true,
+        })
+    }
+
     pub fn id(&self) -> &SnapshotId {
         &self.id
+    }
+
+    pub(crate) fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The segment for the embeddings this writer's build computes: in the model's cache
+    /// directory (committed there after fsync), or, for a shard, in its staging directory
+    /// (the commit moves it into the cache).
+    pub fn cache_segment(&self, cache: &EmbeddingCache) -> Result<SegmentWriter, StoreError> {
+        if self.shard {
+            cache.segment_writer_in(&self.staging, crate::builds::SHARD_CACHE_SEGMENT)
+        } else {
+            cache.segment_writer(self.id.as_str())
+        }
     }
 
     fn fragment_dir(&self) -> PathBuf {
@@ -127,14 +166,11 @@ impl SnapshotWriter {
     /// [`Store::publish`] (or tag it).
     pub fn finish(
         self,
-        mut manifest: Manifest,
+        manifest: Manifest,
         catalog: &Catalog,
         carried: Vec<CarriedFragment>,
         new_rows: u64,
     ) -> Result<SnapshotId, StoreError> {
-        manifest.id = self.id.clone();
-        manifest.format_version = crate::manifest::FORMAT_VERSION;
-        manifest.fragments.clear();
         let staged = self.fragment_dir();
         let new = if new_rows > 0 {
             let (files, dirs) = checksum_files(&staged, |_| false)?;
@@ -149,6 +185,34 @@ impl SnapshotWriter {
             None
         };
         failpoint("after-fragment");
+        self.seal(manifest, catalog, carried, new.into_iter().collect())
+    }
+
+    /// Completes the snapshot of a sharded build's commit: like [`SnapshotWriter::finish`],
+    /// with `installed` (the shards' fragments, already in `fragments/`:
+    /// `Store::install_shard_fragments`) listed after the carried ones.
+    pub fn finish_commit(
+        self,
+        manifest: Manifest,
+        catalog: &Catalog,
+        carried: Vec<CarriedFragment>,
+        installed: Vec<FragmentEntry>,
+    ) -> Result<SnapshotId, StoreError> {
+        self.seal(manifest, catalog, carried, installed)
+    }
+
+    /// Writes the deletion vectors, the catalog and the manifest (last, with its checksum)
+    /// and renames the staging directory into `snapshots/`.
+    fn seal(
+        self,
+        mut manifest: Manifest,
+        catalog: &Catalog,
+        carried: Vec<CarriedFragment>,
+        new: Vec<FragmentEntry>,
+    ) -> Result<SnapshotId, StoreError> {
+        manifest.id = self.id.clone();
+        manifest.format_version = crate::manifest::FORMAT_VERSION;
+        manifest.fragments.clear();
         for c in carried {
             let mut entry = c.entry;
             entry.deletions = None;

@@ -31,6 +31,7 @@ const STORE_ENTRIES: &[&str] = &[
     "experiments",
     "reports",
     "fragments",
+    crate::builds::BUILDS,
     crate::lease::LEASES,
     crate::lock::LOCK,
     MARKER_FILE,
@@ -64,9 +65,13 @@ fn inspect(root: &Path) -> Result<DirState, StoreError> {
         }
         Err(e) => return Err(io(root)(e)),
     };
+    // A marker being written by another process creating the same store (shards starting
+    // side by side on a new directory) does not make the directory foreign.
+    let marker_tmp = format!(".{MARKER_FILE}.");
     let names: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !(n.starts_with(&marker_tmp) && is_tmp_name(n)))
         .collect();
     if names.is_empty() {
         return Ok(DirState::Vacant);

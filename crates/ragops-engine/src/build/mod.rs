@@ -6,9 +6,11 @@
 //! * [`embed_stage`]: embedding-cache lookups and additions.
 //! * [`report`]: counts, the manifest and the build report; then publication.
 
+mod commit;
 mod embed_stage;
 mod plan;
 mod report;
+mod shard;
 mod stream;
 
 use std::path::PathBuf;
@@ -16,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use ragops_core::LoadedPipeline;
 
+pub use commit::{commit, plan_build, shard_status, CommitOptions, CommitReport, ShardStatus};
 pub(crate) use plan::hash_files;
 pub use report::{BuildReport, IncrementalReport, NoReuse};
+pub use shard::{ShardAssign, ShardOptions, ShardReport};
 
 use crate::{EngineError, Reporter};
 
@@ -38,6 +42,8 @@ pub struct BuildOptions {
     pub force: bool,
     /// How long to wait for another writer to release the store lock.
     pub wait: Duration,
+    /// Build one shard of a sharded build instead ([`build_shard`]).
+    pub shard: Option<ShardOptions>,
 }
 
 /// Builds the pipeline file `opts.pipeline`.
@@ -61,9 +67,12 @@ pub fn build_pipeline(
         }
         plan::BuildPlan::Build(work) => work,
     };
+    let plan::Writer::Store(lock) = &session.writer else {
+        return Err(EngineError::ShardOptionsOnBuild);
+    };
     let writer = session
         .store
-        .begin_snapshot(&session.lock, &pipeline.config.content_hash())?;
+        .begin_snapshot(lock, &pipeline.config.content_hash())?;
     let streamed = match stream::run(&session, &work, &writer, opts, reporter) {
         Ok(s) => s,
         Err(e) => {
@@ -72,4 +81,37 @@ pub fn build_pipeline(
         }
     };
     report::finish(session, *work, writer, streamed, opts, started)
+}
+
+/// Builds shard `opts.shard` of a sharded build: only the source files the shard owns, its
+/// new rows and embedding-cache segment staged under the store's `builds/<id>/shard-<i>/`.
+/// Takes no writer lock (shards run side by side) and publishes nothing: `commit` does.
+pub fn build_shard(
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<ShardReport, EngineError> {
+    if opts.shard.is_none() {
+        return Err(EngineError::ShardOptionsOnBuild);
+    }
+    let pipeline = LoadedPipeline::load(&opts.pipeline)?;
+    let started = Instant::now();
+    let session = plan::Session::open(&pipeline, opts, reporter)?;
+    let work = match session.plan(opts, reporter)? {
+        plan::BuildPlan::Build(work) => work,
+        plan::BuildPlan::UpToDate(_) => return Err(EngineError::ShardOptionsOnBuild),
+    };
+    let Some((lock, _, _)) = session.shard() else {
+        return Err(EngineError::ShardOptionsOnBuild);
+    };
+    let writer = session
+        .store
+        .begin_shard(lock, &pipeline.config.content_hash())?;
+    let streamed = match stream::run(&session, &work, &writer, opts, reporter) {
+        Ok(s) => s,
+        Err(e) => {
+            writer.abandon();
+            return Err(e);
+        }
+    };
+    shard::finish(session, *work, writer, streamed, opts, started)
 }

@@ -8,11 +8,13 @@ use std::time::Instant;
 use ragops_core::{DocId, LoadedPipeline, Sha256, SkipReason, Skipped, SourceDiff};
 use ragops_load::SourceFile;
 use ragops_store::{
-    Catalog, Fragment, Manifest, Snapshot, SourceRecord, Store, StoreLock, Timings,
+    BuildPlanRecord, Catalog, Fragment, Manifest, ShardLock, Snapshot, SourceRecord, Store,
+    StoreLock, Timings,
 };
 use rayon::prelude::*;
 
 use super::report::NoReuse;
+use super::shard::ShardAssign;
 use super::BuildOptions;
 use crate::model::{load_model, LoadedModel};
 use crate::{EngineError, Event, Reporter};
@@ -22,8 +24,9 @@ pub(super) struct Session<'a> {
     pub pipeline: &'a LoadedPipeline,
     pub store_dir: PathBuf,
     pub store: Store,
-    pub lock: StoreLock,
-    /// The manifest of the snapshot `current` named when the build started.
+    pub writer: Writer,
+    /// The manifest of the snapshot `current` named when the build started (for a shard: the
+    /// one its build's plan names).
     pub parent: Option<Manifest>,
     /// Its catalog (`None` when unreadable: nothing is then reused).
     pub parent_catalog: Option<Catalog>,
@@ -31,6 +34,26 @@ pub(super) struct Session<'a> {
     pub reuse_key: String,
     pub walk: Walk,
     pub timings: Timings,
+}
+
+/// What makes this process the writer: the store's writer lock, or a shard's lock.
+pub(super) enum Writer {
+    Store(StoreLock),
+    Shard {
+        lock: ShardLock,
+        plan: BuildPlanRecord,
+        assign: ShardAssign,
+    },
+}
+
+impl Session<'_> {
+    /// The shard this build is, if it is one.
+    pub(super) fn shard(&self) -> Option<(&ShardLock, &BuildPlanRecord, &ShardAssign)> {
+        match &self.writer {
+            Writer::Store(_) => None,
+            Writer::Shard { lock, plan, assign } => Some((lock, plan, assign)),
+        }
+    }
 }
 
 /// The source walk: every file found, its SHA-256, and what could not be walked.
@@ -116,15 +139,28 @@ impl<'a> Session<'a> {
         if cfg.store.private {
             store.make_private()?;
         }
-        if !opts.wait.is_zero() {
-            reporter.event(Event::WaitingForLock);
-        }
-        let lock = store.lock_wait("ragops build", opts.wait)?;
-        let leftovers = store.clean_staging(&lock)?;
-        if leftovers > 0 {
-            reporter.event(Event::CleanedUp { leftovers });
-        }
-        let parent = match store.current()? {
+        let (writer, parent) = match &opts.shard {
+            None => {
+                if !opts.wait.is_zero() {
+                    reporter.event(Event::WaitingForLock);
+                }
+                let lock = store.lock_wait("ragops build", opts.wait)?;
+                let leftovers = store.clean_staging(&lock)?;
+                if leftovers > 0 {
+                    reporter.event(Event::CleanedUp { leftovers });
+                }
+                (Writer::Store(lock), store.current()?)
+            }
+            Some(s) => {
+                // Every shard reuses from the parent the plan fixed, wherever `current` is now.
+                let plan = store.plan_build(&s.build, s.count)?;
+                let lock = store.shard_lock(&s.build, s.index)?;
+                let assign = ShardAssign::new(s, &pipeline.base_dir)?;
+                let parent = plan.parent.clone();
+                (Writer::Shard { lock, plan, assign }, parent)
+            }
+        };
+        let parent = match parent {
             Some(id) => Some(store.manifest(&id)?),
             None => None,
         };
@@ -141,7 +177,12 @@ impl<'a> Session<'a> {
         timings.model_load = t.elapsed().as_secs_f64();
         reporter.event(Event::ModelLoaded(&model.identity));
         let reuse_key = cfg.reuse_key(&model.identity);
-        let (files, skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
+        let (mut files, mut skipped) = ragops_load::discover(&cfg.sources, &pipeline.base_dir);
+        if let Writer::Shard { assign, .. } = &writer {
+            assign.check_listed(&files)?;
+            files.retain(|f| assign.owns(&f.id, &f.display_path));
+            skipped.retain(|s| assign.owns(&s.path, &s.path));
+        }
         for s in &skipped {
             reporter.event(Event::Skipped(s));
         }
@@ -155,7 +196,7 @@ impl<'a> Session<'a> {
             pipeline,
             store_dir,
             store,
-            lock,
+            writer,
             parent,
             parent_catalog,
             model,
@@ -184,7 +225,7 @@ impl<'a> Session<'a> {
         if opts.strict && !carried_skips.is_empty() {
             return Err(EngineError::Strict(carried_skips));
         }
-        if let (Some(pm), Some(pc)) = (&self.parent, &self.parent_catalog) {
+        if let (Some(pm), Some(pc), None) = (&self.parent, &self.parent_catalog, self.shard()) {
             if !opts.force && !opts.full && self.unchanged(pm, pc) {
                 reporter.event(Event::UpToDate { snapshot: &pm.id });
                 return Ok(BuildPlan::UpToDate(Box::new(pm.clone())));

@@ -186,32 +186,29 @@ fn display(p: &Path) -> String {
         .into_owned()
 }
 
-/// Counts the stream's output, writes the manifest, finishes the snapshot and publishes it
-/// (compare-and-swap on `current` unless `--force`).
-pub(super) fn finish(
-    session: Session<'_>,
-    work: Work,
-    writer: SnapshotWriter,
-    streamed: Streamed,
+/// The manifest (its id a placeholder until written), catalog, counts and incremental report
+/// of a build's output; `parent_catalog` is what the incremental counts compare with.
+pub(super) struct Assembled {
+    pub manifest: Manifest,
+    pub catalog: Catalog,
+    pub counts: Counts,
+    pub incremental: IncrementalReport,
+    pub skipped: Vec<Skipped>,
+}
+
+pub(super) fn assemble(
+    session: &Session<'_>,
+    work: &Work,
+    streamed: &Streamed,
+    parent_catalog: Option<&Catalog>,
     opts: &BuildOptions,
     started: Instant,
-) -> Result<BuildReport, EngineError> {
+) -> Assembled {
     let mut skipped = session.walk.skipped.clone();
     skipped.extend(streamed.skipped.iter().cloned());
     skipped.extend(work.carried_skips.iter().cloned());
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    if streamed.sources.is_empty() {
-        writer.abandon();
-        return Err(EngineError::NoDocuments {
-            pipeline: opts.pipeline.clone(),
-            skipped: skipped.len(),
-        });
-    }
-    let parent_catalog = match &session.parent {
-        Some(_) => session.parent_catalog.as_ref(),
-        None => None,
-    };
-    let incremental = incremental(parent_catalog, &streamed, &work);
+    let incremental = incremental(parent_catalog, streamed, work);
     let counts = Counts {
         documents: streamed.sources.len() as u64,
         chunks: streamed.chunks,
@@ -238,8 +235,8 @@ pub(super) fn finish(
     let now = SystemTime::now();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
-        id: writer.id().clone(),
-        parent: parent.clone(),
+        id: parent.clone().unwrap_or_else(placeholder_id),
+        parent,
         created_at: humantime::format_rfc3339_seconds(now).to_string(),
         created_unix: ragops_core::unix_now(),
         tool_version: TOOL_VERSION.to_string(),
@@ -262,9 +259,55 @@ pub(super) fn finish(
     };
     let catalog = Catalog {
         source_files: source_file_records(&session.walk, &streamed.sources),
-        sources: streamed.sources,
+        sources: streamed.sources.clone(),
         skipped: skipped.clone(),
     };
+    Assembled {
+        manifest,
+        catalog,
+        counts,
+        incremental,
+        skipped,
+    }
+}
+
+/// An id for a manifest being assembled (the writer sets the real one).
+pub(super) fn placeholder_id() -> SnapshotId {
+    SnapshotId::parse("19700101T000000000Z-00000000").expect("a constant of the id's form")
+}
+
+/// Counts the stream's output, writes the manifest, finishes the snapshot and publishes it
+/// (compare-and-swap on `current` unless `--force`).
+pub(super) fn finish(
+    session: Session<'_>,
+    work: Work,
+    writer: SnapshotWriter,
+    streamed: Streamed,
+    opts: &BuildOptions,
+    started: Instant,
+) -> Result<BuildReport, EngineError> {
+    if streamed.sources.is_empty() {
+        let skipped =
+            session.walk.skipped.len() + streamed.skipped.len() + work.carried_skips.len();
+        writer.abandon();
+        return Err(EngineError::NoDocuments {
+            pipeline: opts.pipeline.clone(),
+            skipped,
+        });
+    }
+    let parent_catalog = match &session.parent {
+        Some(_) => session.parent_catalog.as_ref(),
+        None => None,
+    };
+    let Assembled {
+        manifest,
+        catalog,
+        counts,
+        incremental,
+        skipped,
+    } = assemble(&session, &work, &streamed, parent_catalog, opts, started);
+    let timings = manifest.timings;
+    let parent = manifest.parent.clone();
     let id = writer.finish(manifest, &catalog, streamed.carried, streamed.new_rows)?;
     failpoint("before-publish");
     if opts.publish {

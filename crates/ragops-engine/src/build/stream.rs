@@ -23,7 +23,7 @@ use ragops_store::{
 use rayon::prelude::*;
 
 use super::embed_stage::{EmbedStage, EmbedStats, Embedded};
-use super::plan::{ReusePlan, Session, Work};
+use super::plan::{ReusePlan, Session, Work, Writer};
 use super::BuildOptions;
 use crate::{EngineError, Event, Progress, Reporter};
 
@@ -133,7 +133,13 @@ pub(super) fn run(
 ) -> Result<Streamed, EngineError> {
     let cfg = &session.pipeline.config;
     let info = session.model.embedder.info();
-    let cache = EmbeddingCache::open(&session.store, &session.lock, &session.model.identity)?;
+    let cache = match &session.writer {
+        Writer::Store(lock) => EmbeddingCache::open(&session.store, lock, &session.model.identity)?,
+        // Other shards write beside this one: their temporary files are not this one's to clean.
+        Writer::Shard { .. } => {
+            EmbeddingCache::open_shared(&session.store, &session.model.identity)?
+        }
+    };
     let tokenizer =
         (cfg.chunking.unit == ChunkUnit::Tokens).then(|| session.model.embedder.sizing_tokenizer());
     let chunker = Chunker::new(
@@ -149,7 +155,7 @@ pub(super) fn run(
         embedder: &session.model.embedder,
         batch_size: cfg.embedding.batch_size,
         cache: (!opts.full).then_some(&cache),
-        segment: Mutex::new(cache.segment_writer(writer.id().as_str())?),
+        segment: Mutex::new(writer.cache_segment(&cache)?),
     };
     let mut sinks = Sinks {
         table: writer.chunk_table(info.dim)?,
@@ -191,7 +197,19 @@ pub(super) fn run(
         .map(|d| d.tally);
     if let Some(plan) = work.reuse.as_ref().filter(|p| p.parent.has_fragments()) {
         let t = Instant::now();
-        carry(plan, &cfg.index, &mut sinks, &mut out)?;
+        match session.shard() {
+            None => carry(plan, &cfg.index, &mut sinks, &mut out)?,
+            // A shard masks nothing (the commit masks what no shard kept); it copies the rows
+            // it keeps when the build compacts.
+            Some((_, build, _)) => {
+                if super::shard::compacts(plan, &cfg.index, build.shards) {
+                    failpoint("before-compaction");
+                    let keep = out.by_ref.clone();
+                    copy_rows(&plan.fragments, None, &keep, &mut sinks, &mut out)?;
+                    out.compacted = true;
+                }
+            }
+        }
         out.reuse_secs += t.elapsed().as_secs_f64();
     }
     let segment = stage
@@ -395,32 +413,15 @@ fn carry(
     sinks: &mut Sinks,
     out: &mut Streamed,
 ) -> Result<(), EngineError> {
-    let mut masks = Vec::with_capacity(plan.fragments.len());
-    let mut newly: Vec<Vec<usize>> = Vec::with_capacity(plan.fragments.len());
-    let (mut rows, mut deleted) = (sinks.table.rows(), 0u64);
-    for f in &plan.fragments {
-        let docs = f.doc_tokens()?;
-        let mut mask = f
-            .deletions()
-            .map(|d| (**d).clone())
-            .unwrap_or_else(|| DeletionVector::new(docs.len()));
-        let mut fresh = Vec::new();
-        for (row, (doc, tokens)) in docs.iter().enumerate() {
-            if mask.is_deleted(row) {
-                continue;
-            }
-            if out.by_ref.contains_key(doc) {
-                out.tokens += u64::from(*tokens);
-            } else {
-                mask.delete(row);
-                fresh.push(row);
-            }
-        }
-        rows += docs.len() as u64;
-        deleted += mask.count();
-        masks.push(mask);
-        newly.push(fresh);
-    }
+    let Masked {
+        masks,
+        newly,
+        rows,
+        deleted,
+        kept_tokens,
+    } = mask_parent(&plan.fragments, |doc| out.by_ref.contains_key(doc))?;
+    out.tokens += kept_tokens;
+    let rows = rows + sinks.table.rows();
     let live: Vec<bool> = masks.iter().map(|m| m.count() < m.rows() as u64).collect();
     let fragments = live.iter().filter(|l| **l).count() + usize::from(sinks.table.rows() > 0);
     let graphs_differ = graph_settings_changed(plan, index);
@@ -444,15 +445,75 @@ fn carry(
         out.compacted = true;
         return Ok(());
     }
-    for ((f, mask), fresh) in plan.fragments.iter().zip(masks).zip(newly) {
-        let Some(entry) = f.id().and_then(|id| {
-            plan.parent
-                .manifest()
-                .fragments
-                .iter()
-                .find(|e| &e.id == id)
-                .cloned()
-        }) else {
+    out.carried = carried_fragments(&plan.fragments, plan.parent.manifest(), masks, newly)?;
+    Ok(())
+}
+
+/// The parent's fragments masked down to the rows of the documents `keep` accepts.
+pub(super) struct Masked {
+    /// Per fragment: its own mask plus the rows of documents not kept.
+    pub masks: Vec<DeletionVector>,
+    /// Per fragment: the rows masked here (not by the fragment's own mask).
+    pub newly: Vec<Vec<usize>>,
+    pub rows: u64,
+    pub deleted: u64,
+    /// Tokens of the rows left live.
+    pub kept_tokens: u64,
+}
+
+/// Masks every row of `fragments` whose document `keep` refuses.
+pub(super) fn mask_parent(
+    fragments: &[Fragment],
+    keep: impl Fn(&DocId) -> bool,
+) -> Result<Masked, EngineError> {
+    let mut m = Masked {
+        masks: Vec::with_capacity(fragments.len()),
+        newly: Vec::with_capacity(fragments.len()),
+        rows: 0,
+        deleted: 0,
+        kept_tokens: 0,
+    };
+    for f in fragments {
+        let docs = f.doc_tokens()?;
+        let mut mask = f
+            .deletions()
+            .map(|d| (**d).clone())
+            .unwrap_or_else(|| DeletionVector::new(docs.len()));
+        let mut fresh = Vec::new();
+        for (row, (doc, tokens)) in docs.iter().enumerate() {
+            if mask.is_deleted(row) {
+                continue;
+            }
+            if keep(doc) {
+                m.kept_tokens += u64::from(*tokens);
+            } else {
+                mask.delete(row);
+                fresh.push(row);
+            }
+        }
+        m.rows += docs.len() as u64;
+        m.deleted += mask.count();
+        m.masks.push(mask);
+        m.newly.push(fresh);
+    }
+    Ok(m)
+}
+
+/// The manifest entries of the fragments a new snapshot keeps reading, with their masks and
+/// the masked rows' tokens per full-text field (so BM25 statistics leave them out); fragments
+/// left with no live row are dropped.
+pub(super) fn carried_fragments(
+    fragments: &[Fragment],
+    parent: &ragops_store::Manifest,
+    masks: Vec<DeletionVector>,
+    newly: Vec<Vec<usize>>,
+) -> Result<Vec<CarriedFragment>, EngineError> {
+    let mut carried = Vec::new();
+    for ((f, mask), fresh) in fragments.iter().zip(masks).zip(newly) {
+        let Some(entry) = f
+            .id()
+            .and_then(|id| parent.fragments.iter().find(|e| &e.id == id).cloned())
+        else {
             continue;
         };
         if mask.count() >= mask.rows() as u64 {
@@ -470,19 +531,19 @@ fn carry(
                 entry.deleted_tokens = total;
             }
         }
-        out.carried.push(CarriedFragment {
+        carried.push(CarriedFragment {
             entry,
             deletions: Some(mask),
         });
     }
-    Ok(())
+    Ok(carried)
 }
 
 /// Whether the graphs of the parent's fragments were built with other settings than
 /// `[index.hnsw]` asks for (M, ef_construction, quantization; ef_search is read at query
 /// time). A parent's fragments all have its settings: a build whose settings differ from its
 /// parent's rewrites them (this check).
-fn graph_settings_changed(plan: &ReusePlan, index: &IndexConfig) -> bool {
+pub(super) fn graph_settings_changed(plan: &ReusePlan, index: &IndexConfig) -> bool {
     // Absent: the defaults with an f16 graph (see `IndexConfig::hnsw`).
     let p = match &plan.parent.manifest().config["index"]["hnsw"] {
         serde_json::Value::Null => ragops_core::config::HnswConfig::legacy_default(),

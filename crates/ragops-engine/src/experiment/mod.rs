@@ -192,6 +192,7 @@ fn run_variant(
             full: false,
             force: true,
             wait: Duration::ZERO,
+            shard: None,
         },
         &Silent,
     )?;
