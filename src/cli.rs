@@ -75,7 +75,8 @@ pub(crate) struct StoreArgs {
     /// Pipeline file whose [store] dir is used (default: pipelines/default.toml if present)
     #[arg(short = 'p', long = "pipeline", global = true)]
     pub(crate) pipeline: Option<PathBuf>,
-    /// Store directory (overrides the pipeline's [store] dir)
+    /// Store directory, or object-store URL (s3://bucket/prefix, gs://..., az://...; for
+    /// build --shard, commit, shards, search, eval and serve); overrides the pipeline's [store] dir
     #[arg(long, global = true, env = "RAGOPS_STORE")]
     pub(crate) store: Option<PathBuf>,
 }
@@ -87,6 +88,17 @@ impl StoreArgs {
             self.pipeline.as_deref(),
             self.store.as_deref(),
         )?)
+    }
+
+    /// The directory to read `snapshot` from: the store's, or for a store on object storage
+    /// (`s3://...`) its local mirror with that snapshot pulled into it.
+    pub(crate) fn read_dir(&self, snapshot: &str) -> Result<PathBuf> {
+        match &self.store {
+            Some(s) if ragops_engine::remote::is_remote(s) => Ok(
+                ragops_engine::remote::local_view(&s.to_string_lossy(), snapshot)?,
+            ),
+            _ => self.dir(),
+        }
     }
 
     /// The `-p` pipeline file, or pipelines/default.toml when it exists here.

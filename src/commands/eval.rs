@@ -10,7 +10,7 @@ use crate::render;
 
 pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
     let r = ragops_engine::ops::eval(&EvalOptions {
-        store: a.store.dir()?,
+        store: a.store.read_dir(&a.snapshot)?,
         snapshot: a.snapshot,
         questions: a.queries,
         modes: a.mode.0,

@@ -9,7 +9,7 @@ use crate::render;
 
 pub(super) fn run(a: SearchArgs) -> Result<ExitCode> {
     let res = ragops_engine::ops::search(
-        &a.store.dir()?,
+        &a.store.read_dir(&a.snapshot)?,
         &a.snapshot,
         &a.query,
         a.mode,

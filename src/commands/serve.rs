@@ -80,8 +80,22 @@ pub(super) fn run(a: ServeArgs) -> Result<ExitCode> {
         require_tenant: a.require_tenant
             || ragops_engine::ops::resolve_serve_settings(a.store.pipeline.as_deref())?
                 .require_tenant,
-        ..ServeConfig::new(a.store.dir()?)
+        ..ServeConfig::new(a.store.read_dir(&a.snapshot)?)
     };
+    // On object storage the server follows the mirror, which this thread keeps in step with
+    // the remote `current` (polled every 2 s).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(url) = a.store.store.as_ref().filter(|s| ragops_engine::remote::is_remote(s)) {
+        let (url, stop) = (url.to_string_lossy().into_owned(), stop.clone());
+        std::thread::spawn(move || {
+            let _ = ragops_engine::remote::follow(
+                &url,
+                std::time::Duration::from_secs(2),
+                &|| stop.load(std::sync::atomic::Ordering::Relaxed),
+                &|e| eprintln!("[ragops] warning: following {url}: {e}"),
+            );
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.http_threads.max(1))
         .enable_all()
@@ -94,5 +108,6 @@ pub(super) fn run(a: ServeArgs) -> Result<ExitCode> {
         ragops_serve::serve(config, listener, signal(), Arc::new(render)).await?;
         Ok::<_, anyhow::Error>(())
     })?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(ExitCode::SUCCESS)
 }

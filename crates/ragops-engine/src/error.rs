@@ -55,6 +55,15 @@ pub enum EngineError {
     NoParent { current: SnapshotId },
     #[error("experiment file {}: {message}", path.display())]
     Experiment { path: PathBuf, message: String },
+    #[error(transparent)]
+    Remote(Box<ragops_remote::RemoteError>),
+    #[error("{key}: {message}")]
+    RemoteRecord { key: String, message: String },
+    #[error(
+        "`{name}`: on object storage, --snapshot takes `current` or a full snapshot id (tags \
+         are read from local stores only)"
+    )]
+    RemoteSnapshotName { name: String },
     #[error("shard plan {}: {message}", path.display())]
     BadShardPlan { path: PathBuf, message: String },
     #[error("no build `{0}` in the store (never planned, or already committed)")]

@@ -14,6 +14,7 @@ mod error;
 pub mod experiment;
 mod model;
 pub mod ops;
+pub mod remote;
 mod reporter;
 
 pub use build::{

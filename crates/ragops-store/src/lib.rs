@@ -42,6 +42,7 @@ mod fulltext;
 mod lease;
 mod lock;
 mod manifest;
+pub mod mirror;
 mod refs;
 mod rowset;
 mod snapshot;
@@ -141,6 +142,11 @@ pub enum StoreError {
         planned: u32,
         asked: u32,
     },
+    #[error(
+        "`{0}` is an object-store URL: build (with --shard), commit, shards, search, eval and \
+         serve accept one; this command needs a local store"
+    )]
+    UrlNotHere(String),
     #[error("no snapshot is published yet")]
     NothingPublished,
     #[error(

@@ -123,6 +123,9 @@ impl Store {
     /// adopts a store written before markers existed, and refuses any other non-empty
     /// directory (so a misconfigured path never gets ragops' clean-ups).
     pub fn create(root: &Path) -> Result<Store, StoreError> {
+        if root.to_string_lossy().contains("://") {
+            return Err(StoreError::UrlNotHere(root.to_string_lossy().into_owned()));
+        }
         match inspect(root)? {
             DirState::Foreign(found) => {
                 return Err(StoreError::NotAStore {

@@ -32,6 +32,9 @@ pub fn plan_build(
     build: &BuildId,
     shards: u32,
 ) -> Result<BuildPlanRecord, EngineError> {
+    if crate::remote::is_remote(store) {
+        return crate::remote::plan_build(&store.to_string_lossy(), build, shards);
+    }
     let store = Store::create(store)?;
     Ok(store.plan_build(build, shards)?)
 }
@@ -49,6 +52,9 @@ pub struct ShardStatus {
 
 /// The status of build `build` in the store at `store`.
 pub fn shard_status(store: &std::path::Path, build: &BuildId) -> Result<ShardStatus, EngineError> {
+    if crate::remote::is_remote(store) {
+        return crate::remote::shard_status(&store.to_string_lossy(), build);
+    }
     let store = Store::open(store)?;
     let plan = store
         .build_plan(build)?
@@ -109,6 +115,9 @@ pub struct CommitReport {
 
 /// Commits build `opts.build`: see the module documentation.
 pub fn commit(opts: &CommitOptions, reporter: &dyn Reporter) -> Result<CommitReport, EngineError> {
+    if crate::remote::is_remote(&opts.store) {
+        return crate::remote::commit(&opts.store.to_string_lossy(), opts, reporter);
+    }
     let started = Instant::now();
     let store = Store::open(&opts.store)?;
     if !opts.wait.is_zero() {
@@ -193,8 +202,18 @@ fn finished_shards(store: &Store, plan: &BuildPlanRecord) -> Result<Vec<ShardRec
             });
         }
     }
+    check_agreement(plan, &records)?;
+    Ok(records)
+}
+
+/// Refuses shards that disagree with the plan or with shard 0 (parent, shard count,
+/// settings, model, compaction).
+pub(crate) fn check_agreement(
+    plan: &BuildPlanRecord,
+    records: &[ShardRecord],
+) -> Result<(), EngineError> {
     let first = &records[0];
-    for r in &records {
+    for r in records {
         let differs = if r.parent != plan.parent || r.shards != plan.shards {
             Some("was built for another plan")
         } else if r.manifest.reuse_key != first.manifest.reuse_key
@@ -214,20 +233,22 @@ fn finished_shards(store: &Store, plan: &BuildPlanRecord) -> Result<Vec<ShardRec
             });
         }
     }
-    Ok(records)
+    Ok(())
 }
 
 /// The snapshot the shards make together.
-struct Merged {
-    manifest: ragops_store::Manifest,
-    catalog: Catalog,
-    carried: Vec<ragops_store::CarriedFragment>,
-    counts: Counts,
-    incremental: IncrementalReport,
-    reports: Vec<ShardReport>,
+pub(crate) struct Merged {
+    pub(crate) manifest: ragops_store::Manifest,
+    pub(crate) catalog: Catalog,
+    pub(crate) carried: Vec<ragops_store::CarriedFragment>,
+    pub(crate) counts: Counts,
+    pub(crate) incremental: IncrementalReport,
+    pub(crate) reports: Vec<ShardReport>,
 }
 
-fn merge(
+/// Merges the shards' catalogs, counts and reports, and masks the parent's fragments down
+/// to the documents the shards kept (unless they compacted).
+pub(crate) fn merge(
     store: &Store,
     plan: &BuildPlanRecord,
     records: &[ShardRecord],

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ragops_core::LoadedPipeline;
 
+pub(crate) use commit::{check_agreement, merge};
 pub use commit::{commit, plan_build, shard_status, CommitOptions, CommitReport, ShardStatus};
 pub(crate) use plan::hash_files;
 pub use report::{BuildReport, IncrementalReport, NoReuse};
@@ -92,6 +93,9 @@ pub fn build_shard(
 ) -> Result<ShardReport, EngineError> {
     if opts.shard.is_none() {
         return Err(EngineError::ShardOptionsOnBuild);
+    }
+    if let Some(url) = opts.store.as_deref().filter(|s| crate::remote::is_remote(s)) {
+        return crate::remote::build_shard(&url.to_string_lossy(), opts, reporter);
     }
     let pipeline = LoadedPipeline::load(&opts.pipeline)?;
     let started = Instant::now();
