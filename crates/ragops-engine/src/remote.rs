@@ -192,12 +192,14 @@ fn get_json<T: for<'de> serde::Deserialize<'de>>(
 ) -> Result<Option<T>, EngineError> {
     match remote.get(key).map_err(remote_err)? {
         None => Ok(None),
-        Some(v) => serde_json::from_slice(&v.bytes)
-            .map(Some)
-            .map_err(|e| EngineError::RemoteRecord {
-                key: format!("{}/{key}", remote.url()),
-                message: e.to_string(),
-            }),
+        Some(v) => {
+            serde_json::from_slice(&v.bytes)
+                .map(Some)
+                .map_err(|e| EngineError::RemoteRecord {
+                    key: format!("{}/{key}", remote.url()),
+                    message: e.to_string(),
+                })
+        }
     }
 }
 
@@ -222,8 +224,7 @@ fn remote_plan(m: &Mirror, b: &BuildId, shards: u32) -> Result<BuildPlanRecord, 
             build_id: b.clone(),
             shards,
             parent,
-            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                .to_string(),
+            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         let json = serde_json::to_vec_pretty(&plan).unwrap_or_default();
         if m.remote
@@ -238,7 +239,11 @@ fn remote_plan(m: &Mirror, b: &BuildId, shards: u32) -> Result<BuildPlanRecord, 
 }
 
 /// `ragops shards plan` on a remote store.
-pub(crate) fn plan_build(url: &str, b: &BuildId, shards: u32) -> Result<BuildPlanRecord, EngineError> {
+pub(crate) fn plan_build(
+    url: &str,
+    b: &BuildId,
+    shards: u32,
+) -> Result<BuildPlanRecord, EngineError> {
     let m = Mirror::open(url)?;
     remote_plan(&m, b, shards)
 }
@@ -329,14 +334,20 @@ fn remote_shards(m: &Mirror, plan: &BuildPlanRecord) -> Result<Vec<ShardRecord>,
         let mut problems = Vec::new();
         for (rel, f) in &r.files {
             if size(&format!("{prefix}/{rel}"))? != Some(f.bytes) {
-                problems.push(format!("shard-{}/{rel}: missing or of another size", r.shard));
+                problems.push(format!(
+                    "shard-{}/{rel}: missing or of another size",
+                    r.shard
+                ));
             }
         }
         if let Some(frag) = &r.fragment {
             for (rel, f) in &frag.files {
                 let staged = size(&format!("{prefix}/fragment/{rel}"))?;
                 if staged != Some(f.bytes) && size(&fragment_key(frag, rel))? != Some(f.bytes) {
-                    problems.push(format!("shard-{}/fragment/{rel}: missing or of another size", r.shard));
+                    problems.push(format!(
+                        "shard-{}/fragment/{rel}: missing or of another size",
+                        r.shard
+                    ));
                 }
             }
         }
@@ -384,7 +395,8 @@ pub(crate) fn commit(
             .mirror_shard_record(r, &|k, d, f| m.fetch(k, d, f))?;
     }
     if let Some(p) = plan.parent.as_ref().filter(|_| !records[0].compacted) {
-        m.local.mirror_snapshot(&lock, p, &|k, d, f| m.fetch(k, d, f))?;
+        m.local
+            .mirror_snapshot(&lock, p, &|k, d, f| m.fetch(k, d, f))?;
     }
     let merged = merge(&m.local, &plan, &records)?;
     let writer = m.local.begin_snapshot(&lock, b.as_str())?;
@@ -416,9 +428,7 @@ pub(crate) fn commit(
     }
     ragops_store::failpoint("commit-before-publish");
     publish(&m, b, &plan, &id, version, opts.force)?;
-    m.remote
-        .delete_all(&build_prefix(b))
-        .map_err(remote_err)?;
+    m.remote.delete_all(&build_prefix(b)).map_err(remote_err)?;
     // The mirror's copy lacks the shards' fragments: it is pulled whole when read.
     m.local.delete_snapshot(&lock, &id)?;
     m.local.remove_build(&lock, b)?;

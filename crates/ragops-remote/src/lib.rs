@@ -64,9 +64,11 @@ pub enum RemoteError {
 
 /// Whether `s` names an object store (`s3://`, `gs://`, `az://`, `abfs://`...), not a path.
 pub fn is_url(s: &str) -> bool {
-    ["s3://", "s3a://", "gs://", "az://", "abfs://", "abfss://", "azure://"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    [
+        "s3://", "s3a://", "gs://", "az://", "abfs://", "abfss://", "azure://",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p))
 }
 
 /// An object-store location: a bucket (or container) and a prefix under it.
@@ -230,7 +232,11 @@ impl Remote {
             return self.put(rel, bytes);
         }
         self.rt.block_on(async {
-            let upload = self.store.put_multipart(&key).await.map_err(self.err(rel))?;
+            let upload = self
+                .store
+                .put_multipart(&key)
+                .await
+                .map_err(self.err(rel))?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART as usize);
             let mut file = std::fs::File::open(path).map_err(io)?;
             let mut buf = vec![0u8; 1 << 20];
@@ -239,9 +245,7 @@ impl Remote {
                 if n == 0 {
                     break;
                 }
-                w.wait_for_capacity(PARALLEL)
-                    .await
-                    .map_err(self.err(rel))?;
+                w.wait_for_capacity(PARALLEL).await.map_err(self.err(rel))?;
                 w.write(&buf[..n]);
             }
             w.finish().await.map(|_| ()).map_err(self.err(rel))
@@ -328,7 +332,10 @@ impl Remote {
             .into_iter()
             .filter_map(|m| {
                 let full = m.location.as_ref().to_string();
-                let r = full.strip_prefix(&base)?.trim_start_matches('/').to_string();
+                let r = full
+                    .strip_prefix(&base)?
+                    .trim_start_matches('/')
+                    .to_string();
                 (!r.is_empty()).then_some((r, m.size))
             })
             .collect();
@@ -436,7 +443,8 @@ impl RemoteLock<'_> {
 impl Drop for RemoteLock<'_> {
     fn drop(&mut self) {
         if let Ok(Some(v)) = self.remote.get(&self.rel) {
-            let ours = serde_json::from_slice::<Lease>(&v.bytes).is_ok_and(|l| l.holder == self.token);
+            let ours =
+                serde_json::from_slice::<Lease>(&v.bytes).is_ok_and(|l| l.holder == self.token);
             if ours {
                 let _ = self.remote.delete(&self.rel);
             }

@@ -89,8 +89,8 @@ impl Store {
             fetch(&key, &staging.join(rel), None).map_err(fetch_err(&key))?;
         }
         let bytes = std::fs::read(staging.join(MANIFEST_FILE)).map_err(io(&staging))?;
-        let want = std::fs::read_to_string(staging.join(MANIFEST_SHA256_FILE))
-            .map_err(io(&staging))?;
+        let want =
+            std::fs::read_to_string(staging.join(MANIFEST_SHA256_FILE)).map_err(io(&staging))?;
         if want.trim() != ragops_core::sha256_hex(&bytes) {
             return Err(StoreError::ManifestTampered {
                 id: id.clone(),
@@ -154,7 +154,11 @@ impl Store {
 
     /// Writes a shard's record (read from another store) and fetches the files the commit
     /// reads locally (catalog and kept list), checked against the record.
-    pub fn mirror_shard_record(&self, rec: &ShardRecord, fetch: &Fetch<'_>) -> Result<(), StoreError> {
+    pub fn mirror_shard_record(
+        &self,
+        rec: &ShardRecord,
+        fetch: &Fetch<'_>,
+    ) -> Result<(), StoreError> {
         let prefix = shard_prefix(&rec.build_id, rec.shard);
         let dir = self.root().join(&prefix);
         create_dir_durable(&dir)?;

@@ -6,5 +6,6 @@ pub mod context;
 pub mod hostile;
 pub mod pdf;
 pub mod rng;
+pub mod s3;
 pub mod tiny_model;
 pub mod venv;

@@ -94,7 +94,11 @@ pub fn build_shard(
     if opts.shard.is_none() {
         return Err(EngineError::ShardOptionsOnBuild);
     }
-    if let Some(url) = opts.store.as_deref().filter(|s| crate::remote::is_remote(s)) {
+    if let Some(url) = opts
+        .store
+        .as_deref()
+        .filter(|s| crate::remote::is_remote(s))
+    {
         return crate::remote::build_shard(&url.to_string_lossy(), opts, reporter);
     }
     let pipeline = LoadedPipeline::load(&opts.pipeline)?;
