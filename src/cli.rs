@@ -76,7 +76,7 @@ pub(crate) struct StoreArgs {
     #[arg(short = 'p', long = "pipeline", global = true)]
     pub(crate) pipeline: Option<PathBuf>,
     /// Store directory, or object-store URL (s3://bucket/prefix, gs://..., az://...; for
-    /// build --shard, commit, shards, search, eval and serve); overrides the pipeline's [store] dir
+    /// build, commit, shards, search, eval and serve); overrides the pipeline's [store] dir
     #[arg(long, global = true, env = "RAGOPS_STORE")]
     pub(crate) store: Option<PathBuf>,
 }

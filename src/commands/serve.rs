@@ -85,7 +85,12 @@ pub(super) fn run(a: ServeArgs) -> Result<ExitCode> {
     // On object storage the server follows the mirror, which this thread keeps in step with
     // the remote `current` (polled every 2 s).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if let Some(url) = a.store.store.as_ref().filter(|s| ragops_engine::remote::is_remote(s)) {
+    if let Some(url) = a
+        .store
+        .store
+        .as_ref()
+        .filter(|s| ragops_engine::remote::is_remote(s))
+    {
         let (url, stop) = (url.to_string_lossy().into_owned(), stop.clone());
         std::thread::spawn(move || {
             let _ = ragops_engine::remote::follow(

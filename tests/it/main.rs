@@ -17,6 +17,7 @@ mod hardening;
 mod human;
 mod incremental;
 mod kill;
+mod kubernetes;
 mod object_store;
 mod pdf;
 mod query_path;

@@ -184,6 +184,45 @@ fn a_sharded_build_on_s3_equals_a_local_build() {
         .expect("one mirror")
         .path();
     show_verified(s(&mirror), "current");
+
+    // A plain build on the bucket is a one-shard build and its commit: nothing changed, so
+    // nothing is written; after an edit, a new snapshot on top of the sharded one.
+    let up: ragops_engine::BuildReport = serde_json::from_slice(
+        &out_ok(on(
+            &server,
+            &tmp.path().join("cron"),
+            &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
+        ))
+        .stdout,
+    )
+    .expect("build report");
+    assert!(up.up_to_date, "{up:?}");
+    assert_eq!(up.snapshot, c2.snapshot);
+    std::fs::write(
+        &md,
+        format!("{text}\n\nDrills are announced a week ahead.\n"),
+    )
+    .expect("edit");
+    let next: ragops_engine::BuildReport = serde_json::from_slice(
+        &out_ok(on(
+            &server,
+            &tmp.path().join("cron"),
+            &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
+        ))
+        .stdout,
+    )
+    .expect("build report");
+    assert_eq!(next.parent.as_ref(), Some(&c2.snapshot));
+    assert_eq!(
+        next.incremental.documents_changed, 1,
+        "{:?}",
+        next.incremental
+    );
+    let current = server.get("idx/refs/current").expect("refs/current");
+    assert_eq!(
+        String::from_utf8_lossy(&current).trim(),
+        next.snapshot.as_str()
+    );
 }
 
 #[test]

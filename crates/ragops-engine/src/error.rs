@@ -57,6 +57,8 @@ pub enum EngineError {
     Experiment { path: PathBuf, message: String },
     #[error(transparent)]
     Remote(Box<ragops_remote::RemoteError>),
+    #[error("{0} is not supported on object storage")]
+    RemoteUnsupported(&'static str),
     #[error("{key}: {message}")]
     RemoteRecord { key: String, message: String },
     #[error(

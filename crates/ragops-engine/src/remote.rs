@@ -483,3 +483,90 @@ fn publish(
         }
     }
 }
+
+/// `ragops build` (without `--shard`) on a remote store: a sharded build of one shard and its
+/// commit, under a build id of its own. Nothing changed since `current` (same documents,
+/// settings and model) and no `--force`: the shard is dropped and nothing is written.
+pub(crate) fn build(
+    url: &str,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<build::BuildReport, EngineError> {
+    if !opts.publish {
+        return Err(EngineError::RemoteUnsupported("build --no-publish"));
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let id = BuildId::parse(&format!("build-{stamp}-{}", std::process::id()))
+        .map_err(|_| EngineError::ShardOptionsOnBuild)?;
+    let mut shard_opts = opts.clone();
+    shard_opts.shard = Some(build::ShardOptions {
+        build: id.clone(),
+        index: 0,
+        count: 1,
+        plan: None,
+    });
+    let shard = build_shard(url, &shard_opts, reporter)?;
+    let inc = &shard.incremental;
+    let m = Mirror::open(url)?;
+    if let Some(parent) = shard.parent.as_ref().filter(|_| !opts.force && !opts.full) {
+        let pm = m.local.manifest(parent)?;
+        let config_hash = ragops_core::LoadedPipeline::load(&opts.pipeline)?
+            .config
+            .content_hash();
+        let unchanged = inc.no_reuse_reason.is_none()
+            && inc.documents_added + inc.documents_changed + inc.documents_deleted == 0
+            && pm.config_hash == config_hash
+            && shard.counts.skipped == pm.counts.skipped;
+        if unchanged {
+            m.remote
+                .delete_all(&build_prefix(&id))
+                .map_err(remote_err)?;
+            reporter.event(crate::Event::UpToDate { snapshot: parent });
+            return Ok(build::BuildReport {
+                snapshot: parent.clone(),
+                published: false,
+                up_to_date: true,
+                parent: Some(parent.clone()),
+                store: PathBuf::from(url),
+                model: shard.model,
+                counts: pm.counts,
+                incremental: inc.clone(),
+                skipped: shard.skipped,
+                timings: shard.timings,
+                embeddings_per_sec: 0.0,
+                pii: None,
+                dedup: None,
+            });
+        }
+    }
+    let c = commit(
+        url,
+        &CommitOptions {
+            store: PathBuf::from(url),
+            build: id,
+            force: opts.force,
+            wait: opts.wait,
+        },
+        reporter,
+    )?;
+    let mut timings = shard.timings;
+    timings.total += c.seconds;
+    Ok(build::BuildReport {
+        snapshot: c.snapshot,
+        published: true,
+        up_to_date: false,
+        parent: c.parent,
+        store: PathBuf::from(url),
+        model: shard.model,
+        counts: c.counts,
+        incremental: c.incremental,
+        skipped: shard.skipped,
+        timings,
+        embeddings_per_sec: shard.embeddings_per_sec,
+        pii: shard.pii,
+        dedup: shard.dedup,
+    })
+}

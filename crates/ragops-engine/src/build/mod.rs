@@ -49,6 +49,13 @@ pub struct BuildOptions {
 
 /// Builds the pipeline file `opts.pipeline`.
 pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport, EngineError> {
+    if let Some(url) = opts
+        .store
+        .as_deref()
+        .filter(|s| crate::remote::is_remote(s))
+    {
+        return crate::remote::build(&url.to_string_lossy(), opts, reporter);
+    }
     let pipeline = LoadedPipeline::load(&opts.pipeline)?;
     build_pipeline(&pipeline, opts, reporter)
 }
