@@ -333,3 +333,56 @@ fn the_ref_and_the_lock_move_only_by_conditional_writes() {
     assert!(String::from_utf8_lossy(&lost.stderr).contains("no build `race`"));
     assert_eq!(current(), won[0].snapshot.as_str());
 }
+
+#[test]
+fn serve_follows_a_store_on_s3() {
+    use crate::serve::{answer, search, Server};
+    let server = S3Server::start(&repo(), "ragops-serve");
+    let (tmp, docs, p) = setup("");
+    let url = server.url("idx");
+    let cron = tmp.path().join("cron");
+    let build_on_s3 = || -> ragops_engine::BuildReport {
+        serde_json::from_slice(
+            &out_ok(on(
+                &server,
+                &cron,
+                &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
+            ))
+            .stdout,
+        )
+        .expect("build report")
+    };
+    let first = build_on_s3();
+    let cache = tmp.path().join("server-machine");
+    let env: Vec<(String, String)> = server.env();
+    let mut env: Vec<(&str, &Path)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), Path::new(v)))
+        .collect();
+    env.push(("RAGOPS_CACHE_DIR", &cache));
+    let srv = Server::start(Path::new(&url), &env, &[]);
+    let (status, body) = search(srv.addr, r#"{"query": "zeppelin maintenance", "k": 3}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(answer(&body).snapshot, first.snapshot.as_str());
+    std::fs::write(
+        docs.join("notes/zeppelin.txt"),
+        "Zeppelin maintenance: the airship hangar is inspected every spring.\n",
+    )
+    .expect("add");
+    let second = build_on_s3();
+    assert_ne!(second.snapshot, first.snapshot);
+    // The server polls the bucket's `current` (every 2 s), pulls the snapshot, swaps it in.
+    let t = std::time::Instant::now();
+    loop {
+        let (status, body) = search(srv.addr, r#"{"query": "zeppelin maintenance", "k": 3}"#);
+        assert_eq!(status, 200, "{body}");
+        if answer(&body).snapshot == second.snapshot.as_str() {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "still on {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

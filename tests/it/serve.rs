@@ -17,7 +17,12 @@ use ragops_serve::SearchResponse;
 use crate::common::*;
 
 /// One HTTP/1.1 exchange on a new connection (`Connection: close`): status and body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     c.set_read_timeout(Some(Duration::from_secs(20)))?;
     write!(
@@ -37,14 +42,14 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Resu
     Ok((status, body.to_string()))
 }
 
-fn search(addr: SocketAddr, body: &str) -> (u16, String) {
+pub fn search(addr: SocketAddr, body: &str) -> (u16, String) {
     http(addr, "POST", "/v1/search", body).expect("request")
 }
 
 /// A running server; killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
 }
 
@@ -57,7 +62,7 @@ impl Drop for Server {
 
 impl Server {
     /// Starts `ragops serve` on an ephemeral port and waits (30 s at most) for its address.
-    fn start(store: &Path, env: &[(&str, &Path)], args: &[&str]) -> Server {
+    pub fn start(store: &Path, env: &[(&str, &Path)], args: &[&str]) -> Server {
         let mut cmd = ragops(&["serve", "--store", s(store), "--addr", "127.0.0.1:0"]);
         cmd.args(args);
         for (k, v) in env {
@@ -123,7 +128,7 @@ fn gc_all(store: &Path) -> GcReport {
     ])
 }
 
-fn answer(body: &str) -> SearchResponse {
+pub fn answer(body: &str) -> SearchResponse {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
