@@ -385,4 +385,27 @@ fn serve_follows_a_store_on_s3() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // A rollback on the bucket (If-Match on the ref) reaches the server the same way.
+    out_ok(on(
+        &server,
+        &tmp.path().join("operator"),
+        &["snapshots", "rollback", "--store", &url],
+    ));
+    let current = server.get("idx/refs/current").expect("refs/current");
+    assert_eq!(
+        String::from_utf8_lossy(&current).trim(),
+        first.snapshot.as_str()
+    );
+    let t = std::time::Instant::now();
+    loop {
+        let (_, body) = search(srv.addr, r#"{"query": "zeppelin maintenance", "k": 3}"#);
+        if answer(&body).snapshot == first.snapshot.as_str() {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "still on {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -570,3 +570,44 @@ pub(crate) fn build(
         dedup: shard.dedup,
     })
 }
+
+/// `ragops snapshots rollback` on a remote store: `current` back to its parent (or to
+/// `target`, a full snapshot id), after the target is pulled and verified; the ref moves with
+/// `If-Match` on the version read, so a ref moved meanwhile fails the rollback.
+pub(crate) fn rollback(
+    url: &str,
+    target: Option<&str>,
+) -> Result<(Option<SnapshotId>, SnapshotId), EngineError> {
+    let m = Mirror::open(url)?;
+    let (current, version) = m.current()?;
+    let to = match target {
+        Some(t) if t != "current" => {
+            SnapshotId::parse(t).map_err(|_| EngineError::RemoteSnapshotName { name: t.into() })?
+        }
+        _ => {
+            let cur = current
+                .clone()
+                .ok_or(ragops_store::StoreError::NothingPublished)?;
+            m.pull(&cur)?;
+            m.local
+                .manifest(&cur)?
+                .parent
+                .ok_or(EngineError::NoParent { current: cur })?
+        }
+    };
+    m.pull(&to)?;
+    crate::ops::verified(&m.local, &to)?;
+    match m
+        .remote
+        .put_conditional(CURRENT_KEY, format!("{to}\n"), version.as_ref())
+        .map_err(remote_err)?
+    {
+        Conditional::Written => Ok((current, to)),
+        Conditional::Conflict => Err(ragops_store::StoreError::CurrentMoved {
+            expected: current,
+            found: m.current()?.0,
+            snapshot: to,
+        }
+        .into()),
+    }
+}

@@ -143,8 +143,8 @@ pub enum StoreError {
         asked: u32,
     },
     #[error(
-        "`{0}` is an object-store URL: build, commit, shards, search, eval and serve accept \
-         one; this command needs a local store"
+        "`{0}` is an object-store URL: build, commit, shards, search, eval, serve and \
+         snapshots rollback accept one; this command needs a local store"
     )]
     UrlNotHere(String),
     #[error("no snapshot is published yet")]

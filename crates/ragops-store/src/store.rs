@@ -154,6 +154,9 @@ impl Store {
 
     /// Opens an existing store for reading (writes nothing); an error if there is none.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        if root.to_string_lossy().contains("://") {
+            return Err(StoreError::UrlNotHere(root.to_string_lossy().into_owned()));
+        }
         match inspect(root)? {
             DirState::Vacant => Err(StoreError::NoStore(root.to_path_buf())),
             DirState::Foreign(found) => Err(StoreError::NotAStore {

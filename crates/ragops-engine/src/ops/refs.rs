@@ -13,6 +13,9 @@ pub fn rollback(
     store_dir: &Path,
     target: Option<&str>,
 ) -> Result<(Option<SnapshotId>, SnapshotId), EngineError> {
+    if crate::remote::is_remote(store_dir) {
+        return crate::remote::rollback(&store_dir.to_string_lossy(), target);
+    }
     let store = Store::open(store_dir)?;
     let to = match target {
         Some(t) => store.resolve(t)?,
