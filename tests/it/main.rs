@@ -21,6 +21,7 @@ mod kubernetes;
 mod object_store;
 mod pdf;
 mod query_path;
+mod ray;
 mod real_model;
 mod serve;
 mod sharded;
