@@ -246,6 +246,17 @@ pub(crate) fn status(st: &ShardStatus) -> String {
 
 pub(crate) fn commit(r: &CommitReport) -> String {
     let mut s = String::new();
+    if r.up_to_date {
+        line(
+            &mut s,
+            format_args!(
+                "up to date: the {} shard(s) of build {} changed nothing since snapshot {} \
+                 (nothing published; the build was removed)",
+                r.shards, r.build_id, r.snapshot
+            ),
+        );
+        return s;
+    }
     let c = &r.counts;
     line(
         &mut s,

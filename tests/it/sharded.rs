@@ -154,7 +154,11 @@ fn a_missing_shard_fails_the_commit_and_publishes_nothing() {
     assert!(out.status.success());
     let c = commit(&store, "b");
     assert_eq!(current(s(&store)), c.snapshot);
-    assert_eq!(c.parent, Some(first));
+    assert_eq!(c.parent, Some(first.clone()));
+    // Nothing changed since `first`: nothing was published.
+    assert!(c.up_to_date && !c.published, "{c:?}");
+    assert_eq!(c.snapshot, first);
+    assert_eq!(list(s(&store)).len(), 1);
     // A second commit of the same build finds it gone.
     let err = fails(&["commit", "b", "--store", s(&store)]);
     assert!(err.contains("no build `b`"), "{err}");
@@ -274,9 +278,14 @@ fn a_plan_file_assigns_files_to_shards() {
 
 #[test]
 fn two_coordinators_committing_at_once_exactly_one_wins() {
-    let (tmp, _docs, p) = setup("");
+    let (tmp, docs, p) = setup("");
     let store = tmp.path().join("store");
     let first = build(&p, &["--store", s(&store)]).snapshot;
+    std::fs::write(
+        docs.join("notes/extra.txt"),
+        "An extra note about shards.\n",
+    )
+    .expect("add");
     run_shards(&p, &store, "twice", 2);
     let spawn = || {
         ragops(&[

@@ -387,6 +387,15 @@ pub(crate) fn commit(
             found: current,
         });
     }
+    if let Some(parent) = plan.parent.as_ref().filter(|_| !opts.force) {
+        let key = ragops_store::mirror::snapshot_key(parent, "manifest.json");
+        let pm: ragops_store::Manifest = get_json(&m.remote, &key)?
+            .ok_or_else(|| ragops_store::StoreError::UnknownSnapshot(parent.to_string()))?;
+        if build::unchanged(&pm, &records) {
+            m.remote.delete_all(&build_prefix(b)).map_err(remote_err)?;
+            return Ok(build::up_to_date(&plan, &records, opts, started));
+        }
+    }
     let lock = m.local.lock_wait("ragops commit (mirror)", MIRROR_WAIT)?;
     m.local.remove_build(&lock, b)?;
     m.local.record_plan(&plan)?;
@@ -435,6 +444,7 @@ pub(crate) fn commit(
     Ok(CommitReport {
         snapshot: id,
         published: true,
+        up_to_date: false,
         build_id: plan.build_id,
         shards: plan.shards,
         parent: plan.parent,
@@ -486,7 +496,7 @@ fn publish(
 
 /// `ragops build` (without `--shard`) on a remote store: a sharded build of one shard and its
 /// commit, under a build id of its own. Nothing changed since `current` (same documents,
-/// settings and model) and no `--force`: the shard is dropped and nothing is written.
+/// settings and model) and no `--force`: the commit drops the shard and writes nothing.
 pub(crate) fn build(
     url: &str,
     opts: &BuildOptions,
@@ -509,39 +519,6 @@ pub(crate) fn build(
         plan: None,
     });
     let shard = build_shard(url, &shard_opts, reporter)?;
-    let inc = &shard.incremental;
-    let m = Mirror::open(url)?;
-    if let Some(parent) = shard.parent.as_ref().filter(|_| !opts.force && !opts.full) {
-        let pm = m.local.manifest(parent)?;
-        let config_hash = ragops_core::LoadedPipeline::load(&opts.pipeline)?
-            .config
-            .content_hash();
-        let unchanged = inc.no_reuse_reason.is_none()
-            && inc.documents_added + inc.documents_changed + inc.documents_deleted == 0
-            && pm.config_hash == config_hash
-            && shard.counts.skipped == pm.counts.skipped;
-        if unchanged {
-            m.remote
-                .delete_all(&build_prefix(&id))
-                .map_err(remote_err)?;
-            reporter.event(crate::Event::UpToDate { snapshot: parent });
-            return Ok(build::BuildReport {
-                snapshot: parent.clone(),
-                published: false,
-                up_to_date: true,
-                parent: Some(parent.clone()),
-                store: PathBuf::from(url),
-                model: shard.model,
-                counts: pm.counts,
-                incremental: inc.clone(),
-                skipped: shard.skipped,
-                timings: shard.timings,
-                embeddings_per_sec: 0.0,
-                pii: None,
-                dedup: None,
-            });
-        }
-    }
     let c = commit(
         url,
         &CommitOptions {
@@ -552,12 +529,17 @@ pub(crate) fn build(
         },
         reporter,
     )?;
+    if c.up_to_date {
+        reporter.event(crate::Event::UpToDate {
+            snapshot: &c.snapshot,
+        });
+    }
     let mut timings = shard.timings;
     timings.total += c.seconds;
     Ok(build::BuildReport {
         snapshot: c.snapshot,
-        published: true,
-        up_to_date: false,
+        published: c.published,
+        up_to_date: c.up_to_date,
         parent: c.parent,
         store: PathBuf::from(url),
         model: shard.model,

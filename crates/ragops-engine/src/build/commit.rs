@@ -89,8 +89,13 @@ pub struct CommitOptions {
 /// What a commit did; rendered by the CLI (`--json` prints this structure).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommitReport {
+    /// The snapshot published; the parent when nothing changed.
     pub snapshot: SnapshotId,
     pub published: bool,
+    /// The shards found nothing changed since the parent (same documents, settings and
+    /// model): nothing was written or published, and the build was removed.
+    #[serde(default)]
+    pub up_to_date: bool,
     pub build_id: BuildId,
     pub shards: u32,
     pub parent: Option<SnapshotId>,
@@ -136,6 +141,12 @@ pub fn commit(opts: &CommitOptions, reporter: &dyn Reporter) -> Result<CommitRep
             found: current,
         });
     }
+    if let Some(parent) = plan.parent.as_ref().filter(|_| !opts.force) {
+        if unchanged(&store.manifest(parent)?, &records) {
+            store.remove_build(&lock, &plan.build_id)?;
+            return Ok(up_to_date(&plan, &records, opts, started));
+        }
+    }
     let merged = merge(&store, &plan, &records)?;
     let writer = store.begin_snapshot(&lock, plan.build_id.as_str())?;
     let installed = store.install_shard_fragments(&lock, &records)?;
@@ -158,6 +169,7 @@ pub fn commit(opts: &CommitOptions, reporter: &dyn Reporter) -> Result<CommitRep
     Ok(CommitReport {
         snapshot: id,
         published: true,
+        up_to_date: false,
         build_id: plan.build_id,
         shards: plan.shards,
         parent: plan.parent,
@@ -172,6 +184,66 @@ pub fn commit(opts: &CommitOptions, reporter: &dyn Reporter) -> Result<CommitRep
         seconds: started.elapsed().as_secs_f64(),
         shard_reports: merged.reports,
     })
+}
+
+fn shard_reports(records: &[ShardRecord]) -> Vec<ShardReport> {
+    records
+        .iter()
+        .filter_map(|r| serde_json::from_value(r.report.clone()).ok())
+        .collect()
+}
+
+/// Whether the shards changed nothing since `parent`: no document added, changed or deleted,
+/// everything reused (same reuse key), the same content settings and the same skips.
+pub(crate) fn unchanged(parent: &ragops_store::Manifest, records: &[ShardRecord]) -> bool {
+    let reports = shard_reports(records);
+    reports.len() == records.len()
+        && reports.iter().all(|r| {
+            let i = &r.incremental;
+            i.no_reuse_reason.is_none()
+                && i.documents_added + i.documents_changed + i.documents_deleted == 0
+        })
+        && records
+            .iter()
+            .all(|r| r.manifest.config_hash == parent.config_hash)
+        && reports.iter().map(|r| r.counts.skipped).sum::<u64>() == parent.counts.skipped
+}
+
+/// The report of a commit that found nothing changed.
+pub(crate) fn up_to_date(
+    plan: &BuildPlanRecord,
+    records: &[ShardRecord],
+    opts: &CommitOptions,
+    started: Instant,
+) -> CommitReport {
+    let reports = shard_reports(records);
+    let mut counts = Counts::default();
+    let mut inc = IncrementalReport::default();
+    for r in &reports {
+        add_counts(&mut counts, &r.counts);
+        add_incremental(&mut inc, &r.incremental);
+    }
+    CommitReport {
+        snapshot: plan
+            .parent
+            .clone()
+            .unwrap_or_else(super::report::placeholder_id),
+        published: false,
+        up_to_date: true,
+        build_id: plan.build_id.clone(),
+        shards: plan.shards,
+        parent: plan.parent.clone(),
+        store: opts.store.clone(),
+        counts,
+        incremental: inc,
+        fragments: 0,
+        carried_fragments: 0,
+        shard_fragments: 0,
+        compacted: false,
+        cache_segments: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        shard_reports: reports,
+    }
 }
 
 /// Every shard's record, checked: all present, intact, and agreeing with the plan and each
