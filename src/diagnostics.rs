@@ -3,6 +3,7 @@
 
 use ragops_engine::EngineError;
 use ragops_hub::HubError;
+use ragops_remote::RemoteError;
 use ragops_search::SearchError;
 use ragops_store::StoreError;
 
@@ -97,6 +98,41 @@ fn engine_hint(e: &EngineError) -> Option<String> {
         EngineError::Damaged { .. } => {
             Some("`ragops snapshots show ID --verify` lists the damage".into())
         }
+        EngineError::ShardsMissing { build, shards, .. } => Some(format!(
+            "run each missing shard (`ragops build --shard I/{shards} --build-id {build}`), then \
+             commit again; `ragops shards status {build}` lists them"
+        )),
+        EngineError::ShardDamaged { build, shard, .. } => Some(format!(
+            "run the shard again (`ragops build --shard {shard}/N --build-id {build}`; it \
+             replaces its own staging), then commit again"
+        )),
+        EngineError::ShardsDisagree { .. } => Some(
+            "every shard of a build must run the same pipeline and model: rerun the odd one, \
+             or start over with a new build id"
+                .into(),
+        ),
+        EngineError::CommitCurrentMoved { .. } => Some(
+            "plan and build again under a new build id, or `ragops commit ID --force` to \
+             publish anyway"
+                .into(),
+        ),
+        EngineError::UnknownBuild(_) => Some(
+            "`ragops shards plan` (or the first shard) records a build; a committed build is \
+             removed, and `ragops snapshots list` shows what it published"
+                .into(),
+        ),
+        EngineError::Remote(e) => Some(match **e {
+            RemoteError::Locked { .. } => "another commit or build holds the store; \
+                 `--wait 10m` waits for it (a dead holder's lease expires by itself)"
+                .into(),
+            RemoteError::Checksum { .. } => "an object differs from what its manifest records: \
+                 `ragops snapshots show ID --verify` on the mirror, or build again"
+                .into(),
+            _ => "object storage reads its settings from the environment: AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (and AWS_ALLOW_HTTP=true \
+                 for http://); GOOGLE_SERVICE_ACCOUNT; AZURE_STORAGE_ACCOUNT_NAME"
+                .into(),
+        }),
         _ => None,
     }
 }
