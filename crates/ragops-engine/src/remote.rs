@@ -306,6 +306,9 @@ pub(crate) fn build_shard(
     for (key, path) in &files {
         m.remote.upload(path, key).map_err(remote_err)?;
     }
+    // Uploaded: the mirror's copy of the shard is not needed any more.
+    let lock = m.local.shard_lock(&s.build, s.index)?;
+    m.local.remove_shard(&lock)?;
     report.store = PathBuf::from(url);
     Ok(report)
 }

@@ -343,6 +343,17 @@ impl Store {
         Ok(n)
     }
 
+    /// Removes the finished directory of the shard `lock` holds (a mirror's copy, once it is
+    /// uploaded).
+    pub fn remove_shard(&self, lock: &ShardLock) -> Result<(), StoreError> {
+        let dir = self.shard_dir(&lock.build, lock.shard);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => sync_dir(&self.build_dir(&lock.build)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&dir)(e)),
+        }
+    }
+
     /// Removes build `id`'s directory (after its commit, or to abandon it).
     pub fn remove_build(&self, _lock: &StoreLock, id: &BuildId) -> Result<(), StoreError> {
         let dir = self.build_dir(id);
