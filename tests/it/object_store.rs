@@ -143,6 +143,16 @@ fn a_sharded_build_on_s3_equals_a_local_build() {
         server.keys("idx/builds/").is_empty(),
         "the commit removes the build"
     );
+    let mirror0 = std::fs::read_dir(tmp.path().join("machine-0/stores"))
+        .expect("shard 0's mirror")
+        .flatten()
+        .next()
+        .expect("one mirror")
+        .path();
+    assert!(
+        !mirror0.join("builds/n1/shard-0").exists(),
+        "a shard's local copy is removed once uploaded"
+    );
     assert!(
         server.keys("idx/LOCK").is_empty(),
         "the lock object is released"
