@@ -35,6 +35,18 @@ fn filter_expr(s: &str) -> Result<ragops_engine::Filter, String> {
 }
 
 /// A duration such as `30s`, `10m`, `24h` or `7d`.
+/// A `--store` value: a path, `file:///path` (the same local store), or an object-store URL
+/// (kept as it is; the engine tells it from a path).
+fn store_location(s: &str) -> Result<PathBuf, String> {
+    match s.strip_prefix("file://") {
+        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
+        Some(_) => Err(format!(
+            "`{s}`: a file URL names an absolute path (file:///var/lib/ragops)"
+        )),
+        None => Ok(PathBuf::from(s)),
+    }
+}
+
 /// `I/N`: shard I (0-based) of N.
 fn shard_spec(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("`{s}` is not a shard: use I/N with 0 <= I < N <= 4096 (e.g. 0/4)");
@@ -75,9 +87,10 @@ pub(crate) struct StoreArgs {
     /// Pipeline file whose [store] dir is used (default: pipelines/default.toml if present)
     #[arg(short = 'p', long = "pipeline", global = true)]
     pub(crate) pipeline: Option<PathBuf>,
-    /// Store directory, or object-store URL (s3://bucket/prefix, gs://..., az://...; for
-    /// build, commit, shards, search, eval and serve); overrides the pipeline's [store] dir
-    #[arg(long, global = true, env = "RAGOPS_STORE")]
+    /// Store directory (or file:///path), or object-store URL (s3://bucket/prefix, gs://...,
+    /// az://...; for build, commit, shards, search, eval, serve and snapshots rollback);
+    /// overrides the pipeline's [store] dir
+    #[arg(long, global = true, env = "RAGOPS_STORE", value_parser = store_location)]
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -680,6 +693,41 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Build(BuildArgs { wait: Some(w), .. }) if w.as_secs() == 600)
         );
+    }
+
+    #[test]
+    fn shard_and_store_flags_parse_once() {
+        assert_eq!(shard_spec("2/4").unwrap(), (2, 4));
+        for bad in ["4/4", "1/0", "x/2", "3", "1/5000"] {
+            assert!(shard_spec(bad).is_err(), "{bad}");
+        }
+        assert!(build_id("nightly-1.a_b").is_ok());
+        for bad in ["", ".hidden", "a/b", "../x"] {
+            assert!(build_id(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            store_location("file:///var/lib/ragops").unwrap(),
+            PathBuf::from("/var/lib/ragops")
+        );
+        assert!(store_location("file://relative").is_err());
+        assert_eq!(
+            store_location("s3://b/p").unwrap(),
+            PathBuf::from("s3://b/p")
+        );
+        let cli = Cli::try_parse_from(["ragops", "build", "--shard", "0/2"]);
+        assert!(cli.is_err(), "--shard needs --build-id");
+        let cli = Cli::try_parse_from(["ragops", "build", "--build-id", "x"]);
+        assert!(cli.is_err(), "--build-id needs --shard");
+        let cli = Cli::try_parse_from([
+            "ragops",
+            "build",
+            "--shard",
+            "0/2",
+            "--build-id",
+            "x",
+            "--no-publish",
+        ]);
+        assert!(cli.is_err(), "a shard never publishes");
     }
 
     #[test]
