@@ -155,7 +155,7 @@ impl<'a> Session<'a> {
                 // Every shard reuses from the parent the plan fixed, wherever `current` is now.
                 let plan = store.plan_build(&s.build, s.count)?;
                 let lock = store.shard_lock(&s.build, s.index)?;
-                let assign = ShardAssign::new(s, &pipeline.base_dir)?;
+                let assign = ShardAssign::new(s)?;
                 let parent = plan.parent.clone();
                 (Writer::Shard { lock, plan, assign }, parent)
             }

@@ -3,7 +3,7 @@
 //! nothing published).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ragops_core::{BuildId, DocId, IndexConfig, ModelIdentity, Skipped, SnapshotId};
@@ -49,7 +49,7 @@ pub struct ShardAssign {
 }
 
 impl ShardAssign {
-    pub(super) fn new(opts: &ShardOptions, base: &Path) -> Result<Self, EngineError> {
+    pub(super) fn new(opts: &ShardOptions) -> Result<Self, EngineError> {
         let mut listed = HashMap::new();
         if let Some(path) = &opts.plan {
             let bad = |message: String| EngineError::BadShardPlan {
@@ -67,7 +67,7 @@ impl ShardAssign {
             }
             for (i, paths) in plan.shards.iter().enumerate() {
                 for p in paths {
-                    let p = normalize(p, base);
+                    let p = p.strip_prefix("./").unwrap_or(p).to_string();
                     if let Some(j) = listed.insert(p.clone(), i as u32) {
                         if j != i as u32 {
                             return Err(bad(format!("{p} is listed in shards {j} and {i}")));
@@ -124,11 +124,6 @@ impl ShardAssign {
             }),
         }
     }
-}
-
-/// A plan file's path in the form the walk reports (`./a.md` and `a.md` are the same file).
-fn normalize(p: &str, _base: &Path) -> String {
-    p.strip_prefix("./").unwrap_or(p).to_string()
 }
 
 /// Whether the shards of a build copy the rows they reuse into their own fragments rather
