@@ -253,21 +253,9 @@ pub(crate) fn shard_status(url: &str, b: &BuildId) -> Result<ShardStatus, Engine
     let m = Mirror::open(url)?;
     let plan: BuildPlanRecord =
         get_json(&m.remote, &plan_key(b))?.ok_or_else(|| EngineError::UnknownBuild(b.clone()))?;
-    let (mut present, mut missing) = (Vec::new(), Vec::new());
-    for i in 0..plan.shards {
+    ShardStatus::of(plan, |i| {
         let key = format!("{}/shard.json", shard_prefix(b, i));
-        match m.remote.head(&key).map_err(remote_err)? {
-            Some(_) => present.push(i),
-            None => missing.push(i),
-        }
-    }
-    Ok(ShardStatus {
-        build_id: plan.build_id,
-        shards: plan.shards,
-        parent: plan.parent,
-        created_at: plan.created_at,
-        present,
-        missing,
+        Ok(m.remote.head(&key).map_err(remote_err)?.is_some())
     })
 }
 

@@ -101,6 +101,20 @@ fn tmp_prefix(shard: u32) -> String {
     format!(".shard-{shard}.")
 }
 
+/// A JSON file read as `T`; `None` when there is none.
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Manifest {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 pub(crate) fn write_lz4_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
     let bad = |e: String| StoreError::Manifest {
         path: path.to_path_buf(),
@@ -134,19 +148,7 @@ impl Store {
 
     /// The plan of build `id`, if one was written.
     pub fn build_plan(&self, id: &BuildId) -> Result<Option<BuildPlanRecord>, StoreError> {
-        let path = self.build_dir(id).join(PLAN_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| StoreError::Manifest {
-                        path,
-                        message: e.to_string(),
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        read_json(&self.build_dir(id).join(PLAN_FILE))
     }
 
     /// Writes the plan of build `id` with `shards` shards and `current` as the parent, unless
@@ -224,19 +226,7 @@ impl Store {
         id: &BuildId,
         shard: u32,
     ) -> Result<Option<ShardRecord>, StoreError> {
-        let path = self.shard_dir(id, shard).join(SHARD_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| StoreError::Manifest {
-                        path,
-                        message: e.to_string(),
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        read_json(&self.shard_dir(id, shard).join(SHARD_FILE))
     }
 
     /// What is wrong with a finished shard's files (sizes and SHA-256 against its record);

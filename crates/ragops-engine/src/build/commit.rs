@@ -59,21 +59,32 @@ pub fn shard_status(store: &std::path::Path, build: &BuildId) -> Result<ShardSta
     let plan = store
         .build_plan(build)?
         .ok_or_else(|| EngineError::UnknownBuild(build.clone()))?;
-    let (mut present, mut missing) = (Vec::new(), Vec::new());
-    for i in 0..plan.shards {
-        match store.shard_record(build, i)? {
-            Some(_) => present.push(i),
-            None => missing.push(i),
+    ShardStatus::of(plan, |i| Ok(store.shard_record(build, i)?.is_some()))
+}
+
+impl ShardStatus {
+    /// The status of `plan`'s shards, `finished(i)` saying whether shard `i` finished.
+    pub(crate) fn of(
+        plan: BuildPlanRecord,
+        finished: impl Fn(u32) -> Result<bool, EngineError>,
+    ) -> Result<Self, EngineError> {
+        let (mut present, mut missing) = (Vec::new(), Vec::new());
+        for i in 0..plan.shards {
+            if finished(i)? {
+                present.push(i);
+            } else {
+                missing.push(i);
+            }
         }
+        Ok(ShardStatus {
+            build_id: plan.build_id,
+            shards: plan.shards,
+            parent: plan.parent,
+            created_at: plan.created_at,
+            present,
+            missing,
+        })
     }
-    Ok(ShardStatus {
-        build_id: plan.build_id,
-        shards: plan.shards,
-        parent: plan.parent,
-        created_at: plan.created_at,
-        present,
-        missing,
-    })
 }
 
 #[derive(Debug, Clone)]
