@@ -328,20 +328,8 @@ fn the_ref_and_the_lock_move_only_by_conditional_writes() {
         .spawn()
         .expect("coordinator")
     };
-    let (x, y) = (spawn("coord-x"), spawn("coord-y"));
-    let outs = [
-        x.wait_with_output().expect("x"),
-        y.wait_with_output().expect("y"),
-    ];
-    let won: Vec<CommitReport> = outs
-        .iter()
-        .filter(|o| o.status.success())
-        .map(|o| serde_json::from_slice(&o.stdout).expect("report"))
-        .collect();
-    assert_eq!(won.len(), 1, "exactly one coordinator publishes");
-    let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
-    assert!(String::from_utf8_lossy(&lost.stderr).contains("no build `race`"));
-    assert_eq!(current(), won[0].snapshot.as_str());
+    let won = crate::sharded::one_winner([spawn("coord-x"), spawn("coord-y")], "race");
+    assert_eq!(current(), won.snapshot.as_str());
 }
 
 #[test]

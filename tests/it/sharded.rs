@@ -50,6 +50,22 @@ fn run_shards(p: &Path, store: &Path, id: &str, n: u32) -> Vec<ShardReport> {
         .collect()
 }
 
+/// Waits for two coordinators committing build `id` at once: exactly one publishes, the other
+/// finds the build committed. Returns the winner's report.
+pub fn one_winner(coordinators: [Child; 2], id: &str) -> CommitReport {
+    let outs = coordinators.map(|c| c.wait_with_output().expect("coordinator runs"));
+    let won: Vec<CommitReport> = outs
+        .iter()
+        .filter(|o| o.status.success())
+        .map(|o| serde_json::from_slice(&o.stdout).expect("report"))
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one coordinator publishes");
+    let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(err.contains(&format!("no build `{id}`")), "{err}");
+    won.into_iter().next().expect("the winner")
+}
+
 fn commit(store: &Path, id: &str) -> CommitReport {
     json(&["commit", id, "--store", s(store), "--json"])
 }
@@ -302,22 +318,9 @@ fn two_coordinators_committing_at_once_exactly_one_wins() {
         .spawn()
         .expect("coordinator")
     };
-    let (a, b) = (spawn(), spawn());
-    let outs = [
-        a.wait_with_output().expect("a"),
-        b.wait_with_output().expect("b"),
-    ];
-    let won: Vec<CommitReport> = outs
-        .iter()
-        .filter(|o| o.status.success())
-        .map(|o| serde_json::from_slice(&o.stdout).expect("report"))
-        .collect();
-    assert_eq!(won.len(), 1, "exactly one coordinator publishes");
-    let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
-    let err = String::from_utf8_lossy(&lost.stderr);
-    assert!(err.contains("no build `twice`"), "{err}");
-    assert_eq!(current(s(&store)), won[0].snapshot);
-    assert_eq!(won[0].parent.as_ref(), Some(&first));
+    let won = one_winner([spawn(), spawn()], "twice");
+    assert_eq!(current(s(&store)), won.snapshot);
+    assert_eq!(won.parent.as_ref(), Some(&first));
     assert_eq!(list(s(&store)).len(), 2, "one snapshot added");
 }
 
