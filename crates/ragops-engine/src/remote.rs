@@ -31,8 +31,8 @@ use ragops_store::mirror::{
 use ragops_store::{BuildPlanRecord, FileRecord, ShardRecord, Store};
 
 use crate::build::{
-    self, check_agreement, merge, BuildOptions, CommitOptions, CommitReport, ShardReport,
-    ShardStatus,
+    self, check_agreement, merge, BuildOptions, CommitOptions, CommitReport, Published,
+    ShardReport, ShardStatus,
 };
 use crate::{EngineError, Reporter};
 
@@ -432,24 +432,19 @@ pub(crate) fn commit(
     // The mirror's copy lacks the shards' fragments: it is pulled whole when read.
     m.local.delete_snapshot(&lock, &id)?;
     m.local.remove_build(&lock, b)?;
-    Ok(CommitReport {
-        snapshot: id,
-        published: true,
-        up_to_date: false,
-        build_id: plan.build_id,
-        shards: plan.shards,
-        parent: plan.parent,
-        store: PathBuf::from(url),
-        counts: merged.counts,
-        incremental: merged.incremental,
-        fragments: carried_fragments + shard_fragments,
-        carried_fragments,
-        shard_fragments,
-        compacted: records[0].compacted,
-        cache_segments,
-        seconds: started.elapsed().as_secs_f64(),
-        shard_reports: merged.reports,
-    })
+    Ok(CommitReport::published(
+        plan,
+        records[0].compacted,
+        merged.summary,
+        Published {
+            snapshot: id,
+            store: PathBuf::from(url),
+            carried_fragments,
+            shard_fragments,
+            cache_segments,
+        },
+        started,
+    ))
 }
 
 /// Moves the remote `current` to `id`: `If-Match` on the version read before the commit

@@ -177,24 +177,19 @@ pub fn commit(opts: &CommitOptions, reporter: &dyn Reporter) -> Result<CommitRep
     store.publish(&refs, &id, "commit", &expect)?;
     drop(refs);
     store.remove_build(&lock, &plan.build_id)?;
-    Ok(CommitReport {
-        snapshot: id,
-        published: true,
-        up_to_date: false,
-        build_id: plan.build_id,
-        shards: plan.shards,
-        parent: plan.parent,
-        store: opts.store.clone(),
-        counts: merged.counts,
-        incremental: merged.incremental,
-        fragments: carried_fragments + shard_fragments,
-        carried_fragments,
-        shard_fragments,
-        compacted: records[0].compacted,
-        cache_segments,
-        seconds: started.elapsed().as_secs_f64(),
-        shard_reports: merged.reports,
-    })
+    Ok(CommitReport::published(
+        plan,
+        records[0].compacted,
+        merged.summary,
+        Published {
+            snapshot: id,
+            store: opts.store.clone(),
+            carried_fragments,
+            shard_fragments,
+            cache_segments,
+        },
+        started,
+    ))
 }
 
 fn shard_reports(records: &[ShardRecord]) -> Vec<ShardReport> {
@@ -324,9 +319,53 @@ pub(crate) struct Merged {
     pub(crate) manifest: ragops_store::Manifest,
     pub(crate) catalog: Catalog,
     pub(crate) carried: Vec<ragops_store::CarriedFragment>,
-    pub(crate) counts: Counts,
-    pub(crate) incremental: IncrementalReport,
-    pub(crate) reports: Vec<ShardReport>,
+    pub(crate) summary: Summary,
+}
+
+/// The shards' counts, incremental counts and reports, summed for the commit's report.
+pub(crate) struct Summary {
+    counts: Counts,
+    incremental: IncrementalReport,
+    reports: Vec<ShardReport>,
+}
+
+/// Where a published commit went.
+pub(crate) struct Published {
+    pub(crate) snapshot: SnapshotId,
+    pub(crate) store: PathBuf,
+    pub(crate) carried_fragments: usize,
+    pub(crate) shard_fragments: usize,
+    pub(crate) cache_segments: u64,
+}
+
+impl CommitReport {
+    /// The report of a commit that published `p.snapshot`.
+    pub(crate) fn published(
+        plan: BuildPlanRecord,
+        compacted: bool,
+        summary: Summary,
+        p: Published,
+        started: Instant,
+    ) -> Self {
+        CommitReport {
+            snapshot: p.snapshot,
+            published: true,
+            up_to_date: false,
+            build_id: plan.build_id,
+            shards: plan.shards,
+            parent: plan.parent,
+            store: p.store,
+            counts: summary.counts,
+            incremental: summary.incremental,
+            fragments: p.carried_fragments + p.shard_fragments,
+            carried_fragments: p.carried_fragments,
+            shard_fragments: p.shard_fragments,
+            compacted,
+            cache_segments: p.cache_segments,
+            seconds: started.elapsed().as_secs_f64(),
+            shard_reports: summary.reports,
+        }
+    }
 }
 
 /// Merges the shards' catalogs, counts and reports, and masks the parent's fragments down
@@ -394,9 +433,11 @@ pub(crate) fn merge(
         manifest,
         catalog,
         carried,
-        counts,
-        incremental: inc,
-        reports,
+        summary: Summary {
+            counts,
+            incremental: inc,
+            reports,
+        },
     })
 }
 

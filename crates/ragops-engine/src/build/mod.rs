@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ragops_core::LoadedPipeline;
 
-pub(crate) use commit::{check_agreement, merge, unchanged, up_to_date};
+pub(crate) use commit::{check_agreement, merge, unchanged, up_to_date, Published};
 pub use commit::{commit, plan_build, shard_status, CommitOptions, CommitReport, ShardStatus};
 pub(crate) use plan::hash_files;
 pub use report::{BuildReport, IncrementalReport, NoReuse};
