@@ -34,6 +34,12 @@ fn out_ok(mut c: Command) -> Output {
     out
 }
 
+/// Runs a ragops command that prints JSON (`--json` in `args`) on one "machine" and reads it.
+fn json_on<T: serde::de::DeserializeOwned>(server: &S3Server, machine: &Path, args: &[&str]) -> T {
+    let out = out_ok(on(server, machine, args));
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
 fn shards(server: &S3Server, tmp: &Path, p: &Path, url: &str, id: &str, n: u32) {
     let children: Vec<_> = (0..n)
         .map(|i| {
@@ -70,12 +76,11 @@ fn shards(server: &S3Server, tmp: &Path, p: &Path, url: &str, id: &str, n: u32) 
 }
 
 fn commit(server: &S3Server, tmp: &Path, url: &str, id: &str) -> CommitReport {
-    let out = out_ok(on(
+    json_on(
         server,
         &tmp.join("coordinator"),
         &["commit", id, "--store", url, "--json"],
-    ));
-    serde_json::from_slice(&out.stdout).expect("commit report")
+    )
 }
 
 const QUERIES: [&str; 3] = [
@@ -197,15 +202,8 @@ fn a_sharded_build_on_s3_equals_a_local_build() {
 
     // A plain build on the bucket is a one-shard build and its commit: nothing changed, so
     // nothing is written; after an edit, a new snapshot on top of the sharded one.
-    let up: ragops_engine::BuildReport = serde_json::from_slice(
-        &out_ok(on(
-            &server,
-            &tmp.path().join("cron"),
-            &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
-        ))
-        .stdout,
-    )
-    .expect("build report");
+    let cron_build = ["build", "-p", s(&p), "--store", &url, "--json", "-q"];
+    let up: ragops_engine::BuildReport = json_on(&server, &tmp.path().join("cron"), &cron_build);
     assert!(up.up_to_date, "{up:?}");
     assert_eq!(up.snapshot, c2.snapshot);
     std::fs::write(
@@ -213,15 +211,7 @@ fn a_sharded_build_on_s3_equals_a_local_build() {
         format!("{text}\n\nDrills are announced a week ahead.\n"),
     )
     .expect("edit");
-    let next: ragops_engine::BuildReport = serde_json::from_slice(
-        &out_ok(on(
-            &server,
-            &tmp.path().join("cron"),
-            &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
-        ))
-        .stdout,
-    )
-    .expect("build report");
+    let next: ragops_engine::BuildReport = json_on(&server, &tmp.path().join("cron"), &cron_build);
     assert_eq!(next.parent.as_ref(), Some(&c2.snapshot));
     assert_eq!(
         next.incremental.documents_changed, 1,
@@ -303,15 +293,11 @@ fn the_ref_and_the_lock_move_only_by_conditional_writes() {
     );
     assert_eq!(current(), b.snapshot.as_str());
     server.put("idx/LOCK", lease(now - 1).as_bytes());
-    let forced: CommitReport = serde_json::from_slice(
-        &out_ok(on(
-            &server,
-            &t.join("coordinator"),
-            &["commit", "a", "--store", &url, "--force", "--json"],
-        ))
-        .stdout,
-    )
-    .expect("report");
+    let forced: CommitReport = json_on(
+        &server,
+        &t.join("coordinator"),
+        &["commit", "a", "--store", &url, "--force", "--json"],
+    );
     assert_eq!(current(), forced.snapshot.as_str());
     assert!(server.keys("idx/LOCK").is_empty());
 
@@ -340,15 +326,11 @@ fn serve_follows_a_store_on_s3() {
     let url = server.url("idx");
     let cron = tmp.path().join("cron");
     let build_on_s3 = || -> ragops_engine::BuildReport {
-        serde_json::from_slice(
-            &out_ok(on(
-                &server,
-                &cron,
-                &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
-            ))
-            .stdout,
+        json_on(
+            &server,
+            &cron,
+            &["build", "-p", s(&p), "--store", &url, "--json", "-q"],
         )
-        .expect("build report")
     };
     let first = build_on_s3();
     let cache = tmp.path().join("server-machine");

@@ -184,7 +184,7 @@ pub(super) fn finish(
     started: Instant,
 ) -> Result<ShardReport, EngineError> {
     let Some((lock, plan, assign)) = session.shard() else {
-        return Err(EngineError::WorkerPanicked("shard"));
+        return Err(EngineError::ShardOptionsOnBuild);
     };
     // The parent's documents this shard answers for: its incremental counts compare with
     // those only.
