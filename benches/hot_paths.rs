@@ -45,7 +45,7 @@ fn model() -> Option<Embedder> {
         &hub::cache_root(),
     )
     .ok()?;
-    Embedder::load(&files, None).ok()
+    Embedder::load(&files, None, ragops_core::Precision::F32).ok()
 }
 
 fn chunking(c: &mut Criterion) {
@@ -109,7 +109,7 @@ fn encoder(c: &mut Criterion) {
     ragops_test_support::tiny_model::write_tiny_model(&dir, 1).expect("tiny model");
     let files = hub::resolve(dir.to_str().expect("utf-8"), "main", &hub::cache_root())
         .expect("resolve tiny");
-    let tiny = Embedder::load(&files, None).expect("tiny");
+    let tiny = Embedder::load(&files, None, ragops_core::Precision::F32).expect("tiny");
     let text = "the quick brown fox jumps over the lazy dog ".repeat(12);
     let texts: Vec<&str> = vec![text.as_str(); 8];
     let mut g = c.benchmark_group("encoder");

@@ -22,7 +22,7 @@ pub(super) fn run(command: ModelCommand) -> Result<ExitCode> {
         }
         ModelCommand::Show(a) => {
             let source = ragops_hub::resolve(&a.name, &a.revision, &cache)?;
-            let e = ragops_embed::Embedder::load(&source, None)?;
+            let e = ragops_embed::Embedder::load(&source, None, ragops_core::Precision::F32)?;
             print!("{}", render::misc::model_show(&source, e.info()));
         }
         ModelCommand::List(a) => {

@@ -25,7 +25,7 @@ pub use config::{
 pub use drift::SourceDiff;
 pub use hash::{sha256_file, sha256_hex, sha256_reader, FileDigest, Sha256Hasher};
 pub use ids::{is_build_id, is_snapshot_id, BuildId, ChunkId, DocId, IdError, Sha256, SnapshotId};
-pub use model::{ModelIdentity, ModelSource, Pooling};
+pub use model::{ModelIdentity, ModelSource, Pooling, Precision};
 pub use skip::{SkipReason, Skipped};
 pub use types::{Chunk, ChunkMeta, ChunkRow, Document, EmbedKey, Format, Mode, PageSpan, Section};
 

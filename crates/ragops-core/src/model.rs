@@ -36,6 +36,60 @@ impl std::str::FromStr for Pooling {
     }
 }
 
+/// Numeric precision of the encoder's linear layers (the matrix products that hold almost all of
+/// its arithmetic). Attention, normalisation and pooling always run in f32.
+///
+/// * `f32`: the model's own weights.
+/// * `bf16`: weights and activations rounded to bfloat16, products summed in f32 (AVX512_BF16
+///   dot products where the CPU has them).
+/// * `int8`: weights quantized per output channel at load time, activations per token
+///   (asymmetric, 8 bits), products summed exactly in 32-bit integers (VNNI where the CPU has it).
+///
+/// Vectors of different precisions differ slightly, so the precision is part of the model's
+/// identity, of the reuse key and of the embedding-cache key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    Int8,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::Int8];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// Whether this is the default (`f32`); keys and manifests leave the default out, so that
+    /// snapshots and caches made before precisions existed keep their keys.
+    pub fn is_default(&self) -> bool {
+        *self == Precision::F32
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown precision `{s}` (f32, bf16 or int8)"))
+    }
+}
+
 /// A model resolved to a directory of files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSource {

@@ -127,7 +127,12 @@ fn ln(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
 }
 
 impl BertModel {
-    pub fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
+    pub fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        precision: ragops_core::Precision,
+    ) -> candle_core::Result<Self> {
+        let _ = precision;
         let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
             vb
         } else {

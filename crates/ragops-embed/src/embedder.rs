@@ -7,7 +7,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use ragops_core::{ModelSource, Pooling};
+use ragops_core::{ModelSource, Pooling, Precision};
 
 use crate::bert::{cls_pool, l2_normalize, mean_pool, BertConfig, BertModel};
 use crate::{io_err, EmbedError};
@@ -22,6 +22,9 @@ pub struct ModelInfo {
     pub max_tokens: usize,
     pub pooling: Pooling,
     pub normalize: bool,
+    /// Precision of the encoder's linear layers.
+    #[serde(default, skip_serializing_if = "Precision::is_default")]
+    pub precision: Precision,
 }
 
 /// Vectors for a list of texts, in input order.
@@ -117,8 +120,13 @@ fn sentence_transformers_settings(
 
 impl Embedder {
     /// Loads a resolved model. `max_tokens` overrides the model's maximum sequence length
-    /// (clamped to its position embeddings).
-    pub fn load(files: &ModelSource, max_tokens: Option<usize>) -> Result<Self, EmbedError> {
+    /// (clamped to its position embeddings); `precision` is that of the linear layers, whose
+    /// weights are converted (bf16) or quantized (int8) here, once.
+    pub fn load(
+        files: &ModelSource,
+        max_tokens: Option<usize>,
+        precision: Precision,
+    ) -> Result<Self, EmbedError> {
         let dir = &files.dir;
         let config_path = dir.join("config.json");
         let config: BertConfig = read_json(&config_path)?;
@@ -163,7 +171,7 @@ impl Embedder {
         // SAFETY: the file is memory-mapped read-only; the hub cache never rewrites a blob in place
         // (new content gets a new blob name).
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
-        let model = BertModel::load(vb, &config)?;
+        let model = BertModel::load(vb, &config, precision)?;
         Ok(Self {
             info: ModelInfo {
                 id: files.id.clone(),
@@ -172,6 +180,7 @@ impl Embedder {
                 max_tokens,
                 pooling,
                 normalize,
+                precision,
             },
             model,
             tokenizer,
@@ -307,7 +316,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 1).unwrap();
         let files = local(tmp.path());
-        let e = Embedder::load(&files, None).unwrap();
+        let e = Embedder::load(&files, None, Precision::F32).unwrap();
         assert_eq!(e.info().dim, ragops_test_support::tiny_model::TINY_HIDDEN);
         assert_eq!(
             e.info().max_tokens,
@@ -351,7 +360,9 @@ mod tests {
         c["max_position_embeddings"] = serde_json::json!(1);
         std::fs::write(&path, c.to_string()).unwrap();
         let files = local(tmp.path());
-        let err = Embedder::load(&files, None).err().expect("refused");
+        let err = Embedder::load(&files, None, Precision::F32)
+            .err()
+            .expect("refused");
         assert!(matches!(err, EmbedError::Config { .. }), "{err}");
     }
 
@@ -360,7 +371,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 2).unwrap();
         let files = local(tmp.path());
-        let e = Embedder::load(&files, Some(16)).unwrap();
+        let e = Embedder::load(&files, Some(16), Precision::F32).unwrap();
         let long = "index ".repeat(100);
         let out = e.embed(&[long.as_str(), "short"], 8, |_| {}).unwrap();
         assert_eq!(out.token_counts[0], 16);

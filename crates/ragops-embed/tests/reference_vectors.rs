@@ -53,7 +53,7 @@ fn real_model() -> Embedder {
     let files = ragops_hub::resolve(MODEL, "main", &cache_root()).unwrap_or_else(|e| {
         panic!("the real model is required for this test (run scripts/setup.sh): {e}")
     });
-    Embedder::load(&files, None).expect("model loads")
+    Embedder::load(&files, None, ragops_core::Precision::F32).expect("model loads")
 }
 
 #[test]

@@ -88,8 +88,8 @@ pub fn embed_file(
 ) -> Result<EmbedFileReport, EngineError> {
     let texts = read_texts(&opts.input)?;
     let source = ragops_hub::resolve(&opts.model, &opts.revision, &ragops_hub::cache_root())?;
-    let embedder =
-        Embedder::load(&source, opts.max_tokens)?.with_max_batch_tokens(opts.max_batch_tokens);
+    let embedder = Embedder::load(&source, opts.max_tokens, ragops_core::Precision::F32)?
+        .with_max_batch_tokens(opts.max_batch_tokens);
     let info = embedder.info().clone();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = reporter.progress("embed", texts.len() as u64, "texts");

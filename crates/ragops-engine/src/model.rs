@@ -21,7 +21,7 @@ pub fn load_model(
     max_tokens: Option<usize>,
 ) -> Result<LoadedModel, EngineError> {
     let source = ragops_hub::resolve(model_ref, revision, &ragops_hub::cache_root())?;
-    let embedder = Embedder::load(&source, max_tokens)?;
+    let embedder = Embedder::load(&source, max_tokens, ragops_core::Precision::F32)?;
     let info = embedder.info();
     let identity = ModelIdentity {
         id: info.id.clone(),
