@@ -47,6 +47,7 @@ use profile::time;
 
 use crate::attention::fused_attention;
 use crate::kernels::{bias_act_, bias_residual_, BiasAct};
+use crate::linear::{Kernel, Linear};
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -93,14 +94,14 @@ struct Embeddings {
 
 struct Layer {
     /// Query, key and value projections stacked: `(3 * hidden, hidden)` and `3 * hidden`.
-    qkv_w: Tensor,
+    qkv_w: Linear,
     qkv_b: Tensor,
-    attn_out_w: Tensor,
+    attn_out_w: Linear,
     attn_out_b: Tensor,
     attn_norm: LayerNorm,
-    inter_w: Tensor,
+    inter_w: Linear,
     inter_b: Tensor,
-    out_w: Tensor,
+    out_w: Linear,
     out_b: Tensor,
     out_norm: LayerNorm,
 }
@@ -113,6 +114,13 @@ pub struct BertModel {
     head_dim: usize,
     act: Act,
     pub config: BertConfig,
+}
+
+impl BertModel {
+    /// The kernel of the linear layers (precision and instruction set).
+    pub fn kernel(&self) -> Option<Kernel> {
+        self.layers.first().map(|l| l.qkv_w.kernel())
+    }
 }
 
 fn ln(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
@@ -131,8 +139,8 @@ impl BertModel {
         vb: VarBuilder,
         config: &BertConfig,
         precision: ragops_core::Precision,
+        isa: crate::linear::Isa,
     ) -> candle_core::Result<Self> {
-        let _ = precision;
         let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
             vb
         } else {
@@ -185,15 +193,20 @@ impl BertModel {
                 h,
             )?;
             let (out_w, out_b) = lin(l.pp("output").pp("dense"), h, config.intermediate_size)?;
+            let pack = |w: &Tensor| -> candle_core::Result<Linear> {
+                let (n, k) = w.dims2()?;
+                let values = w.flatten_all()?.to_vec1::<f32>()?;
+                Ok(Linear::with_isa(&values, n, k, precision, isa))
+            };
             layers.push(Layer {
-                qkv_w: Tensor::cat(&[&qw, &kw, &vw], 0)?,
+                qkv_w: pack(&Tensor::cat(&[&qw, &kw, &vw], 0)?)?,
                 qkv_b: Tensor::cat(&[&qb, &kb, &vbias], 0)?,
-                attn_out_w,
+                attn_out_w: pack(&attn_out_w)?,
                 attn_out_b,
                 attn_norm: ln(h, config.layer_norm_eps, a.pp("output").pp("LayerNorm"))?,
-                inter_w,
+                inter_w: pack(&inter_w)?,
                 inter_b,
-                out_w,
+                out_w: pack(&out_w)?,
                 out_b,
                 out_norm: ln(h, config.layer_norm_eps, l.pp("output").pp("LayerNorm"))?,
             });
@@ -279,13 +292,40 @@ impl BertModel {
     }
 }
 
-/// `x @ wᵀ` for `x: (b, l, in)` and `w: (out, in)`, as one `(b·l, in) × (in, out)` product.
-fn linear_nobias(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, l, inp) = x.dims3()?;
-    let out = w.dim(0)?;
-    x.reshape((b * l, inp))?
-        .matmul(&w.t()?)?
-        .reshape((b, l, out))
+/// `x @ wᵀ` for `x: (b, l, in)`, as one `(b·l, in) × (in, out)` product of the packed layer.
+fn linear_nobias(x: &Tensor, w: &Linear) -> candle_core::Result<Tensor> {
+    x.apply_op1_no_bwd(&LinearOp(w))
+}
+
+/// A packed linear layer as a candle op.
+struct LinearOp<'a>(&'a Linear);
+
+impl candle_core::CustomOp1 for LinearOp<'_> {
+    fn name(&self) -> &'static str {
+        "ragops-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &candle_core::CpuStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (n, k) = self.0.dims();
+        let x = crate::kernels::slice(s, l, self.name())?;
+        let dims = l.dims();
+        if dims.last() != Some(&k) {
+            candle_core::bail!("linear: input of shape {dims:?} for a layer of {k} inputs");
+        }
+        let m = x.len() / k;
+        let mut shape = dims.to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = n;
+        }
+        Ok((
+            candle_core::CpuStorage::F32(self.0.forward(x, m)),
+            candle_core::Shape::from(shape),
+        ))
+    }
 }
 
 /// Valid lengths of right-padded mask rows; an error for any other mask.

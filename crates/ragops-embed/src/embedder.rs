@@ -10,6 +10,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use ragops_core::{ModelSource, Pooling, Precision};
 
 use crate::bert::{cls_pool, l2_normalize, mean_pool, BertConfig, BertModel};
+use crate::linear::Isa;
 use crate::{io_err, EmbedError};
 
 /// What a snapshot records about the model that produced its vectors.
@@ -127,6 +128,17 @@ impl Embedder {
         max_tokens: Option<usize>,
         precision: Precision,
     ) -> Result<Self, EmbedError> {
+        Self::load_on(files, max_tokens, precision, Isa::detect())
+    }
+
+    /// As [`Embedder::load`], with the linear layers' kernels at instruction-set level `isa`
+    /// (capped at what the CPU runs): for comparing a fallback with the best path.
+    pub fn load_on(
+        files: &ModelSource,
+        max_tokens: Option<usize>,
+        precision: Precision,
+        isa: Isa,
+    ) -> Result<Self, EmbedError> {
         let dir = &files.dir;
         let config_path = dir.join("config.json");
         let config: BertConfig = read_json(&config_path)?;
@@ -171,7 +183,7 @@ impl Embedder {
         // SAFETY: the file is memory-mapped read-only; the hub cache never rewrites a blob in place
         // (new content gets a new blob name).
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
-        let model = BertModel::load(vb, &config, precision)?;
+        let model = BertModel::load(vb, &config, precision, isa)?;
         Ok(Self {
             info: ModelInfo {
                 id: files.id.clone(),
@@ -193,6 +205,11 @@ impl Embedder {
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The kernel of the encoder's linear layers (precision and instruction set).
+    pub fn kernel(&self) -> Option<crate::linear::Kernel> {
+        self.model.kernel()
     }
 
     /// (hidden size, intermediate size, layers) of the encoder.

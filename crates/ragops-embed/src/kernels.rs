@@ -156,6 +156,8 @@ macro_rules! multiversion {
     };
 }
 
+pub(crate) use multiversion;
+
 multiversion!(bias_gelu => bias_gelu_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_add => bias_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_residual => bias_residual_rows(rows: &mut [f32], bias: &[f32], residual: &[f32]));

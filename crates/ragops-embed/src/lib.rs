@@ -11,6 +11,7 @@ pub mod attention;
 pub mod bert;
 mod embedder;
 pub mod kernels;
+pub mod linear;
 
 pub use embedder::{plan_batches, EmbedOutput, Embedder, ModelInfo, DEFAULT_MAX_BATCH_TOKENS};
 pub use ragops_core::Pooling;
