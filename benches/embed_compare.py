@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared/data/chunking-eval/corpora"
 ORT_DIR = ROOT / ".cache/bench-ort"
 ORT_MODELS = {"ort-fp32": "model.onnx", "ort-int8": "model-int8.onnx", "ort-int8pc": "model-int8-pc.onnx"}
-LABELS = {"st": "ST", "ort-fp32": "ORT fp32", "ort-int8": "ORT int8", "ort-int8pc": "ORT int8 pc", "ragops": "ragops"}
+LABELS = {"st": "ST", "ort-fp32": "ORT fp32", "ort-int8": "ORT int8", "ort-int8pc": "ORT int8 pc", "ragops": "ragops f32",
+          "ragops-bf16": "ragops bf16", "ragops-int8": "ragops int8"}
+# ragops engines and their --precision.
+RAGOPS = {"ragops": "f32", "ragops-bf16": "bf16", "ragops-int8": "int8"}
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -81,9 +84,10 @@ def build_workloads(tok, outdir, sizes):
     return out
 
 
-def run_ragops(ragops, path, threads, batch, outfile):
+def run_ragops(ragops, path, threads, batch, outfile, precision="f32"):
     r = subprocess.run([ragops, "embed", "--input", str(path), "--output", str(outfile), "--threads", str(threads),
-                        "--batch-size", str(batch), "--json", "-q"], capture_output=True, text=True, check=True)
+                        "--batch-size", str(batch), "--precision", precision, "--json", "-q"],
+                       capture_output=True, text=True, check=True)
     rep = json.loads(r.stdout)
     return rep["texts_per_sec"], rep["gflops_per_sec"]
 
@@ -211,8 +215,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workloads", default="short,short500,256tok,256tok64,mixed")
     ap.add_argument("--sizes", default="short=1000,short500=500,256tok=100,256tok64=64,mixed=300")
-    ap.add_argument("--engines", default="st,ort-fp32,ort-int8,ort-int8pc,ragops",
-                    help="st (always run: the reference), ort-fp32, ort-int8, ort-int8pc (per-channel), ragops")
+    ap.add_argument("--engines", default="st,ort-fp32,ort-int8,ort-int8pc,ragops,ragops-bf16,ragops-int8",
+                    help="st (always run: the reference), ort-fp32, ort-int8, ort-int8pc (per-channel), "
+                         "ragops (f32), ragops-bf16, ragops-int8")
     ap.add_argument("--ort-profile", action="store_true",
                     help="after the timed runs, one profiled run of each ORT engine per workload "
                          "(per-op-type times in .cache/bench/<workload>.<engine>.profile.txt)")
@@ -250,9 +255,10 @@ def main():
         for _ in range(args.runs):
             for e in engines:
                 out = outdir / f"{name}.{e}.jsonl"
-                if e == "ragops":
-                    t, g = run_ragops(args.ragops, path, args.threads, args.batch_size, out)
-                    gf.append(g)
+                if e in RAGOPS:
+                    t, g = run_ragops(args.ragops, path, args.threads, args.batch_size, out, RAGOPS[e])
+                    if e == "ragops":
+                        gf.append(g)
                 else:
                     t = run_worker(e, mdir, path, args.threads, args.batch_size, out)
                 tps[e].append(t)

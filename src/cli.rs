@@ -21,6 +21,16 @@ fn modes(s: &str) -> Result<Modes, String> {
         .map(Modes)
 }
 
+/// `f32`, `bf16` or `int8` (listed as possible values in `--help`).
+fn precision() -> impl clap::builder::TypedValueParser<Value = ragops_core::Precision> {
+    use clap::builder::TypedValueParser;
+    let names = ragops_core::Precision::ALL.map(|p| p.as_str());
+    clap::builder::PossibleValuesParser::new(names).map(|s| {
+        s.parse::<ragops_core::Precision>()
+            .expect("a possible value")
+    })
+}
+
 /// A filter expression (`lang = "en" AND tenant = "acme"`), with the place of a mistake.
 fn filter_expr(s: &str) -> Result<ragops_engine::Filter, String> {
     ragops_engine::Filter::parse(s).map_err(|e| {
@@ -187,7 +197,7 @@ pub(crate) enum Command {
     Extract(ExtractArgs),
     /// Embed the texts of a JSONL file and report throughput
     #[command(
-        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json"
+        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json\n  ragops embed --input texts.jsonl --output vectors.jsonl --precision int8   # int8 linear layers"
     )]
     Embed(EmbedArgs),
     /// List, inspect, compare, tag, roll back and garbage-collect snapshots
@@ -542,6 +552,9 @@ pub(crate) struct EmbedArgs {
     /// Override the model's maximum sequence length
     #[arg(long)]
     pub(crate) max_tokens: Option<usize>,
+    /// Precision of the encoder's linear layers (as [embedding] precision in a pipeline)
+    #[arg(long, default_value = "f32", value_parser = precision())]
+    pub(crate) precision: ragops_core::Precision,
     /// Print the report as JSON
     #[arg(long)]
     pub(crate) json: bool,

@@ -40,11 +40,16 @@ pub(crate) fn describe(event: &Event<'_>) -> String {
             "removed {leftovers} unfinished snapshot(s) left by an interrupted build or gc"
         ),
         Event::ModelLoaded(m) => format!(
-            "model {} ({}), dim {}, max {} tokens",
+            "model {} ({}), dim {}, max {} tokens{}",
             m.id,
             short(&m.revision),
             m.dim,
-            m.max_tokens
+            m.max_tokens,
+            if m.precision.is_default() {
+                String::new()
+            } else {
+                format!(", {} linear layers", m.precision)
+            }
         ),
         Event::Skipped(s) => format!("skipped {}: {}", s.path, s.reason),
         Event::UpToDate { snapshot } => format!(

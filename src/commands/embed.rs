@@ -22,6 +22,7 @@ pub(super) fn run(a: EmbedArgs) -> Result<ExitCode> {
         batch_size: a.batch_size as usize,
         max_batch_tokens: a.max_batch_tokens as usize,
         max_tokens: a.max_tokens,
+        precision: a.precision,
     };
     let r = ragops_engine::embed_file(&opts, &Stderr::new(a.quiet))?;
     render::emit(a.json, &r, render::misc::embed)?;

@@ -47,9 +47,14 @@ pub(crate) fn build(report: &BuildReport) -> String {
     line(
         &mut s,
         format_args!(
-            "  model      {} @ {}",
+            "  model      {} @ {}{}",
             report.model.id,
-            short(&report.model.revision)
+            short(&report.model.revision),
+            if report.model.precision.is_default() {
+                String::new()
+            } else {
+                format!(" ({})", report.model.precision)
+            }
         ),
     );
     line(

@@ -15,13 +15,18 @@ pub(crate) fn embed(r: &EmbedFileReport) -> String {
     line(
         &mut s,
         format_args!(
-            "embedded {} texts ({} tokens, {} truncated) in {:.2}s with {} thread{}",
+            "embedded {} texts ({} tokens, {} truncated) in {:.2}s with {} thread{}{}",
             r.texts,
             r.tokens,
             r.truncated,
             r.seconds,
             r.threads,
-            if r.threads == 1 { "" } else { "s" }
+            if r.threads == 1 { "" } else { "s" },
+            if r.kernel.is_empty() {
+                String::new()
+            } else {
+                format!(", linear layers: {}", r.kernel)
+            }
         ),
     );
     line(

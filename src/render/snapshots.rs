@@ -166,12 +166,17 @@ pub(crate) fn show(m: &Manifest, skipped: &[Skipped], verify: Option<&VerifyRepo
     line(
         &mut s,
         format_args!(
-            "model      {} @ {} (dim {}, max {} tokens, {} pooling)",
+            "model      {} @ {} (dim {}, max {} tokens, {} pooling{})",
             m.model.id,
             short(&m.model.revision),
             m.model.dim,
             m.model.max_tokens,
-            m.model.pooling
+            m.model.pooling,
+            if m.model.precision.is_default() {
+                String::new()
+            } else {
+                format!(", {} linear layers", m.model.precision)
+            }
         ),
     );
     line(

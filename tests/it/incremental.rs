@@ -551,3 +551,176 @@ fn a_text_repeated_within_a_build_is_embedded_once() {
     assert_eq!(same.len(), 30);
     assert!(same.iter().all(|s| *s == same[0]), "{same:?}");
 }
+
+/// `[embedding] precision` is part of the model's identity: switching an f32 store to int8
+/// re-embeds everything (nothing reused, nothing from the f32 cache), the manifest records the
+/// precision, queries of the int8 snapshot are embedded at int8, `check` calls the f32
+/// snapshot stale, and switching back finds the f32 vectors in the cache. Plumbing only: the
+/// vectors themselves may or may not differ (the kernels decide).
+#[test]
+fn changing_the_precision_re_embeds_and_is_recorded() {
+    let (tmp, _model, _docs, p) = setup();
+    let store = tmp.path().join("store");
+    let f32_build = build(&p, &[]);
+    assert!(f32_build.model.precision.is_default());
+    let repeats = f32_build.incremental.embeddings_cached;
+
+    let text = std::fs::read_to_string(&p).expect("read");
+    let int8_text = text.replace("[embedding]", "[embedding]\nprecision = \"int8\"");
+    assert_ne!(int8_text, text);
+    std::fs::write(&p, &int8_text).expect("write");
+
+    // Stale before the build: the config and the model (its precision) changed.
+    let (code, v) = check(&p, &[]);
+    assert_eq!(code, 1, "{v:?}");
+    let keys: Vec<&str> = v
+        .report()
+        .config_changes
+        .iter()
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(keys, vec!["embedding.precision"]);
+    assert!(v.report().model.changed, "{v:?}");
+
+    let int8 = build(&p, &[]);
+    let i = &int8.incremental;
+    assert!(!int8.up_to_date);
+    assert_eq!(int8.parent.as_ref(), Some(&f32_build.snapshot));
+    assert_eq!(
+        i.no_reuse_reason,
+        Some(ragops_engine::NoReuse::ModelChanged)
+    );
+    assert_eq!((i.documents_reused, i.chunks_reused), (0, 0), "{i:?}");
+    // Only the texts repeated within the build come from the cache, as in a first build.
+    assert_eq!(i.embeddings_cached, repeats, "{i:?}");
+    assert_eq!(
+        i.embeddings_computed,
+        f32_build.incremental.embeddings_computed
+    );
+    assert_eq!(int8.model.precision, ragops_core::Precision::Int8);
+    assert_eq!(
+        int8.model.weights_sha256, f32_build.model.weights_sha256,
+        "the same model files"
+    );
+    assert_eq!(int8.counts.chunks, f32_build.counts.chunks);
+
+    // The manifest records the precision under `model`, and in the configuration.
+    let manifest = manifest_json(&store, &int8.snapshot);
+    assert_eq!(
+        manifest["model"]["precision"], "int8",
+        "{}",
+        manifest["model"]
+    );
+    assert_eq!(manifest["config"]["embedding"]["precision"], "int8");
+    let shown = show_verified(s(&store), "current");
+    assert_eq!(shown.manifest.id, int8.snapshot);
+    assert_eq!(shown.manifest.model.precision, ragops_core::Precision::Int8);
+    let f32_manifest = manifest_json(&store, &f32_build.snapshot);
+    assert!(f32_manifest["model"].get("precision").is_none());
+    assert!(f32_manifest["config"]["embedding"]
+        .get("precision")
+        .is_none());
+
+    // Fresh now; the same build again is up to date.
+    assert_eq!(check(&p, &[]).0, 0);
+    assert!(build(&p, &[]).up_to_date);
+
+    // Queries of the int8 snapshot are embedded with the snapshot's model and precision.
+    for mode in ["vector", "hybrid"] {
+        let hits: SearchResults = json(&[
+            "search",
+            "restore from backup",
+            "-p",
+            s(&p),
+            "--mode",
+            mode,
+            "-k",
+            "3",
+            "--json",
+        ]);
+        assert_eq!(hits.snapshot, int8.snapshot);
+        assert_eq!(hits.results.len(), 3, "{mode}");
+    }
+
+    // diff names the precision on each side.
+    let d: SnapshotDiff = json(&[
+        "snapshots",
+        "diff",
+        f32_build.snapshot.as_str(),
+        int8.snapshot.as_str(),
+        "-p",
+        s(&p),
+        "--json",
+    ]);
+    let (a, b) = d.model_change.expect("the model changed");
+    assert!(!a.contains("int8") && b.ends_with("(int8)"), "{a} -> {b}");
+
+    // Back to f32: the f32 vectors are still in the cache, in their own namespace.
+    std::fs::write(&p, &text).expect("write");
+    let back = build(&p, &[]);
+    let i = &back.incremental;
+    assert_eq!(
+        i.no_reuse_reason,
+        Some(ragops_engine::NoReuse::ModelChanged)
+    );
+    assert_eq!(i.embeddings_computed, 0, "{i:?}");
+    assert!(back.model.precision.is_default());
+}
+
+/// A snapshot's `manifest.json` as written.
+fn manifest_json(store: &Path, id: &ragops_core::SnapshotId) -> serde_json::Value {
+    let path = store
+        .join("snapshots")
+        .join(id.as_str())
+        .join("manifest.json");
+    serde_json::from_slice(&std::fs::read(path).expect("manifest")).expect("json")
+}
+
+/// `ragops embed --precision` runs at the precision asked for and reports it (top level, and in
+/// `model` when not f32); an unknown precision names the possible values.
+#[test]
+fn embed_reports_its_precision() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let input = tmp.path().join("texts.jsonl");
+    std::fs::write(
+        &input,
+        "\"restore from backup\"\n{\"text\": \"rotate keys\"}\n",
+    )
+    .expect("in");
+    for precision in ["f32", "bf16", "int8"] {
+        let out = tmp.path().join(format!("vectors-{precision}.jsonl"));
+        let r: serde_json::Value = json(&[
+            "embed",
+            "--input",
+            s(&input),
+            "--output",
+            s(&out),
+            "--model",
+            s(&model),
+            "--precision",
+            precision,
+            "--json",
+            "-q",
+        ]);
+        assert_eq!(r["texts"], 2);
+        assert_eq!(r["precision"], precision, "{r}");
+        if precision == "f32" {
+            assert!(r["model"].get("precision").is_none(), "{r}");
+        } else {
+            assert_eq!(r["model"]["precision"], precision, "{r}");
+        }
+        let lines = std::fs::read_to_string(&out).expect("output");
+        assert_eq!(lines.lines().count(), 2);
+    }
+    let err = fails(&[
+        "embed",
+        "--input",
+        s(&input),
+        "--output",
+        "x",
+        "--precision",
+        "fp8",
+    ]);
+    assert!(err.contains("f32, bf16, int8"), "{err}");
+}

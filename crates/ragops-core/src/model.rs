@@ -112,6 +112,10 @@ pub struct ModelIdentity {
     pub max_tokens: usize,
     pub pooling: Pooling,
     pub normalize: bool,
+    /// Precision of the encoder's linear layers. Left out of the manifest when `f32`, so that
+    /// manifests written before precisions existed read as `f32` and f32 manifests are unchanged.
+    #[serde(default, skip_serializing_if = "Precision::is_default")]
+    pub precision: Precision,
 }
 
 fn short(s: &str) -> &str {
@@ -120,32 +124,54 @@ fn short(s: &str) -> &str {
 
 impl ModelIdentity {
     /// Names the embedding-cache namespace of the model: entries made with another id,
-    /// revision, weights or maximum length are never read.
+    /// revision, weights, maximum length or precision are never read. The precision is a part
+    /// only when it is not `f32`, so caches made before precisions existed keep their key.
     pub fn cache_key(&self) -> String {
-        Sha256Hasher::new()
+        let mut h = Sha256Hasher::new()
             .part(&self.id)
             .part(&self.revision)
             .part(self.weights_sha256.as_str())
-            .part(self.max_tokens.to_string())
-            .hex()[..24]
-            .to_string()
+            .part(self.max_tokens.to_string());
+        if !self.precision.is_default() {
+            h = h.part(self.precision.as_str());
+        }
+        h.hex()[..24].to_string()
     }
 
-    /// The model's part of a pipeline's reuse key.
+    /// The model's part of a pipeline's reuse key: `id@revision#weights`, and `/precision`
+    /// when it is not `f32` (so reuse keys made before precisions existed are unchanged).
     pub fn reuse_part(&self) -> String {
-        format!("{}@{}#{}", self.id, self.revision, self.weights_sha256)
+        let mut part = format!("{}@{}#{}", self.id, self.revision, self.weights_sha256);
+        if !self.precision.is_default() {
+            part.push('/');
+            part.push_str(self.precision.as_str());
+        }
+        part
     }
 
-    /// `id@revision` with the revision shortened, for messages.
+    /// `id@revision` with the revision shortened, and ` (precision)` when it is not `f32`, for
+    /// messages.
     pub fn short_label(&self) -> String {
-        format!("{}@{}", self.id, short(&self.revision))
+        let label = format!("{}@{}", self.id, short(&self.revision));
+        if self.precision.is_default() {
+            label
+        } else {
+            format!("{label} ({})", self.precision)
+        }
     }
 
-    /// `id@revision (weights …)`, both shortened, for messages that compare weights.
+    /// `id@revision (weights …)`, both shortened (`(int8, weights …)` when the precision is not
+    /// `f32`), for messages that compare weights.
     pub fn label(&self) -> String {
+        let precision = if self.precision.is_default() {
+            String::new()
+        } else {
+            format!("{}, ", self.precision)
+        };
         format!(
-            "{} (weights {})",
-            self.short_label(),
+            "{}@{} ({precision}weights {})",
+            self.id,
+            short(&self.revision),
             short(self.weights_sha256.as_str())
         )
     }
@@ -158,6 +184,7 @@ impl ModelIdentity {
             (self.dim != other.dim, "dimension"),
             (self.pooling != other.pooling, "pooling"),
             (self.normalize != other.normalize, "normalisation"),
+            (self.precision != other.precision, "precision"),
         ]
         .into_iter()
         .filter(|(d, _)| *d)
@@ -179,6 +206,7 @@ mod tests {
             max_tokens: 8,
             pooling: Pooling::Mean,
             normalize: true,
+            precision: Precision::F32,
         }
     }
 
@@ -199,5 +227,113 @@ mod tests {
         assert_eq!(m.differences(&other), vec!["pooling"]);
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["pooling"], "mean");
+    }
+
+    /// The keys as they were spelt before precisions existed.
+    fn keys_without_precision(m: &ModelIdentity) -> (String, String) {
+        let cache = Sha256Hasher::new()
+            .part(&m.id)
+            .part(&m.revision)
+            .part(m.weights_sha256.as_str())
+            .part(m.max_tokens.to_string())
+            .hex()[..24]
+            .to_string();
+        let reuse = format!("{}@{}#{}", m.id, m.revision, m.weights_sha256);
+        (cache, reuse)
+    }
+
+    #[test]
+    fn f32_keys_and_manifests_are_unchanged_by_precisions() {
+        let m = model();
+        assert_eq!(
+            (m.cache_key(), m.reuse_part()),
+            keys_without_precision(&m),
+            "f32 keeps the keys of before"
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("precision").is_none(), "{json}");
+        assert_eq!(m.short_label(), "org/m@0123456789ab");
+        assert!(m.label().starts_with("org/m@0123456789ab (weights "));
+    }
+
+    #[test]
+    fn every_precision_has_its_own_keys() {
+        let keys: Vec<(String, String)> = Precision::ALL
+            .into_iter()
+            .map(|precision| {
+                let m = ModelIdentity {
+                    precision,
+                    ..model()
+                };
+                (m.cache_key(), m.reuse_part())
+            })
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a.0, b.0, "cache keys");
+                assert_ne!(a.1, b.1, "reuse parts");
+            }
+        }
+        let int8 = ModelIdentity {
+            precision: Precision::Int8,
+            ..model()
+        };
+        assert_eq!(int8.cache_key().len(), 24);
+        assert!(
+            int8.reuse_part().ends_with("/int8"),
+            "{}",
+            int8.reuse_part()
+        );
+        assert_eq!(int8.short_label(), "org/m@0123456789ab (int8)");
+        assert!(int8
+            .label()
+            .starts_with("org/m@0123456789ab (int8, weights "));
+    }
+
+    #[test]
+    fn precision_is_in_the_manifest_when_not_f32_and_old_manifests_read_as_f32() {
+        let bf16 = ModelIdentity {
+            precision: Precision::Bf16,
+            ..model()
+        };
+        let json = serde_json::to_value(&bf16).unwrap();
+        assert_eq!(json["precision"], "bf16");
+        let back: ModelIdentity = serde_json::from_value(json).unwrap();
+        assert_eq!(back, bf16);
+        // A manifest written before precisions existed.
+        let old = serde_json::json!({
+            "id": "org/m",
+            "revision": "0123456789abcdef0123456789abcdef01234567",
+            "weights_sha256": Sha256::of(b"w"),
+            "dim": 3,
+            "max_tokens": 8,
+            "pooling": "mean",
+            "normalize": true,
+        });
+        let old: ModelIdentity = serde_json::from_value(old).unwrap();
+        assert_eq!(old.precision, Precision::F32);
+        assert_eq!(old, model());
+    }
+
+    #[test]
+    fn differences_name_the_precision() {
+        let m = model();
+        let int8 = ModelIdentity {
+            precision: Precision::Int8,
+            ..model()
+        };
+        assert_eq!(m.differences(&int8), vec!["precision"]);
+        assert_eq!(int8.differences(&m), vec!["precision"]);
+        assert!(int8.differences(&int8.clone()).is_empty());
+    }
+
+    #[test]
+    fn precisions_parse_and_print_one_spelling() {
+        for p in Precision::ALL {
+            assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        let err = "fp16".parse::<Precision>().unwrap_err();
+        assert!(err.contains("f32, bf16 or int8"), "{err}");
     }
 }

@@ -34,6 +34,7 @@ fn parse(text: &str) {
                 max_tokens: 256,
                 pooling: ragops_core::Pooling::Mean,
                 normalize: true,
+                precision: ragops_core::Precision::F32,
             };
             let _ = (c.content_hash(), c.chunking_hash(), c.reuse_key(&model));
             assert!(c.chunking.overlap < c.chunking.size);

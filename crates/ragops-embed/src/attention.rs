@@ -21,7 +21,61 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::kernels::{slice, softmax_square};
+use crate::kernels::{madd, slice, softmax_rows_all, softmax_square};
+
+/// Sequences up to this many valid tokens take the direct kernel ([`small_attention`]); longer
+/// ones the gemm crate's products, whose set-up costs less than their work from about here on.
+const SMALL: usize = 64;
+
+/// Attention of one (sequence, head) of at most [`SMALL`] tokens, with plain loops that the
+/// compiler vectorises: `qkv` starts at the head's query columns of the sequence's first row
+/// (keys `hidden` and values `2·hidden` further, rows `width` apart); `o` receives the `v × hd`
+/// context; `kt` and `s` are scratch (`hd × v` and `v` values).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn small_attention_rows<const FMA: bool>(
+    qkv: &[f32],
+    width: usize,
+    hidden: usize,
+    v: usize,
+    hd: usize,
+    scale: f32,
+    kt: &mut [f32],
+    s: &mut [f32],
+    o: &mut [f32],
+) {
+    // Kᵀ, so that a query's scores are `hd` vector updates of length `v`.
+    for j in 0..v {
+        let k = &qkv[j * width + hidden..][..hd];
+        for (d, &x) in k.iter().enumerate() {
+            kt[d * v + j] = x;
+        }
+    }
+    for i in 0..v {
+        let q = &qkv[i * width..][..hd];
+        let row = &mut s[..v];
+        row.fill(0.0);
+        for (d, &qd) in q.iter().enumerate() {
+            let qd = qd * scale;
+            for (r, &kx) in row.iter_mut().zip(&kt[d * v..][..v]) {
+                *r = madd::<FMA>(qd, kx, *r);
+            }
+        }
+        softmax_rows_all::<FMA>(row, v);
+        let out = &mut o[i * hd..][..hd];
+        out.fill(0.0);
+        for (j, &p) in row.iter().enumerate() {
+            for (x, &vx) in out.iter_mut().zip(&qkv[j * width + 2 * hidden..][..hd]) {
+                *x = madd::<FMA>(p, vx, *x);
+            }
+        }
+    }
+}
+
+crate::kernels::multiversion!(small_attention => small_attention_rows(
+    qkv: &[f32], width: usize, hidden: usize, v: usize, hd: usize, scale: f32,
+    kt: &mut [f32], s: &mut [f32], o: &mut [f32]
+));
 
 /// `softmax(scale · Q Kᵀ + mask) V` for every head of every sequence.
 struct FusedAttention<'a> {
@@ -76,6 +130,25 @@ impl CustomOp1 for FusedAttention<'_> {
                 return;
             }
             let base = seq * len * width + head * hd;
+            if v <= SMALL {
+                scores.resize(hd * v + v + v * hd, 0.0);
+                let (kt, rest) = scores.split_at_mut(hd * v);
+                let (row, o) = rest.split_at_mut(v);
+                small_attention(&qkv[base..], width, hidden, v, hd, self.scale, kt, row, o);
+                for i in 0..v {
+                    // SAFETY: row `i` of this (sequence, head)'s output block: `hd` values at
+                    // the head's column of the sequence's `len × hidden` block, which no other
+                    // task touches.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            o[i * hd..].as_ptr(),
+                            dst.at(seq * len * hidden + i * hidden + head * hd),
+                            hd,
+                        );
+                    }
+                }
+                return;
+            }
             let (q, k, val) = (
                 qkv[base..].as_ptr(),
                 qkv[base + hidden..].as_ptr(),
@@ -183,13 +256,17 @@ mod tests {
 
     #[test]
     fn matches_masked_attention_on_valid_rows_and_zeroes_padding() -> Result<()> {
+        // Short sequences (the direct kernel) and, past `SMALL`, long ones (gemm products).
+        check_against_reference(3, 8, 11, &[11, 7, 1, 4])?;
+        check_against_reference(2, 16, SMALL + 16, &[SMALL + 16, SMALL + 1, SMALL, 5])
+    }
+
+    fn check_against_reference(heads: usize, hd: usize, l: usize, valid: &[usize]) -> Result<()> {
         let dev = Device::Cpu;
-        let (heads, hd, l) = (3, 8, 11);
-        let valid = [11, 7, 1, 4];
         let qkv = Tensor::randn(0f32, 1.0, (valid.len(), l, 3 * heads * hd), &dev)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let got = fused_attention(&qkv, &valid, heads, scale as f32)?;
-        let want = reference(&qkv, &valid, heads, scale)?;
+        let got = fused_attention(&qkv, valid, heads, scale as f32)?;
+        let want = reference(&qkv, valid, heads, scale)?;
         assert_eq!(got.dims(), want.dims());
         for (i, &n) in valid.iter().enumerate() {
             let g = got.get(i)?;

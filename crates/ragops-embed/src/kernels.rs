@@ -65,7 +65,7 @@ fn par_rows(data: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync
 }
 
 #[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+pub(crate) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA {
         a.mul_add(b, c)
     } else {
@@ -131,14 +131,17 @@ fn fast_erf<const FMA: bool>(x: f32) -> f32 {
 /// `#[inline(always)]`, so each copy is vectorised for its instruction set.
 macro_rules! multiversion {
     ($name:ident => $body:ident($($arg:ident: $ty:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn v4($($arg: $ty),*) {
                     $body::<true>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn v3($($arg: $ty),*) {
                     $body::<true>($($arg),*)
                 }
@@ -230,7 +233,7 @@ fn lane_sum(xs: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
+pub(crate) fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
     for row in rows.chunks_exact_mut(len) {
         let shift = lane_max(row);
         for x in row.iter_mut() {

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, Format};
+use ragops_core::{Chunk, ChunkId, ChunkRow, DocId, Format, Precision};
 use ragops_embed::{Embedder, ModelInfo};
 use ragops_store::ChunkTableWriter;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,8 @@ pub struct EmbedFileOptions {
     pub batch_size: usize,
     pub max_batch_tokens: usize,
     pub max_tokens: Option<usize>,
+    /// Precision of the encoder's linear layers.
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +40,13 @@ pub struct EmbedFileReport {
     /// Useful model FLOPs (padding excluded) per second.
     pub gflops_per_sec: f64,
     pub threads: usize,
+    /// Precision of the encoder's linear layers (also in `model`, where it is left out when
+    /// `f32`).
+    #[serde(default)]
+    pub precision: Precision,
+    /// The linear layers' kernel (precision and instruction set, e.g. `int8 avx512-vnni`).
+    #[serde(default)]
+    pub kernel: String,
     pub model: ModelInfo,
     pub output: PathBuf,
 }
@@ -88,9 +97,10 @@ pub fn embed_file(
 ) -> Result<EmbedFileReport, EngineError> {
     let texts = read_texts(&opts.input)?;
     let source = ragops_hub::resolve(&opts.model, &opts.revision, &ragops_hub::cache_root())?;
-    let embedder = Embedder::load(&source, opts.max_tokens, ragops_core::Precision::F32)?
+    let embedder = Embedder::load(&source, opts.max_tokens, opts.precision)?
         .with_max_batch_tokens(opts.max_batch_tokens);
     let info = embedder.info().clone();
+    let kernel = embedder.kernel();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let bar = reporter.progress("embed", texts.len() as u64, "texts");
     let start = Instant::now();
@@ -142,6 +152,8 @@ pub fn embed_file(
         tokens_per_sec: tokens as f64 / seconds.max(1e-9),
         gflops_per_sec: flops / seconds.max(1e-9) / 1e9,
         threads: ragops_embed::threads(),
+        precision: info.precision,
+        kernel: kernel.map(|k| k.name().to_string()).unwrap_or_default(),
         model: info,
         output: opts.output.clone(),
     })

@@ -1,7 +1,7 @@
 //! Loading embedding models: the one a pipeline names (builds), and the one a snapshot was
 //! built with, checked against its manifest (queries).
 
-use ragops_core::ModelIdentity;
+use ragops_core::{ModelIdentity, Precision};
 use ragops_embed::Embedder;
 use ragops_store::Manifest;
 
@@ -13,15 +13,17 @@ pub struct LoadedModel {
     pub identity: ModelIdentity,
 }
 
-/// Resolves a model reference (hub id or local directory) in the hub cache and loads it;
-/// its weights are hashed by their bytes (remembered by the hub crate's memo).
+/// Resolves a model reference (hub id or local directory) in the hub cache and loads it with
+/// its linear layers in `precision`; its weights are hashed by their bytes (remembered by the
+/// hub crate's memo).
 pub fn load_model(
     model_ref: &str,
     revision: &str,
     max_tokens: Option<usize>,
+    precision: Precision,
 ) -> Result<LoadedModel, EngineError> {
     let source = ragops_hub::resolve(model_ref, revision, &ragops_hub::cache_root())?;
-    let embedder = Embedder::load(&source, max_tokens, ragops_core::Precision::F32)?;
+    let embedder = Embedder::load(&source, max_tokens, precision)?;
     let info = embedder.info();
     let identity = ModelIdentity {
         id: info.id.clone(),
@@ -31,16 +33,22 @@ pub fn load_model(
         max_tokens: info.max_tokens,
         pooling: info.pooling,
         normalize: info.normalize,
+        precision,
     };
     Ok(LoadedModel { embedder, identity })
 }
 
-/// Loads the model a snapshot was built with (its id and revision) and checks that it is the
-/// same model: its weights' bytes, dimension, pooling and normalisation must equal the
-/// manifest's. Queries are then embedded in the same space as the chunks.
+/// Loads the model a snapshot was built with (its id and revision, at its precision) and
+/// checks that it is the same model: its weights' bytes, dimension, pooling and normalisation
+/// must equal the manifest's. Queries are then embedded in the same space as the chunks.
 pub fn load_for_snapshot(manifest: &Manifest) -> Result<Embedder, EngineError> {
     let want = &manifest.model;
-    let loaded = load_model(&want.id, &want.revision, Some(want.max_tokens))?;
+    let loaded = load_model(
+        &want.id,
+        &want.revision,
+        Some(want.max_tokens),
+        want.precision,
+    )?;
     let differs = want.differences(&loaded.identity);
     if !differs.is_empty() {
         return Err(EngineError::ModelMismatch {

@@ -469,6 +469,7 @@ mod tests {
             max_tokens: 8,
             pooling: ragops_core::Pooling::Mean,
             normalize: true,
+            precision: ragops_core::Precision::F32,
         }
     }
 

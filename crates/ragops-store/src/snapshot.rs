@@ -538,6 +538,7 @@ pub(crate) mod tests {
                 max_tokens: 8,
                 pooling: ragops_core::Pooling::Mean,
                 normalize: true,
+                precision: ragops_core::Precision::F32,
             },
             reuse_key: String::new(),
             counts: Counts::default(),

@@ -86,6 +86,7 @@ proptest! {
             max_tokens: 8,
             pooling: Pooling::Mean,
             normalize: true,
+            precision: ragops_core::Precision::F32,
         };
         let dir = EmbeddingCache::open(&store, &lock, &model).expect("open").dir().to_path_buf();
         let mut seg = if magic_ok { b"RGEMB001".to_vec() } else { b"RGEMBxxx".to_vec() };

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Sha256Hasher;
-use crate::model::ModelIdentity;
+use crate::model::{ModelIdentity, Precision};
 
 pub use diff::{config_diff, ConfigChange};
 pub use sections::{
@@ -163,6 +163,7 @@ impl PipelineConfig {
                 model: &e.model,
                 revision: &e.revision,
                 max_tokens: e.max_tokens,
+                precision: e.precision,
             },
             index: &self.index,
         })
@@ -293,6 +294,8 @@ struct EmbeddingContent<'a> {
     model: &'a str,
     revision: &'a str,
     max_tokens: Option<usize>,
+    #[serde(skip_serializing_if = "Precision::is_default")]
+    precision: Precision,
 }
 
 /// Drops what does not shape a snapshot's content from a normalised configuration as a
@@ -391,6 +394,7 @@ mod tests {
             max_tokens: 8,
             pooling: crate::Pooling::Mean,
             normalize: true,
+            precision: crate::Precision::F32,
         }
     }
 
@@ -491,6 +495,58 @@ mod tests {
         assert_eq!(a.content_json(), content_part(a.normalized_json()));
         assert!(a.content_json().get("store").is_none());
         assert!(a.content_json()["embedding"].get("batch_size").is_none());
+    }
+
+    #[test]
+    fn precision_is_content_only_when_not_f32() {
+        let a = parse("[sources]\npaths = [\"d\"]\n").unwrap();
+        assert_eq!(a.embedding.precision, crate::Precision::F32);
+        // The default is left out: pipelines written before precisions keep their hash.
+        assert!(a.normalized_json()["embedding"].get("precision").is_none());
+        assert!(a.content_json()["embedding"].get("precision").is_none());
+        let explicit =
+            parse("[sources]\npaths = [\"d\"]\n[embedding]\nprecision = \"f32\"\n").unwrap();
+        assert_eq!(a.content_hash(), explicit.content_hash());
+        for (text, want) in [
+            ("bf16", crate::Precision::Bf16),
+            ("int8", crate::Precision::Int8),
+        ] {
+            let b = parse(&format!(
+                "[sources]\npaths = [\"d\"]\n[embedding]\nprecision = \"{text}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(b.embedding.precision, want);
+            assert_eq!(b.content_json()["embedding"]["precision"], text);
+            assert_eq!(b.content_json(), content_part(b.normalized_json()));
+            assert_ne!(a.content_hash(), b.content_hash());
+            assert_eq!(a.chunking_hash(), b.chunking_hash(), "chunks do not change");
+            let keys: Vec<String> = config_diff(&a.content_json(), &b.content_json())
+                .into_iter()
+                .map(|c| c.key)
+                .collect();
+            assert_eq!(keys, vec!["embedding.precision"]);
+            // Round trip through the manifest's normalised JSON.
+            let back: PipelineConfig = serde_json::from_value(b.normalized_json()).unwrap();
+            assert_eq!(back, b);
+        }
+        // The reuse key follows the model identity's precision.
+        let int8 = ModelIdentity {
+            precision: crate::Precision::Int8,
+            ..model()
+        };
+        assert_ne!(a.reuse_key(&model()), a.reuse_key(&int8));
+    }
+
+    #[test]
+    fn unknown_precision_names_the_allowed_values() {
+        let err = parse("[sources]\npaths = [\"d\"]\n[embedding]\nprecision = \"fp16\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipelines/test.toml"), "{err}");
+        assert!(err.contains("fp16"), "{err}");
+        for allowed in ["f32", "bf16", "int8"] {
+            assert!(err.contains(allowed), "{err}");
+        }
     }
 
     #[test]

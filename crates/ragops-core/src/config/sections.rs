@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Precision;
+
 /// Default embedding model.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
@@ -427,6 +429,11 @@ pub struct EmbeddingConfig {
     /// sentence-transformers `max_seq_length`).
     #[serde(default)]
     pub max_tokens: Option<usize>,
+    /// Precision of the encoder's linear layers: `f32` (default), `bf16` or `int8`. Part of the
+    /// model's identity (changing it re-embeds). Serialised only when not the default, so that
+    /// adding the setting left the content hash of existing pipelines unchanged.
+    #[serde(default, skip_serializing_if = "Precision::is_default")]
+    pub precision: Precision,
 }
 
 fn default_model() -> String {
@@ -450,6 +457,7 @@ impl Default for EmbeddingConfig {
             batch_size: default_batch_size(),
             max_batch_tokens: default_max_batch_tokens(),
             max_tokens: None,
+            precision: Precision::F32,
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum Isa {
     Avx2,
     /// AVX-512 (F, BW, VL) with AVX2 and FMA.
     Avx512,
+    /// AVX-512 and AMX-INT8 tiles (int8 layers; the others run as on AVX-512).
+    Amx,
 }
 
 impl Isa {
@@ -50,6 +52,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Amx => "amx",
         }
     }
 
@@ -60,6 +63,9 @@ impl Isa {
             use std::arch::is_x86_feature_detected as has;
             let avx2 = has!("avx2") && has!("fma");
             if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+                if has_vnni() && x86::amx_ready() {
+                    return Isa::Amx;
+                }
                 return Isa::Avx512;
             }
             if avx2 {
@@ -72,14 +78,14 @@ impl Isa {
     /// Every level this CPU runs, lowest first.
     pub fn supported() -> Vec<Isa> {
         let max = Isa::cpu_max();
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx]
             .into_iter()
             .filter(|i| *i <= max)
             .collect()
     }
 
-    /// The level the encoder uses: [`Isa::cpu_max`], lowered to `RAGOPS_ISA` (`scalar`, `avx2`
-    /// or `avx512`) when that is set to a level this CPU runs.
+    /// The level the encoder uses: [`Isa::cpu_max`], lowered to `RAGOPS_ISA` (`scalar`, `avx2`,
+    /// `avx512` or `amx`) when that is set.
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
@@ -87,7 +93,8 @@ impl Isa {
             let cap = match std::env::var("RAGOPS_ISA").ok().as_deref() {
                 Some("scalar") => Isa::Scalar,
                 Some("avx2") => Isa::Avx2,
-                _ => Isa::Avx512,
+                Some("avx512") => Isa::Avx512,
+                _ => Isa::Amx,
             };
             max.min(cap)
         })
@@ -128,6 +135,8 @@ pub enum Kernel {
     Int8Avx2,
     /// `vpdpbusd`.
     Int8Vnni,
+    /// AMX `tdpbusd` on 16 × 64 tiles (the same packing as VNNI, `k` padded to whole tiles).
+    Int8Amx,
 }
 
 impl Kernel {
@@ -136,11 +145,12 @@ impl Kernel {
         match (precision, isa) {
             (Precision::F32, Isa::Scalar) => Kernel::F32Scalar,
             (Precision::F32, Isa::Avx2) => Kernel::F32Avx2,
-            (Precision::F32, Isa::Avx512) => Kernel::F32Avx512,
+            (Precision::F32, Isa::Avx512 | Isa::Amx) => Kernel::F32Avx512,
             (Precision::Bf16, Isa::Scalar) => Kernel::Bf16Scalar,
-            (Precision::Bf16, Isa::Avx512) if has_bf16() => Kernel::Bf16Avx512,
+            (Precision::Bf16, Isa::Avx512 | Isa::Amx) if has_bf16() => Kernel::Bf16Avx512,
             (Precision::Bf16, _) => Kernel::Bf16Avx2,
             (Precision::Int8, Isa::Scalar) => Kernel::Int8Scalar,
+            (Precision::Int8, Isa::Amx) => Kernel::Int8Amx,
             (Precision::Int8, Isa::Avx512) if has_vnni() => Kernel::Int8Vnni,
             (Precision::Int8, _) => Kernel::Int8Avx2,
         }
@@ -157,6 +167,7 @@ impl Kernel {
             Kernel::Int8Scalar => "int8 scalar",
             Kernel::Int8Avx2 => "int8 avx2 (vpmaddwd)",
             Kernel::Int8Vnni => "int8 avx512-vnni",
+            Kernel::Int8Amx => "int8 amx",
         }
     }
 
@@ -164,15 +175,27 @@ impl Kernel {
         match self {
             Kernel::F32Scalar | Kernel::F32Avx2 | Kernel::F32Avx512 => Precision::F32,
             Kernel::Bf16Scalar | Kernel::Bf16Avx2 | Kernel::Bf16Avx512 => Precision::Bf16,
-            Kernel::Int8Scalar | Kernel::Int8Avx2 | Kernel::Int8Vnni => Precision::Int8,
+            Kernel::Int8Scalar | Kernel::Int8Avx2 | Kernel::Int8Vnni | Kernel::Int8Amx => {
+                Precision::Int8
+            }
         }
     }
 
-    /// Values of `k` per packed group: 1 (f32), 2 (bf16, widened int8) or 4 (VNNI).
+    /// The packed shape of an `(n, k)` weight matrix: (panels, groups along `k` per panel, values
+    /// per group). AMX tiles take whole pairs of panels and 64 values of `k` at a time.
+    fn geometry(self, n: usize, k: usize) -> (usize, usize, usize) {
+        let group = self.group();
+        match self {
+            Kernel::Int8Amx => (n.div_ceil(2 * PANEL) * 2, k.div_ceil(64) * 16, group),
+            _ => (n.div_ceil(PANEL), k.div_ceil(group), group),
+        }
+    }
+
+    /// Values of `k` per packed group: 1 (f32), 2 (bf16, widened int8) or 4 (VNNI, AMX).
     fn group(self) -> usize {
         match self {
             Kernel::F32Scalar | Kernel::F32Avx2 | Kernel::F32Avx512 => 1,
-            Kernel::Int8Vnni => 4,
+            Kernel::Int8Vnni | Kernel::Int8Amx => 4,
             _ => 2,
         }
     }
@@ -202,6 +225,9 @@ struct Quantized {
 pub struct Linear {
     n: usize,
     k: usize,
+    /// Packed panels and groups along `k` per panel ([`Kernel::geometry`]).
+    panels: usize,
+    kg: usize,
     kernel: Kernel,
     weights: Weights,
     quant: Option<Quantized>,
@@ -220,16 +246,14 @@ pub(crate) fn bf16_value(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// Packs `value(n, k)` for `n < rows`, `k < cols` into `[panel][k/group][16][group]`, zeros in
-/// the padding.
+/// Packs `value(n, k)` for `n < rows`, `k < cols` into `[panel][kg][16][group]` (`panels` ×
+/// `kg` as [`Kernel::geometry`] says), zeros in the padding.
 fn pack<T: Copy + Default>(
     rows: usize,
     cols: usize,
-    group: usize,
+    (panels, kg, group): (usize, usize, usize),
     value: impl Fn(usize, usize) -> T,
 ) -> Vec<T> {
-    let panels = rows.div_ceil(PANEL);
-    let kg = cols.div_ceil(group);
     let mut out = vec![T::default(); panels * kg * PANEL * group];
     for p in 0..panels {
         for g in 0..kg {
@@ -263,6 +287,7 @@ pub(crate) enum Prepared<'a> {
 }
 
 /// The quantization of one row: `(scale, zero point)` from its range widened to include 0.
+#[inline(always)]
 fn row_scale(x: &[f32]) -> (f32, i32) {
     let (lo, hi) = lane_min_max(x);
     let range = hi - lo;
@@ -293,27 +318,32 @@ fn lane_min_max(x: &[f32]) -> (f32, f32) {
     (lo, hi)
 }
 
-/// `q = clamp(round(x · (255 / range) + zero), 0, 255)`, rounded to nearest even by the
-/// 1.5·2²³ trick (exact for values in [0, 255]); plain IEEE arithmetic, so every instruction
-/// set gives the same bytes.
+/// Quantizes one row into `out` (at least `x.len()` bytes) and returns `(scale, zero point)`
+/// through `sz`: `q = clamp(round(x / scale + zero), 0, 255)`, rounded to nearest even by adding
+/// 1.5·2²³ (the sum's low mantissa bits are then the integer). Plain IEEE arithmetic without
+/// contraction, so every instruction set gives the same bytes.
 #[inline(always)]
-fn quantize_into<const FMA: bool>(x: &[f32], out: &mut [u8], inv: f32, zero: f32) {
+fn quantize_row_into<const FMA: bool>(x: &[f32], out: &mut [u8], sz: &mut (f32, i32)) {
     const MAGIC: f32 = 12_582_912.0;
+    let (scale, zero) = row_scale(x);
+    let (inv, zf) = (1.0 / scale, zero as f32);
     for (o, &v) in out.iter_mut().zip(x) {
-        let y = v * inv + zero;
-        let y = if y < 0.0 { 0.0 } else { y };
+        let y = v * inv + zf;
+        // NaN fails the first comparison and becomes 0.
+        let y = if y >= 0.0 { y } else { 0.0 };
         let y = if y > 255.0 { 255.0 } else { y };
-        *o = ((y + MAGIC) - MAGIC) as u8;
+        *o = ((y + MAGIC).to_bits() & 0xFF) as u8;
     }
+    *sz = (scale, zero);
 }
 
-crate::kernels::multiversion!(quantize_fast => quantize_into(x: &[f32], out: &mut [u8], inv: f32, zero: f32));
+crate::kernels::multiversion!(quantize_row_fast => quantize_row_into(x: &[f32], out: &mut [u8], sz: &mut (f32, i32)));
 
 /// Quantizes one row into `out` (at least `x.len()` bytes): its `(scale, zero point)`.
 fn quantize_row(x: &[f32], out: &mut [u8]) -> (f32, i32) {
-    let (scale, zero) = row_scale(x);
-    quantize_fast(x, &mut out[..x.len()], 1.0 / scale, zero as f32);
-    (scale, zero)
+    let mut sz = (1.0, 0);
+    quantize_row_fast(x, &mut out[..x.len()], &mut sz);
+    sz
 }
 
 /// The int8 output: `s · t · (acc − z · colsum)` in this order, in every kernel.
@@ -362,14 +392,18 @@ impl Linear {
     pub fn with_isa(w: &[f32], n: usize, k: usize, precision: Precision, isa: Isa) -> Linear {
         assert_eq!(w.len(), n * k, "weight matrix is {n} x {k}");
         let kernel = Kernel::choose(precision, isa.min(Isa::cpu_max()));
+        let geometry = kernel.geometry(n, k);
+        let (panels, kg, _) = geometry;
         let (weights, quant) = match precision {
-            Precision::F32 => (Weights::F32(pack(n, k, 1, |r, c| w[r * k + c])), None),
+            Precision::F32 => (
+                Weights::F32(pack(n, k, geometry, |r, c| w[r * k + c])),
+                None,
+            ),
             Precision::Bf16 => (
-                Weights::Bf16(pack(n, k, 2, |r, c| bf16_bits(w[r * k + c]))),
+                Weights::Bf16(pack(n, k, geometry, |r, c| bf16_bits(w[r * k + c]))),
                 None,
             ),
             Precision::Int8 => {
-                let panels = n.div_ceil(PANEL);
                 let mut scale = vec![0.0f32; panels * PANEL];
                 let mut colsum = vec![0i32; panels * PANEL];
                 let mut q = vec![0i8; n * k];
@@ -391,9 +425,9 @@ impl Linear {
                     colsum[r] = sum;
                 }
                 let weights = if kernel.group() == 4 {
-                    Weights::I8(pack(n, k, 4, |r, c| q[r * k + c]))
+                    Weights::I8(pack(n, k, geometry, |r, c| q[r * k + c]))
                 } else {
-                    Weights::I16(pack(n, k, 2, |r, c| q[r * k + c] as i16))
+                    Weights::I16(pack(n, k, geometry, |r, c| q[r * k + c] as i16))
                 };
                 (weights, Some(Quantized { scale, colsum }))
             }
@@ -401,6 +435,8 @@ impl Linear {
         Linear {
             n,
             k,
+            panels,
+            kg,
             kernel,
             weights,
             quant,
@@ -434,17 +470,22 @@ impl Linear {
             }
             Precision::Int8 => {
                 let group = self.kernel.group();
-                let lda = k.div_ceil(group) * group;
+                let lda = self.kg * group;
                 let mut scale = vec![0.0f32; m];
                 let mut zero = vec![0i32; m];
+                // AMX tiles read 32 rows at a time: zero rows past the end.
+                let rows = if self.kernel == Kernel::Int8Amx {
+                    m.div_ceil(32) * 32
+                } else {
+                    m
+                };
+                let mut a = vec![0u8; rows * lda];
+                quantize_rows(x, k, &mut a[..m * lda], lda, &mut scale, &mut zero);
                 if group == 4 {
-                    let mut a = vec![0u8; m * lda];
-                    quantize_rows(x, k, &mut a, lda, &mut scale, &mut zero, |v| v);
                     (Prepared::U8(a, scale, zero), lda)
                 } else {
-                    let mut a = vec![0i16; m * lda];
-                    quantize_rows(x, k, &mut a, lda, &mut scale, &mut zero, |v| v as i16);
-                    (Prepared::I16(a, scale, zero), lda)
+                    let wide = a.iter().map(|&q| q as i16).collect();
+                    (Prepared::I16(wide, scale, zero), lda)
                 }
             }
         }
@@ -467,7 +508,7 @@ impl Linear {
         let call = Call {
             n: self.n,
             k: self.k,
-            kg: self.k.div_ceil(self.kernel.group()),
+            kg: self.kg,
             a: &a,
             lda,
             w: &w,
@@ -477,10 +518,11 @@ impl Linear {
                 .map(|q| (q.scale.as_slice(), q.colsum.as_slice())),
             out: OutPtr(out.as_mut_ptr()),
         };
-        let panels = self.n.div_ceil(PANEL);
+        let panels = self.panels;
         let nr = self.panels_per_tile();
         let groups = panels.div_ceil(nr);
-        let blocks = m.div_ceil(BLOCK_ROWS);
+        let block_rows = self.block_rows();
+        let blocks = m.div_ceil(block_rows);
         let threads = crate::threads().max(1);
         // Enough tasks for every thread, splitting the columns when there are few rows.
         let col_chunks = (4 * threads).div_ceil(blocks).clamp(1, groups);
@@ -488,7 +530,7 @@ impl Linear {
         let col_chunks = groups.div_ceil(groups_per_chunk);
         let task = |t: usize| {
             let (b, c) = (t / col_chunks, t % col_chunks);
-            let rows = b * BLOCK_ROWS..((b + 1) * BLOCK_ROWS).min(m);
+            let rows = b * block_rows..((b + 1) * block_rows).min(m);
             let g0 = c * groups_per_chunk;
             let g1 = ((c + 1) * groups_per_chunk).min(groups);
             let cols = g0 * nr..(g1 * nr).min(panels);
@@ -503,9 +545,19 @@ impl Linear {
         out
     }
 
+    /// Rows per task: a multiple of the kernel's row tile (6 rows, or AMX's 32).
+    fn block_rows(&self) -> usize {
+        if self.kernel == Kernel::Int8Amx {
+            64
+        } else {
+            BLOCK_ROWS
+        }
+    }
+
     /// Panels per register tile of the kernel.
     fn panels_per_tile(&self) -> usize {
         match self.kernel {
+            Kernel::Int8Amx => 2,
             Kernel::F32Avx512 | Kernel::Bf16Avx512 | Kernel::Int8Vnni => 4,
             _ => 1,
         }
@@ -521,41 +573,31 @@ impl Linear {
     }
 }
 
-/// Quantizes `m` rows of `k` values of `x` into rows of `lda` values of `a`.
-fn quantize_rows<T: Copy + Default + Send>(
+/// Quantizes `m` rows of `k` values of `x` into rows of `lda` bytes of `a`.
+fn quantize_rows(
     x: &[f32],
     k: usize,
-    a: &mut [T],
+    a: &mut [u8],
     lda: usize,
     scale: &mut [f32],
     zero: &mut [i32],
-    conv: impl Fn(u8) -> T + Sync,
 ) {
-    let conv = &conv;
-    let work = |bytes: &mut Vec<u8>,
-                (i, ((row, s), z)): (usize, ((&mut [T], &mut f32), &mut i32))| {
-        bytes.resize(k, 0);
-        let (sc, zp) = quantize_row(&x[i * k..(i + 1) * k], bytes);
-        for (o, q) in row.iter_mut().zip(bytes.iter()) {
-            *o = conv(*q);
-        }
-        *s = sc;
-        *z = zp;
+    let work = |(i, ((row, s), z)): (usize, ((&mut [u8], &mut f32), &mut i32))| {
+        (*s, *z) = quantize_row(&x[i * k..(i + 1) * k], row);
     };
     if x.len() < 1 << 15 {
-        let mut bytes = Vec::new();
         a.chunks_exact_mut(lda)
             .zip(scale.iter_mut())
             .zip(zero.iter_mut())
             .enumerate()
-            .for_each(|item| work(&mut bytes, item));
+            .for_each(work);
     } else {
         candle_core::utils::with_threadpool(|| {
             a.par_chunks_exact_mut(lda)
                 .zip(scale.par_iter_mut())
                 .zip(zero.par_iter_mut())
                 .enumerate()
-                .for_each_init(Vec::new, work)
+                .for_each(work)
         });
     }
 }

@@ -6,33 +6,70 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use std::arch::x86_64::*;
+use std::arch::{asm, x86_64::*};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::{Call, Kernel, Prepared, WeightsRef, PANEL};
+
+/// The part of `k` a kernel call sums (groups `g0..g1`), and where the tile's partial sums wait
+/// between calls: row `i`, panel `j` at `scratch + (i · 4 + j) · 16`.
+#[derive(Clone, Copy)]
+struct Span {
+    g0: usize,
+    g1: usize,
+    /// Start from zero (else from the partial sums).
+    first: bool,
+    /// Finish the tile (else leave partial sums).
+    last: bool,
+    scratch: *mut u32,
+}
+
+impl Span {
+    fn at(self, i: usize, j: usize) -> *mut u32 {
+        self.scratch.wrapping_add((i * 4 + j) * PANEL)
+    }
+}
 
 /// Walks `rows` × `panels` in tiles of at most `$mr` (the first of the list) rows and `$nr`
 /// panels (single panels at the right edge), calling `$kern::<MR, NR>(call, row, panel)`.
 macro_rules! tiles {
     ($kern:ident, $nr:literal, [$($mr:literal),*], $call:expr, $rows:expr, $panels:expr) => {{
-        let (call, rows, panels) = ($call, $rows, $panels);
+        let (call, rows, panels): (&Call, Range<usize>, Range<usize>) = ($call, $rows, $panels);
         let mr_max = [$($mr),*][0];
+        // Partial sums of the tile rows between blocks of `k`: 64 values per row.
+        let mut scratch = vec![0u32; (rows.end - rows.start) * 4 * PANEL];
         let mut p = panels.start;
         while p < panels.end {
             let wide = panels.end - p >= $nr;
-            let mut m = rows.start;
-            while m < rows.end {
-                let mr = (rows.end - m).min(mr_max);
-                match (mr, wide) {
-                    $(
-                        ($mr, true) => $kern::<$mr, $nr>(call, m, p),
-                        ($mr, false) => $kern::<$mr, 1>(call, m, p),
-                    )*
-                    _ => unreachable!("tiles have 1 to {mr_max} rows"),
+            let np = if wide { $nr } else { 1 };
+            // Blocks of `k` whose weights (np panels × 64 bytes per group) fill 32 KiB of L1.
+            let kc = 512 / np;
+            let mut g0 = 0;
+            while g0 < call.kg {
+                let g1 = (g0 + kc).min(call.kg);
+                let mut m = rows.start;
+                while m < rows.end {
+                    let mr = (rows.end - m).min(mr_max);
+                    let span = Span {
+                        g0,
+                        g1,
+                        first: g0 == 0,
+                        last: g1 == call.kg,
+                        scratch: scratch.as_mut_ptr().add((m - rows.start) * 4 * PANEL),
+                    };
+                    match (mr, wide) {
+                        $(
+                            ($mr, true) => $kern::<$mr, $nr>(call, m, p, span),
+                            ($mr, false) => $kern::<$mr, 1>(call, m, p, span),
+                        )*
+                        _ => unreachable!("tiles have 1 to {mr_max} rows"),
+                    }
+                    m += mr;
                 }
-                m += mr;
+                g0 = g1;
             }
-            p += if wide { $nr } else { 1 };
+            p += np;
         }
     }};
 }
@@ -54,6 +91,7 @@ pub(super) fn run_block(
             Kernel::F32Avx2 => tiles!(f32_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Bf16Avx2 => tiles!(bf16_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Int8Avx2 => tiles!(int8_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
+            Kernel::Int8Amx => int8_amx(call, rows, panels),
             Kernel::F32Scalar | Kernel::Bf16Scalar | Kernel::Int8Scalar => return false,
         }
     }
@@ -94,7 +132,12 @@ unsafe fn store8x2(call: &Call, row: usize, panel: usize, v: [__m256; 2]) {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn f32_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn f32_avx512<const MR: usize, const NR: usize>(
+    call: &Call,
+    m: usize,
+    p: usize,
+    span: Span,
+) {
     let (Prepared::F32(a), WeightsRef::F32(w)) = (call.a, call.w) else {
         unreachable!("f32 kernel on f32 operands")
     };
@@ -102,7 +145,14 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p:
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let mut acc = [[_mm512_setzero_ps(); NR]; MR];
-    for kk in 0..call.k {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] = _mm512_loadu_ps(span.at(i, j) as *const f32);
+            }
+        }
+    }
+    for kk in span.g0..span.g1 {
         let mut wv = [_mm512_setzero_ps(); NR];
         for j in 0..NR {
             wv[j] = _mm512_loadu_ps(w.add(j * stride + kk * PANEL));
@@ -114,6 +164,14 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p:
             }
         }
     }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                _mm512_storeu_ps(span.at(i, j) as *mut f32, acc[i][j]);
+            }
+        }
+        return;
+    }
     for i in 0..MR {
         for j in 0..NR {
             store16(call, m + i, p + j, acc[i][j]);
@@ -122,7 +180,12 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p:
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
-unsafe fn bf16_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn bf16_avx512<const MR: usize, const NR: usize>(
+    call: &Call,
+    m: usize,
+    p: usize,
+    span: Span,
+) {
     let (Prepared::Bf16(a), WeightsRef::Bf16(w)) = (call.a, call.w) else {
         unreachable!("bf16 kernel on bf16 operands")
     };
@@ -130,7 +193,14 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let mut acc = [[_mm512_setzero_ps(); NR]; MR];
-    for g in 0..call.kg {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] = _mm512_loadu_ps(span.at(i, j) as *const f32);
+            }
+        }
+    }
+    for g in span.g0..span.g1 {
         let mut wv: [__m512bh; NR] = std::mem::zeroed();
         for j in 0..NR {
             wv[j] = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
@@ -145,6 +215,14 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p
             }
         }
     }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                _mm512_storeu_ps(span.at(i, j) as *mut f32, acc[i][j]);
+            }
+        }
+        return;
+    }
     for i in 0..MR {
         for j in 0..NR {
             store16(call, m + i, p + j, acc[i][j]);
@@ -153,7 +231,7 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(call: &Call, m: usize, p
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize, span: Span) {
     let (Prepared::U8(a, s, z), WeightsRef::I8(w), Some((t, colsum))) =
         (call.a, call.w, call.quant)
     else {
@@ -163,7 +241,14 @@ unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let ap = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let mut acc = [[_mm512_setzero_si512(); NR]; MR];
-    for g in 0..call.kg {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] = _mm512_loadu_si512(span.at(i, j) as *const _);
+            }
+        }
+    }
+    for g in span.g0..span.g1 {
         let mut wv = [_mm512_setzero_si512(); NR];
         for j in 0..NR {
             wv[j] = _mm512_loadu_si512(w.add(j * stride + g * 4 * PANEL) as *const _);
@@ -175,6 +260,14 @@ unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
                 acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av, wv[j]);
             }
         }
+    }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                _mm512_storeu_si512(span.at(i, j) as *mut _, acc[i][j]);
+            }
+        }
+        return;
     }
     for i in 0..MR {
         let zv = _mm512_set1_epi32(z[m + i]);
@@ -191,7 +284,7 @@ unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize, span: Span) {
     let (Prepared::F32(a), WeightsRef::F32(w)) = (call.a, call.w) else {
         unreachable!("f32 kernel on f32 operands")
     };
@@ -199,7 +292,16 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let mut acc = [[[_mm256_setzero_ps(); 2]; NR]; MR];
-    for kk in 0..call.k {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    acc[i][j][h] = _mm256_loadu_ps((span.at(i, j) as *const f32).add(8 * h));
+                }
+            }
+        }
+    }
+    for kk in span.g0..span.g1 {
         let mut wv = [[_mm256_setzero_ps(); 2]; NR];
         for j in 0..NR {
             let wp = w.add(j * stride + kk * PANEL);
@@ -214,6 +316,16 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
             }
         }
     }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    _mm256_storeu_ps((span.at(i, j) as *mut f32).add(8 * h), acc[i][j][h]);
+                }
+            }
+        }
+        return;
+    }
     for i in 0..MR {
         for j in 0..NR {
             store8x2(call, m + i, p + j, acc[i][j]);
@@ -222,7 +334,7 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize, span: Span) {
     let (Prepared::Bf16(a), WeightsRef::Bf16(w)) = (call.a, call.w) else {
         unreachable!("bf16 kernel on bf16 operands")
     };
@@ -231,7 +343,16 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let w = w.as_ptr().add(p * stride);
     let high = _mm256_set1_epi32(0xFFFF_0000u32 as i32);
     let mut acc = [[[_mm256_setzero_ps(); 2]; NR]; MR];
-    for g in 0..call.kg {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    acc[i][j][h] = _mm256_loadu_ps((span.at(i, j) as *const f32).add(8 * h));
+                }
+            }
+        }
+    }
+    for g in span.g0..span.g1 {
         // Each 32-bit lane holds a column's pair: the even value in the low half, the odd one in
         // the high half. Shifting or masking makes each an f32 exactly.
         let mut even = [[_mm256_setzero_ps(); 2]; NR];
@@ -254,6 +375,16 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    _mm256_storeu_ps((span.at(i, j) as *mut f32).add(8 * h), acc[i][j][h]);
+                }
+            }
+        }
+        return;
+    }
     for i in 0..MR {
         for j in 0..NR {
             store8x2(call, m + i, p + j, acc[i][j]);
@@ -262,7 +393,7 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize) {
+unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: usize, span: Span) {
     let (Prepared::I16(a, s, z), WeightsRef::I16(w), Some((t, colsum))) =
         (call.a, call.w, call.quant)
     else {
@@ -272,7 +403,16 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let ap = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let mut acc = [[[_mm256_setzero_si256(); 2]; NR]; MR];
-    for g in 0..call.kg {
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    acc[i][j][h] = _mm256_loadu_si256((span.at(i, j) as *const __m256i).add(h));
+                }
+            }
+        }
+    }
+    for g in span.g0..span.g1 {
         let mut wv = [[_mm256_setzero_si256(); 2]; NR];
         for j in 0..NR {
             for h in 0..2 {
@@ -292,6 +432,16 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
+    if !span.last {
+        for i in 0..MR {
+            for j in 0..NR {
+                for h in 0..2 {
+                    _mm256_storeu_si256((span.at(i, j) as *mut __m256i).add(h), acc[i][j][h]);
+                }
+            }
+        }
+        return;
+    }
     for i in 0..MR {
         let zv = _mm256_set1_epi32(z[m + i]);
         let sv = _mm256_set1_ps(s[m + i]);
@@ -307,4 +457,142 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             store8x2(call, m + i, p + j, y);
         }
     }
+}
+
+/// Whether this process may use AMX-INT8 tiles: the CPU has AMX-TILE and AMX-INT8 (CPUID leaf 7)
+/// and Linux granted the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`,
+/// asked once per process).
+pub(super) fn amx_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        // CPUID leaf 7 exists on every x86-64 CPU that has AVX-512 (checked by the caller).
+        let leaf7 = __cpuid_count(7, 0);
+        let (tile, int8) = (leaf7.edx & (1 << 24) != 0, leaf7.edx & (1 << 25) != 0);
+        if !(tile && int8 && cfg!(target_os = "linux")) {
+            return false;
+        }
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        let ret: i64;
+        // SAFETY: the arch_prctl system call (158) only changes this process's permission to use
+        // the AMX register state; it reads no memory.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") 158i64 => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack)
+            );
+        }
+        ret == 0
+    })
+}
+
+/// The tile configuration: palette 1, all eight tiles 16 rows × 64 bytes. tmm0–3 hold the
+/// 32 × 32 i32 block of sums, tmm4–5 two 16-row slices of activations, tmm6–7 two panels of
+/// weights (16 groups of 4 along `k` × 16 columns, the VNNI packing).
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+impl TileConfig {
+    fn new() -> TileConfig {
+        let mut c = [0u8; 64];
+        c[0] = 1;
+        for t in 0..8 {
+            c[16 + 2 * t] = 64;
+            c[48 + t] = 16;
+        }
+        TileConfig(c)
+    }
+}
+
+/// int8 rows × panels on AMX: blocks of 32 rows × 2 panels, `k` 64 at a time, the sums stored
+/// once and dequantized as VNNI does (the same integers, so the same bits).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
+    let (Prepared::U8(a, s, z), WeightsRef::I8(w), Some((t, colsum))) =
+        (call.a, call.w, call.quant)
+    else {
+        unreachable!("int8 kernel on quantized operands")
+    };
+    let stride = call.kg * PANEL * 4;
+    let lda = call.lda;
+    let cfg = TileConfig::new();
+    let mut sums = [0i32; 32 * 32];
+    // SAFETY (all asm below): the configuration is valid (palette 1, 16 × 64-byte tiles); every
+    // tile load reads 16 rows of 64 bytes inside the prepared activations (rows padded to a
+    // multiple of 32, `lda` = 4·kg bytes) or inside a packed panel (`kg` a multiple of 16 groups
+    // of 64 bytes, panels padded to pairs); stores write the 32 × 32 `sums`.
+    asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack));
+    let mut p = panels.start;
+    while p < panels.end {
+        let mut m = rows.start;
+        while m < rows.end {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack)
+            );
+            let a0 = a.as_ptr().add(m * lda);
+            let a1 = a0.add(16 * lda);
+            let b0 = w.as_ptr().add(p * stride);
+            let b1 = b0.add(stride);
+            for kb in 0..call.kg / 16 {
+                asm!(
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm5, [{a1} + {lda}*1]",
+                    "tileloadd tmm6, [{b0} + {s64}*1]",
+                    "tileloadd tmm7, [{b1} + {s64}*1]",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    a0 = in(reg) a0.add(kb * 64),
+                    a1 = in(reg) a1.add(kb * 64),
+                    b0 = in(reg) b0.add(kb * 16 * 64),
+                    b1 = in(reg) b1.add(kb * 16 * 64),
+                    lda = in(reg) lda,
+                    s64 = in(reg) 64usize,
+                    options(nostack)
+                );
+            }
+            let c = sums.as_mut_ptr();
+            asm!(
+                "tilestored [{c0} + {s}*1], tmm0",
+                "tilestored [{c1} + {s}*1], tmm1",
+                "tilestored [{c2} + {s}*1], tmm2",
+                "tilestored [{c3} + {s}*1], tmm3",
+                c0 = in(reg) c,
+                c1 = in(reg) c.add(16),
+                c2 = in(reg) c.add(16 * 32),
+                c3 = in(reg) c.add(16 * 32 + 16),
+                s = in(reg) 128usize,
+                options(nostack)
+            );
+            for i in 0..32.min(rows.end - m) {
+                let zv = _mm512_set1_epi32(z[m + i]);
+                let sv = _mm512_set1_ps(s[m + i]);
+                for j in 0..2 {
+                    let n0 = (p + j) * PANEL;
+                    if n0 >= call.n {
+                        continue;
+                    }
+                    let acc = _mm512_loadu_si512(sums.as_ptr().add(i * 32 + j * 16) as *const _);
+                    let cs = _mm512_loadu_si512(colsum.as_ptr().add(n0) as *const _);
+                    let tv = _mm512_loadu_ps(t.as_ptr().add(n0));
+                    let d = _mm512_sub_epi32(acc, _mm512_mullo_epi32(zv, cs));
+                    let y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), sv), tv);
+                    store16(call, m + i, p + j, y);
+                }
+            }
+            m += 32;
+        }
+        p += 2;
+    }
+    asm!("tilerelease", options(nostack));
 }

@@ -173,6 +173,7 @@ impl<'a> Session<'a> {
             &pipeline.model_ref(),
             &cfg.embedding.revision,
             cfg.embedding.max_tokens,
+            cfg.embedding.precision,
         )?;
         timings.model_load = t.elapsed().as_secs_f64();
         reporter.event(Event::ModelLoaded(&model.identity));

@@ -25,7 +25,7 @@ pub enum NoReuse {
     NoParent,
     /// The caller asked for a full rebuild.
     FullRebuild,
-    /// Another model, revision or weights.
+    /// Another model, revision, weights or precision.
     ModelChanged,
     /// The chunking, enrichment, JSONL or source-limit settings (or the chunker) changed.
     SettingsChanged,
@@ -38,7 +38,7 @@ impl std::fmt::Display for NoReuse {
         f.write_str(match self {
             NoReuse::NoParent => "no parent snapshot",
             NoReuse::FullRebuild => "a full rebuild was asked for",
-            NoReuse::ModelChanged => "the embedding model changed",
+            NoReuse::ModelChanged => "the embedding model or its precision changed",
             NoReuse::SettingsChanged => {
                 "the chunking, enrichment, JSONL or source-limit settings changed"
             }

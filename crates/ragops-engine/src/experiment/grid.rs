@@ -255,6 +255,39 @@ mod tests {
     }
 
     #[test]
+    fn precision_is_a_grid_axis() {
+        let f = file("[[grid]]\n\"embedding.precision\" = [\"f32\", \"int8\", \"bf16\"]\n");
+        let v = expand(&f, &base(), Path::new("e.toml")).unwrap();
+        let got: Vec<(&str, ragops_core::Precision)> = v
+            .iter()
+            .map(|v| (v.name.as_str(), v.config.embedding.precision))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "markdown-tok222-ov32-hdr-precisionf32",
+                    ragops_core::Precision::F32
+                ),
+                (
+                    "markdown-tok222-ov32-hdr-precisionint8",
+                    ragops_core::Precision::Int8
+                ),
+                (
+                    "markdown-tok222-ov32-hdr-precisionbf16",
+                    ragops_core::Precision::Bf16
+                ),
+            ]
+        );
+        // Each precision is its own content (its own snapshot and results).
+        assert_ne!(v[0].config.content_hash(), v[1].config.content_hash());
+        assert_eq!(v[0].config.content_hash(), base().content_hash());
+        let f = file("[[grid]]\n\"embedding.precision\" = [\"fp16\"]\n");
+        let err = expand(&f, &base(), Path::new("e.toml")).unwrap_err();
+        assert!(err.to_string().contains("int8"), "{err}");
+    }
+
+    #[test]
     fn bad_keys_and_values_are_errors() {
         let f = file("[[grid]]\n\"chunking.sise\" = [200]\n");
         let err = expand(&f, &base(), Path::new("e.toml")).unwrap_err();

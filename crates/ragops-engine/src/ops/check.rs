@@ -92,11 +92,15 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, EngineError> {
         &pipeline.model_ref(),
         &cfg.embedding.revision,
         cfg.embedding.max_tokens,
+        cfg.embedding.precision,
     )?
     .identity;
+    // A precision change is a config change too (`embedding.precision`), and a model change:
+    // the vectors differ, and the next build embeds everything again.
     let changed = now.id != m.model.id
         || now.revision != m.model.revision
-        || now.weights_sha256 != m.model.weights_sha256;
+        || now.weights_sha256 != m.model.weights_sha256
+        || now.precision != m.model.precision;
     let model = ModelDrift {
         snapshot: m.model.label(),
         configured: now.label(),
