@@ -30,7 +30,9 @@ const SMALL: usize = 64;
 /// Attention of one (sequence, head) of at most [`SMALL`] tokens, with plain loops that the
 /// compiler vectorises: `qkv` starts at the head's query columns of the sequence's first row
 /// (keys `hidden` and values `2·hidden` further, rows `width` apart); `o` receives the `v × hd`
-/// context; `kt` and `s` are scratch (`hd × v` and `v` values).
+/// context; `kt` and `s` are scratch (`hd × vp` and `vp` values, `vp` = `v` rounded up to 16,
+/// so that every score update is whole 16-lane vectors; the padding keys are zero and their
+/// scores are never read).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn small_attention_rows<const FMA: bool>(
@@ -44,29 +46,75 @@ fn small_attention_rows<const FMA: bool>(
     s: &mut [f32],
     o: &mut [f32],
 ) {
-    // Kᵀ, so that a query's scores are `hd` vector updates of length `v`.
+    const L: usize = 16;
+    let vp = v.div_ceil(L) * L;
+    // Kᵀ, so that a query's scores are `hd` vector updates of length `vp`.
+    kt[..hd * vp].fill(0.0);
     for j in 0..v {
         let k = &qkv[j * width + hidden..][..hd];
         for (d, &x) in k.iter().enumerate() {
-            kt[d * v + j] = x;
+            kt[d * vp + j] = x;
         }
     }
     for i in 0..v {
         let q = &qkv[i * width..][..hd];
-        let row = &mut s[..v];
-        row.fill(0.0);
-        for (d, &qd) in q.iter().enumerate() {
-            let qd = qd * scale;
-            for (r, &kx) in row.iter_mut().zip(&kt[d * v..][..v]) {
-                *r = madd::<FMA>(qd, kx, *r);
+        let row = &mut s[..vp];
+        // Scores 16 keys at a time, summed in registers (four partial sums over `d` keep the
+        // FMA chains short); never through memory between steps.
+        for (c, r) in row.chunks_exact_mut(L).enumerate() {
+            let (mut a0, mut a1) = ([0.0f32; L], [0.0f32; L]);
+            let mut d = 0;
+            while d + 1 < hd {
+                let (k0, k1) = (&kt[d * vp + c * L..][..L], &kt[(d + 1) * vp + c * L..][..L]);
+                for l in 0..L {
+                    a0[l] = madd::<FMA>(q[d], k0[l], a0[l]);
+                    a1[l] = madd::<FMA>(q[d + 1], k1[l], a1[l]);
+                }
+                d += 2;
+            }
+            if d < hd {
+                let k0 = &kt[d * vp + c * L..][..L];
+                for l in 0..L {
+                    a0[l] = madd::<FMA>(q[d], k0[l], a0[l]);
+                }
+            }
+            for l in 0..L {
+                r[l] = (a0[l] + a1[l]) * scale;
             }
         }
+        let row = &mut row[..v];
         softmax_rows_all::<FMA>(row, v);
         let out = &mut o[i * hd..][..hd];
-        out.fill(0.0);
-        for (j, &p) in row.iter().enumerate() {
-            for (x, &vx) in out.iter_mut().zip(&qkv[j * width + 2 * hidden..][..hd]) {
-                *x = madd::<FMA>(p, vx, *x);
+        if hd % L == 0 {
+            // The context 16 columns at a time, summed in registers over the keys.
+            for (c, out) in out.chunks_exact_mut(L).enumerate() {
+                let (mut a0, mut a1) = ([0.0f32; L], [0.0f32; L]);
+                let mut j = 0;
+                while j + 1 < v {
+                    let v0 = &qkv[j * width + 2 * hidden + c * L..][..L];
+                    let v1 = &qkv[(j + 1) * width + 2 * hidden + c * L..][..L];
+                    for l in 0..L {
+                        a0[l] = madd::<FMA>(row[j], v0[l], a0[l]);
+                        a1[l] = madd::<FMA>(row[j + 1], v1[l], a1[l]);
+                    }
+                    j += 2;
+                }
+                if j < v {
+                    let v0 = &qkv[j * width + 2 * hidden + c * L..][..L];
+                    for l in 0..L {
+                        a0[l] = madd::<FMA>(row[j], v0[l], a0[l]);
+                    }
+                }
+                for l in 0..L {
+                    out[l] = a0[l] + a1[l];
+                }
+            }
+        } else {
+            out.fill(0.0);
+            for (j, &p) in row.iter().enumerate() {
+                for (x, &vx) in out.iter_mut().zip(&qkv[j * width + 2 * hidden..][..hd]) {
+                    *x = madd::<FMA>(p, vx, *x);
+                }
             }
         }
     }
@@ -131,9 +179,10 @@ impl CustomOp1 for FusedAttention<'_> {
             }
             let base = seq * len * width + head * hd;
             if v <= SMALL {
-                scores.resize(hd * v + v + v * hd, 0.0);
-                let (kt, rest) = scores.split_at_mut(hd * v);
-                let (row, o) = rest.split_at_mut(v);
+                let vp = v.div_ceil(16) * 16;
+                scores.resize(hd * vp + vp + v * hd, 0.0);
+                let (kt, rest) = scores.split_at_mut(hd * vp);
+                let (row, o) = rest.split_at_mut(vp);
                 small_attention(&qkv[base..], width, hidden, v, hd, self.scale, kt, row, o);
                 for i in 0..v {
                     // SAFETY: row `i` of this (sequence, head)'s output block: `hd` values at

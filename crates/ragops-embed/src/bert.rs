@@ -46,8 +46,7 @@ pub mod profile {
 use profile::time;
 
 use crate::attention::fused_attention;
-use crate::kernels::{bias_act_, bias_residual_, BiasAct};
-use crate::linear::{Kernel, Linear};
+use crate::linear::{Epilogue, Kernel, Linear};
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -95,14 +94,14 @@ struct Embeddings {
 struct Layer {
     /// Query, key and value projections stacked: `(3 * hidden, hidden)` and `3 * hidden`.
     qkv_w: Linear,
-    qkv_b: Tensor,
+    qkv_b: Vec<f32>,
     attn_out_w: Linear,
-    attn_out_b: Tensor,
+    attn_out_b: Vec<f32>,
     attn_norm: LayerNorm,
     inter_w: Linear,
-    inter_b: Tensor,
+    inter_b: Vec<f32>,
     out_w: Linear,
-    out_b: Tensor,
+    out_b: Vec<f32>,
     out_norm: LayerNorm,
 }
 
@@ -200,14 +199,14 @@ impl BertModel {
             };
             layers.push(Layer {
                 qkv_w: pack(&Tensor::cat(&[&qw, &kw, &vw], 0)?)?,
-                qkv_b: Tensor::cat(&[&qb, &kb, &vbias], 0)?,
+                qkv_b: Tensor::cat(&[&qb, &kb, &vbias], 0)?.to_vec1()?,
                 attn_out_w: pack(&attn_out_w)?,
-                attn_out_b,
+                attn_out_b: attn_out_b.to_vec1()?,
                 attn_norm: ln(h, config.layer_norm_eps, a.pp("output").pp("LayerNorm"))?,
                 inter_w: pack(&inter_w)?,
-                inter_b,
+                inter_b: inter_b.to_vec1()?,
                 out_w: pack(&out_w)?,
-                out_b,
+                out_b: out_b.to_vec1()?,
                 out_norm: ln(h, config.layer_norm_eps, l.pp("output").pp("LayerNorm"))?,
             });
         }
@@ -256,27 +255,20 @@ impl BertModel {
         scale: f32,
     ) -> candle_core::Result<Tensor> {
         let (b, l, h) = x.dims3()?;
-        // One matmul for Q, K and V, bias added in place; then attention per (sequence, head)
-        // straight from that projection (`crate::attention`).
-        let qkv = time("qkv", || {
-            let qkv = linear_nobias(x, &layer.qkv_w)?;
-            bias_act_(&qkv, &layer.qkv_b, BiasAct::Identity)?;
-            Ok::<_, candle_core::Error>(qkv)
-        })?;
+        // One matmul for Q, K and V, bias added as each block of rows is done; then attention per
+        // (sequence, head) straight from that projection (`crate::attention`).
+        let qkv = time("qkv", || linear(x, &layer.qkv_w, &layer.qkv_b, None, false))?;
         let ctx = time("attention", || {
             fused_attention(&qkv, valid, self.heads, scale)
         })?;
         debug_assert_eq!(ctx.dims(), &[b, l, h]);
         let attn = time("attn_out", || {
-            let out = linear_nobias(&ctx, &layer.attn_out_w)?;
-            bias_residual_(&out, &layer.attn_out_b, x)?;
-            Ok::<_, candle_core::Error>(out)
+            linear(&ctx, &layer.attn_out_w, &layer.attn_out_b, Some(x), false)
         })?;
         let attn = time("norm", || layer.attn_norm.forward(&attn))?;
-        let inter = time("ffn_in", || linear_nobias(&attn, &layer.inter_w))?;
-        time("gelu", || match self.act {
-            Act::GeluErf => bias_act_(&inter, &layer.inter_b, BiasAct::GeluErf),
-            Act::GeluTanh | Act::Relu => bias_act_(&inter, &layer.inter_b, BiasAct::Identity),
+        let gelu = matches!(self.act, Act::GeluErf);
+        let inter = time("ffn_in", || {
+            linear(&attn, &layer.inter_w, &layer.inter_b, None, gelu)
         })?;
         let inter = match self.act {
             Act::GeluErf => inter,
@@ -284,21 +276,69 @@ impl BertModel {
             Act::Relu => inter.relu()?,
         };
         let out = time("ffn_out", || {
-            let out = linear_nobias(&inter, &layer.out_w)?;
-            bias_residual_(&out, &layer.out_b, &attn)?;
-            Ok::<_, candle_core::Error>(out)
+            linear(&inter, &layer.out_w, &layer.out_b, Some(&attn), false)
         })?;
         time("norm", || layer.out_norm.forward(&out))
     }
 }
 
-/// `x @ wᵀ` for `x: (b, l, in)`, as one `(b·l, in) × (in, out)` product of the packed layer.
-fn linear_nobias(x: &Tensor, w: &Linear) -> candle_core::Result<Tensor> {
-    x.apply_op1_no_bwd(&LinearOp(w))
+/// `x @ wᵀ + bias` for `x: (…, in)`, as one `(rows, in) × (in, out)` product of the packed
+/// layer, then GELU (erf) or `+ residual` (`(…, out)`) on each block of rows while it is in
+/// cache.
+fn linear(
+    x: &Tensor,
+    w: &Linear,
+    bias: &[f32],
+    residual: Option<&Tensor>,
+    gelu: bool,
+) -> candle_core::Result<Tensor> {
+    let op = LinearOp { w, bias, gelu };
+    match residual {
+        Some(r) => x.apply_op2_no_bwd(r, &op),
+        None => x.apply_op1_no_bwd(&op),
+    }
 }
 
-/// A packed linear layer as a candle op.
-struct LinearOp<'a>(&'a Linear);
+/// A packed linear layer and its epilogue as a candle op.
+struct LinearOp<'a> {
+    w: &'a Linear,
+    bias: &'a [f32],
+    gelu: bool,
+}
+
+impl LinearOp<'_> {
+    fn run(
+        &self,
+        x: &[f32],
+        dims: &[usize],
+        residual: Option<&[f32]>,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (n, k) = self.w.dims();
+        if dims.last() != Some(&k) || self.bias.len() != n {
+            candle_core::bail!(
+                "linear: input of shape {dims:?} for a layer of {k} inputs and {} biases",
+                self.bias.len()
+            );
+        }
+        let m = x.len() / k;
+        if residual.is_some_and(|r| r.len() != m * n) {
+            candle_core::bail!("linear: residual does not match the output's {m} x {n}");
+        }
+        let epilogue = match (residual, self.gelu) {
+            (Some(r), _) => Epilogue::BiasResidual(self.bias, r),
+            (None, true) => Epilogue::BiasGelu(self.bias),
+            (None, false) => Epilogue::Bias(self.bias),
+        };
+        let mut shape = dims.to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = n;
+        }
+        Ok((
+            candle_core::CpuStorage::F32(self.w.forward_with(x, m, epilogue)),
+            candle_core::Shape::from(shape),
+        ))
+    }
+}
 
 impl candle_core::CustomOp1 for LinearOp<'_> {
     fn name(&self) -> &'static str {
@@ -310,21 +350,28 @@ impl candle_core::CustomOp1 for LinearOp<'_> {
         s: &candle_core::CpuStorage,
         l: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (n, k) = self.0.dims();
-        let x = crate::kernels::slice(s, l, self.name())?;
-        let dims = l.dims();
-        if dims.last() != Some(&k) {
-            candle_core::bail!("linear: input of shape {dims:?} for a layer of {k} inputs");
-        }
-        let m = x.len() / k;
-        let mut shape = dims.to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = n;
-        }
-        Ok((
-            candle_core::CpuStorage::F32(self.0.forward(x, m)),
-            candle_core::Shape::from(shape),
-        ))
+        self.run(crate::kernels::slice(s, l, self.name())?, l.dims(), None)
+    }
+}
+
+impl candle_core::CustomOp2 for LinearOp<'_> {
+    fn name(&self) -> &'static str {
+        "ragops-linear-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let residual = crate::kernels::slice(s2, l2, "ragops-linear-residual")?;
+        self.run(
+            crate::kernels::slice(s1, l1, "ragops-linear-residual")?,
+            l1.dims(),
+            Some(residual),
+        )
     }
 }
 

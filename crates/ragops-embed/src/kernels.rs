@@ -166,6 +166,16 @@ multiversion!(bias_add => bias_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_residual => bias_residual_rows(rows: &mut [f32], bias: &[f32], residual: &[f32]));
 multiversion!(softmax_all => softmax_rows_all(rows: &mut [f32], len: usize));
 
+/// `row ← row + bias + residual`, or `gelu(row + bias)`, or `row + bias`, in place (the
+/// linear layers' epilogue).
+pub(crate) fn epilogue_row(row: &mut [f32], bias: &[f32], residual: Option<&[f32]>, gelu: bool) {
+    match (residual, gelu) {
+        (Some(res), _) => bias_residual(row, bias, res),
+        (None, true) => bias_gelu(row, bias),
+        (None, false) => bias_add(row, bias),
+    }
+}
+
 /// Softmax of each `len`-value row of `rows` (no mask, no scale), in place.
 pub(crate) fn softmax_square(rows: &mut [f32], len: usize) {
     softmax_all(rows, len)

@@ -201,6 +201,18 @@ impl Kernel {
     }
 }
 
+/// What is applied to the output rows after the product, while they are still in cache.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    None,
+    /// `y + bias` (`n` values).
+    Bias(&'a [f32]),
+    /// `gelu(y + bias)`, the erf form.
+    BiasGelu(&'a [f32]),
+    /// `y + bias + residual` (`m · n` values).
+    BiasResidual(&'a [f32], &'a [f32]),
+}
+
 /// Packed weights.
 enum Weights {
     /// `[panel][k][16]`.
@@ -493,11 +505,25 @@ impl Linear {
 
     /// `y = x Wᵀ` for `m` rows of `x` (`m · k` values): `m · n` values.
     pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.forward_with(x, m, Epilogue::None)
+    }
+
+    /// `y = x Wᵀ`, then `epilogue` on each task's rows while they are in cache.
+    pub fn forward_with(&self, x: &[f32], m: usize, epilogue: Epilogue) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is {m} x {}", self.k);
-        let mut out = vec![0.0f32; m * self.n];
-        if m == 0 || self.n == 0 {
-            return out;
+        match epilogue {
+            Epilogue::None => {}
+            Epilogue::Bias(b) | Epilogue::BiasGelu(b) => assert_eq!(b.len(), self.n, "bias"),
+            Epilogue::BiasResidual(b, r) => {
+                assert_eq!(b.len(), self.n, "bias");
+                assert_eq!(r.len(), m * self.n, "residual");
+            }
         }
+        if m == 0 || self.n == 0 {
+            return vec![0.0; m * self.n];
+        }
+        // Not zeroed: the tasks below write every element (see the SAFETY note at the end).
+        let mut out: Vec<f32> = Vec::with_capacity(m * self.n);
         let (a, lda) = self.prepare(x, m);
         let w = match &self.weights {
             Weights::F32(w) => WeightsRef::F32(w),
@@ -534,7 +560,29 @@ impl Linear {
             let g0 = c * groups_per_chunk;
             let g1 = ((c + 1) * groups_per_chunk).min(groups);
             let cols = g0 * nr..(g1 * nr).min(panels);
-            self.run_block(&call, rows, cols);
+            self.run_block(&call, rows.clone(), cols.clone());
+            let (c0, c1) = (cols.start * PANEL, (cols.end * PANEL).min(self.n));
+            if c0 >= c1 {
+                return;
+            }
+            for r in rows {
+                // SAFETY: row `r`, columns `c0..c1` is this task's tile, just written by
+                // `run_block`; no other task touches it.
+                let row = unsafe {
+                    std::slice::from_raw_parts_mut(call.out.0.add(r * self.n + c0), c1 - c0)
+                };
+                let (bias, residual, gelu) = match epilogue {
+                    Epilogue::None => continue,
+                    Epilogue::Bias(b) => (&b[c0..c1], None, false),
+                    Epilogue::BiasGelu(b) => (&b[c0..c1], None, true),
+                    Epilogue::BiasResidual(b, res) => (
+                        &b[c0..c1],
+                        Some(&res[r * self.n + c0..r * self.n + c1]),
+                        false,
+                    ),
+                };
+                crate::kernels::epilogue_row(row, bias, residual, gelu);
+            }
         };
         let tasks = blocks * col_chunks;
         if tasks == 1 || threads == 1 {
@@ -542,6 +590,10 @@ impl Linear {
         } else {
             candle_core::utils::with_threadpool(|| (0..tasks).into_par_iter().for_each(task));
         }
+        // SAFETY: the tasks cover rows `0..m` × panels `0..panels` (every panel of `n`), and
+        // every kernel stores each (row, column < n) of its tiles once, so all `m · n` values
+        // are written.
+        unsafe { out.set_len(m * self.n) };
         out
     }
 
