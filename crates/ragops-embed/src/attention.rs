@@ -85,7 +85,7 @@ fn small_attention_rows<const FMA: bool>(
         let row = &mut row[..v];
         softmax_rows_all::<FMA>(row, v);
         let out = &mut o[i * hd..][..hd];
-        if hd % L == 0 {
+        if hd.is_multiple_of(L) {
             // The context 16 columns at a time, summed in registers over the keys.
             for (c, out) in out.chunks_exact_mut(L).enumerate() {
                 let (mut a0, mut a1) = ([0.0f32; L], [0.0f32; L]);
