@@ -3,7 +3,9 @@
 //! Weights are read from `model.safetensors` with or without the `bert.` prefix.
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, LayerNormConfig, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
+
+use crate::kernels::LayerNorm;
 use serde::Deserialize;
 
 /// Per-op wall time of the forward pass, reported when `RAGOPS_PROFILE=1`.
@@ -123,14 +125,11 @@ impl BertModel {
 }
 
 fn ln(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
-    layer_norm(
-        size,
-        LayerNormConfig {
-            eps,
-            ..Default::default()
-        },
-        vb,
-    )
+    Ok(LayerNorm {
+        gamma: vb.get(size, "weight")?.to_vec1()?,
+        beta: vb.get(size, "bias")?.to_vec1()?,
+        eps: eps as f32,
+    })
 }
 
 impl BertModel {
@@ -238,7 +237,8 @@ impl BertModel {
                 .broadcast_add(&self.embeddings.position.forward(&positions)?)?
                 .broadcast_add(&self.embeddings.token_type)
         })?;
-        let mut x = time("norm", || self.embeddings.norm.forward(&x))?;
+        time("norm", || self.embeddings.norm.apply_(&x))?;
+        let mut x = x;
         debug_assert_eq!(valid.len(), b);
         let scale = 1.0 / (self.head_dim as f32).sqrt();
         for layer in &self.layers {
@@ -265,7 +265,7 @@ impl BertModel {
         let attn = time("attn_out", || {
             linear(&ctx, &layer.attn_out_w, &layer.attn_out_b, Some(x), false)
         })?;
-        let attn = time("norm", || layer.attn_norm.forward(&attn))?;
+        time("norm", || layer.attn_norm.apply_(&attn))?;
         let gelu = matches!(self.act, Act::GeluErf);
         let inter = time("ffn_in", || {
             linear(&attn, &layer.inter_w, &layer.inter_b, None, gelu)
@@ -278,7 +278,8 @@ impl BertModel {
         let out = time("ffn_out", || {
             linear(&inter, &layer.out_w, &layer.out_b, Some(&attn), false)
         })?;
-        time("norm", || layer.out_norm.forward(&out))
+        time("norm", || layer.out_norm.apply_(&out))?;
+        Ok(out)
     }
 }
 

@@ -11,7 +11,7 @@
 //! 5e-7 (both tested below); end to end the vectors still match sentence-transformers at cosine
 //! > 0.9999 (`tests/reference_vectors.rs`).
 
-use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 /// Elements per parallel task: below this, threading costs more than it saves.
@@ -256,6 +256,72 @@ pub(crate) fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
     }
 }
 
+#[inline(always)]
+fn layer_norm_rows<const FMA: bool>(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let w = gamma.len();
+    let inv_w = 1.0 / w as f32;
+    for row in rows.chunks_exact_mut(w) {
+        let mean = lane_sum(row) * inv_w;
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (a, x) in acc.iter_mut().zip(c) {
+                let d = *x - mean;
+                *a = madd::<FMA>(d, d, *a);
+            }
+        }
+        let tail: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|x| (x - mean) * (x - mean))
+            .sum();
+        let var = (acc.iter().sum::<f32>() + tail) * inv_w;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *x = madd::<FMA>((*x - mean) * inv, *g, *b);
+        }
+    }
+}
+
+multiversion!(layer_norm_fast => layer_norm_rows(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32));
+
+/// Layer normalisation over the last dimension, in place: `x ← (x − mean) / √(var + eps) · γ + β`
+/// (two passes over each row while it is in L1, instead of candle's separate operations).
+pub struct LayerNorm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub eps: f32,
+}
+
+impl InplaceOp1 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "ragops-layer-norm"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let x = slice_mut(s, l, self.name())?;
+        if self.beta.len() != self.gamma.len() {
+            candle_core::bail!(
+                "layer norm: {} weights, {} biases",
+                self.gamma.len(),
+                self.beta.len()
+            );
+        }
+        check_rows(self.name(), x.len(), self.gamma.len(), None)?;
+        par_rows(x, self.gamma.len(), |_, rows| {
+            layer_norm_fast(rows, &self.gamma, &self.beta, self.eps)
+        });
+        Ok(())
+    }
+}
+
+impl LayerNorm {
+    /// Normalises `x` in place.
+    pub fn apply_(&self, x: &Tensor) -> Result<()> {
+        x.inplace_op1(self)
+    }
+}
+
 /// `x = act(x + bias)` over the last dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BiasAct {
@@ -394,6 +460,26 @@ mod tests {
         let got = Tensor::from_vec(got, (5, 5), &dev)?;
         let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "softmax diff {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn layer_norm_matches_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        // 40 values: two lanes of 16 and a tail of 8.
+        let x = (Tensor::randn(0f32, 3.0, (7, 40), &dev)? + 5.0)?;
+        let gamma = Tensor::randn(1f32, 0.2, 40, &dev)?;
+        let beta = Tensor::randn(0f32, 0.2, 40, &dev)?;
+        let want = candle_nn::ops::layer_norm(&x, &gamma, &beta, 1e-12)?;
+        let norm = LayerNorm {
+            gamma: gamma.to_vec1()?,
+            beta: beta.to_vec1()?,
+            eps: 1e-12,
+        };
+        let got = x.copy()?;
+        norm.apply_(&got)?;
+        let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "layer norm diff {diff}");
         Ok(())
     }
 
