@@ -110,6 +110,15 @@ fn has_vnni() -> bool {
     false
 }
 
+fn has_amx_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::amx_ready() && x86::amx_bf16()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 fn has_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -137,6 +146,8 @@ pub enum Kernel {
     Int8Vnni,
     /// AMX `tdpbusd` on 16 × 64 tiles (the same packing as VNNI, `k` padded to whole tiles).
     Int8Amx,
+    /// AMX `tdpbf16ps` (the same packing as the other bf16 kernels, `k` padded to whole tiles).
+    Bf16Amx,
 }
 
 impl Kernel {
@@ -147,6 +158,7 @@ impl Kernel {
             (Precision::F32, Isa::Avx2) => Kernel::F32Avx2,
             (Precision::F32, Isa::Avx512 | Isa::Amx) => Kernel::F32Avx512,
             (Precision::Bf16, Isa::Scalar) => Kernel::Bf16Scalar,
+            (Precision::Bf16, Isa::Amx) if has_amx_bf16() => Kernel::Bf16Amx,
             (Precision::Bf16, Isa::Avx512 | Isa::Amx) if has_bf16() => Kernel::Bf16Avx512,
             (Precision::Bf16, _) => Kernel::Bf16Avx2,
             (Precision::Int8, Isa::Scalar) => Kernel::Int8Scalar,
@@ -168,13 +180,16 @@ impl Kernel {
             Kernel::Int8Avx2 => "int8 avx2 (vpmaddwd)",
             Kernel::Int8Vnni => "int8 avx512-vnni",
             Kernel::Int8Amx => "int8 amx",
+            Kernel::Bf16Amx => "bf16 amx",
         }
     }
 
     pub fn precision(self) -> Precision {
         match self {
             Kernel::F32Scalar | Kernel::F32Avx2 | Kernel::F32Avx512 => Precision::F32,
-            Kernel::Bf16Scalar | Kernel::Bf16Avx2 | Kernel::Bf16Avx512 => Precision::Bf16,
+            Kernel::Bf16Scalar | Kernel::Bf16Avx2 | Kernel::Bf16Avx512 | Kernel::Bf16Amx => {
+                Precision::Bf16
+            }
             Kernel::Int8Scalar | Kernel::Int8Avx2 | Kernel::Int8Vnni | Kernel::Int8Amx => {
                 Precision::Int8
             }
@@ -187,6 +202,7 @@ impl Kernel {
         let group = self.group();
         match self {
             Kernel::Int8Amx => (n.div_ceil(2 * PANEL) * 2, k.div_ceil(64) * 16, group),
+            Kernel::Bf16Amx => (n.div_ceil(2 * PANEL) * 2, k.div_ceil(32) * 16, group),
             _ => (n.div_ceil(PANEL), k.div_ceil(group), group),
         }
     }
@@ -246,7 +262,7 @@ pub struct Linear {
 }
 
 /// f32 → bf16 bits, rounded to nearest even (inputs are finite).
-#[inline]
+#[inline(always)]
 pub(crate) fn bf16_bits(x: f32) -> u16 {
     let b = x.to_bits();
     ((b.wrapping_add(0x7FFF + ((b >> 16) & 1))) >> 16) as u16
@@ -257,6 +273,15 @@ pub(crate) fn bf16_bits(x: f32) -> u16 {
 pub(crate) fn bf16_value(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
+
+#[inline(always)]
+fn bf16_row<const FMA: bool>(x: &[f32], out: &mut [u16]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = bf16_bits(*v);
+    }
+}
+
+crate::kernels::multiversion!(bf16_row_fast => bf16_row(x: &[f32], out: &mut [u16]));
 
 /// Packs `value(n, k)` for `n < rows`, `k < cols` into `[panel][kg][16][group]` (`panels` ×
 /// `kg` as [`Kernel::geometry`] says), zeros in the padding.
@@ -475,12 +500,16 @@ impl Linear {
         match self.kernel.precision() {
             Precision::F32 => (Prepared::F32(x), k),
             Precision::Bf16 => {
-                let lda = k.div_ceil(2) * 2;
-                let mut a = vec![0u16; m * lda];
-                par_row_chunks(&mut a, lda, |i, out| {
-                    for (o, v) in out.iter_mut().zip(&x[i * k..(i + 1) * k]) {
-                        *o = bf16_bits(*v);
-                    }
+                let lda = self.kg * 2;
+                // AMX tiles read 32 rows at a time: zero rows past the end.
+                let rows = if self.kernel == Kernel::Bf16Amx {
+                    m.div_ceil(32) * 32
+                } else {
+                    m
+                };
+                let mut a = vec![0u16; rows * lda];
+                par_row_chunks(&mut a[..m * lda], lda, |i, out| {
+                    bf16_row_fast(&x[i * k..(i + 1) * k], out)
                 });
                 (Prepared::Bf16(a), lda)
             }
@@ -603,7 +632,7 @@ impl Linear {
 
     /// Rows per task: a multiple of the kernel's row tile (6 rows, or AMX's 32).
     fn block_rows(&self) -> usize {
-        if self.kernel == Kernel::Int8Amx {
+        if matches!(self.kernel, Kernel::Int8Amx | Kernel::Bf16Amx) {
             64
         } else {
             BLOCK_ROWS
@@ -613,7 +642,7 @@ impl Linear {
     /// Panels per register tile of the kernel.
     fn panels_per_tile(&self) -> usize {
         match self.kernel {
-            Kernel::Int8Amx => 2,
+            Kernel::Int8Amx | Kernel::Bf16Amx => 2,
             Kernel::F32Avx512 | Kernel::Bf16Avx512 | Kernel::Int8Vnni => 4,
             _ => 1,
         }

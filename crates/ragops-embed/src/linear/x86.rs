@@ -92,6 +92,7 @@ pub(super) fn run_block(
             Kernel::Bf16Avx2 => tiles!(bf16_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Int8Avx2 => tiles!(int8_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Int8Amx => int8_amx(call, rows, panels),
+            Kernel::Bf16Amx => bf16_amx(call, rows, panels),
             Kernel::F32Scalar | Kernel::Bf16Scalar | Kernel::Int8Scalar => return false,
         }
     }
@@ -462,6 +463,12 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
 /// Whether this process may use AMX-INT8 tiles: the CPU has AMX-TILE and AMX-INT8 (CPUID leaf 7)
 /// and Linux granted the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`,
 /// asked once per process).
+/// Whether the CPU also has AMX-BF16 (CPUID leaf 7, EDX bit 22); meaningful once
+/// [`amx_ready`] is true.
+pub(super) fn amx_bf16() -> bool {
+    __cpuid_count(7, 0).edx & (1 << 22) != 0
+}
+
 pub(super) fn amx_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
@@ -509,8 +516,7 @@ impl TileConfig {
     }
 }
 
-/// int8 rows × panels on AMX: blocks of 32 rows × 2 panels, `k` 64 at a time, the sums stored
-/// once and dequantized as VNNI does (the same integers, so the same bits).
+/// int8 rows × panels on AMX, dequantized as VNNI does (the same integers, so the same bits).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
     let (Prepared::U8(a, s, z), WeightsRef::I8(w), Some((t, colsum))) =
@@ -518,10 +524,59 @@ unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
     else {
         unreachable!("int8 kernel on quantized operands")
     };
+    amx_blocks::<false>(
+        call,
+        rows,
+        panels,
+        a.as_ptr(),
+        w.as_ptr() as *const u8,
+        |row, panel, sums| {
+            let zv = _mm512_set1_epi32(z[row]);
+            let sv = _mm512_set1_ps(s[row]);
+            let n0 = panel * PANEL;
+            let acc = _mm512_loadu_si512(sums as *const _);
+            let cs = _mm512_loadu_si512(colsum.as_ptr().add(n0) as *const _);
+            let tv = _mm512_loadu_ps(t.as_ptr().add(n0));
+            let d = _mm512_sub_epi32(acc, _mm512_mullo_epi32(zv, cs));
+            _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), sv), tv)
+        },
+    );
+}
+
+/// bf16 rows × panels on AMX-BF16 (`tdpbf16ps`: pairs multiplied and summed in f32).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn bf16_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
+    let (Prepared::Bf16(a), WeightsRef::Bf16(w)) = (call.a, call.w) else {
+        unreachable!("bf16 kernel on bf16 operands")
+    };
+    amx_blocks::<true>(
+        call,
+        rows,
+        panels,
+        a.as_ptr() as *const u8,
+        w.as_ptr() as *const u8,
+        |_, _, sums| _mm512_loadu_ps(sums as *const f32),
+    );
+}
+
+/// Rows × panels in blocks of 32 rows × 2 panels on AMX tiles, `k` 64 bytes (64 int8 values or
+/// 32 bf16 values) at a time: four 16 × 16 sums (i32 for `tdpbusd`, f32 for `tdpbf16ps`) stored
+/// once, then `finish(row, panel, 16 sums)` gives the 16 outputs. `a` is the prepared
+/// activations (`call.lda` elements of `64 / kg`-th of a tile row each: rows of `4·kg` bytes,
+/// padded to 32 rows); `w` the packed panels (`kg` a multiple of 16, panels in pairs).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn amx_blocks<const BF16: bool>(
+    call: &Call,
+    rows: Range<usize>,
+    panels: Range<usize>,
+    a: *const u8,
+    w: *const u8,
+    finish: impl Fn(usize, usize, *const u32) -> __m512,
+) {
     let stride = call.kg * PANEL * 4;
-    let lda = call.lda;
+    let lda = call.kg * 4;
     let cfg = TileConfig::new();
-    let mut sums = [0i32; 32 * 32];
+    let mut sums = [0u32; 32 * 32];
     // SAFETY (all asm below): the configuration is valid (palette 1, 16 × 64-byte tiles); every
     // tile load reads 16 rows of 64 bytes inside the prepared activations (rows padded to a
     // multiple of 32, `lda` = 4·kg bytes) or inside a packed panel (`kg` a multiple of 16 groups
@@ -538,9 +593,9 @@ unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
                 "tilezero tmm3",
                 options(nostack)
             );
-            let a0 = a.as_ptr().add(m * lda);
+            let a0 = a.add(m * lda);
             let a1 = a0.add(16 * lda);
-            let b0 = w.as_ptr().add(p * stride);
+            let b0 = w.add(p * stride);
             let b1 = b0.add(stride);
             for kb in 0..call.kg / 16 {
                 asm!(
@@ -548,10 +603,6 @@ unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
                     "tileloadd tmm5, [{a1} + {lda}*1]",
                     "tileloadd tmm6, [{b0} + {s64}*1]",
                     "tileloadd tmm7, [{b1} + {s64}*1]",
-                    "tdpbusd tmm0, tmm4, tmm6",
-                    "tdpbusd tmm1, tmm4, tmm7",
-                    "tdpbusd tmm2, tmm5, tmm6",
-                    "tdpbusd tmm3, tmm5, tmm7",
                     a0 = in(reg) a0.add(kb * 64),
                     a1 = in(reg) a1.add(kb * 64),
                     b0 = in(reg) b0.add(kb * 16 * 64),
@@ -560,6 +611,23 @@ unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
                     s64 = in(reg) 64usize,
                     options(nostack)
                 );
+                if BF16 {
+                    asm!(
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        options(nostack)
+                    );
+                } else {
+                    asm!(
+                        "tdpbusd tmm0, tmm4, tmm6",
+                        "tdpbusd tmm1, tmm4, tmm7",
+                        "tdpbusd tmm2, tmm5, tmm6",
+                        "tdpbusd tmm3, tmm5, tmm7",
+                        options(nostack)
+                    );
+                }
             }
             let c = sums.as_mut_ptr();
             asm!(
@@ -575,18 +643,11 @@ unsafe fn int8_amx(call: &Call, rows: Range<usize>, panels: Range<usize>) {
                 options(nostack)
             );
             for i in 0..32.min(rows.end - m) {
-                let zv = _mm512_set1_epi32(z[m + i]);
-                let sv = _mm512_set1_ps(s[m + i]);
                 for j in 0..2 {
-                    let n0 = (p + j) * PANEL;
-                    if n0 >= call.n {
+                    if (p + j) * PANEL >= call.n {
                         continue;
                     }
-                    let acc = _mm512_loadu_si512(sums.as_ptr().add(i * 32 + j * 16) as *const _);
-                    let cs = _mm512_loadu_si512(colsum.as_ptr().add(n0) as *const _);
-                    let tv = _mm512_loadu_ps(t.as_ptr().add(n0));
-                    let d = _mm512_sub_epi32(acc, _mm512_mullo_epi32(zv, cs));
-                    let y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), sv), tv);
+                    let y = finish(m + i, p + j, sums.as_ptr().add(i * 32 + j * 16));
                     store16(call, m + i, p + j, y);
                 }
             }
