@@ -584,7 +584,7 @@ impl Linear {
         let blocks = m.div_ceil(block_rows);
         let threads = crate::threads().max(1);
         // Enough tasks for every thread, splitting the columns when there are few rows.
-        let col_chunks = (4 * threads).div_ceil(blocks).clamp(1, groups);
+        let col_chunks = (8 * threads).div_ceil(blocks).clamp(1, groups);
         let groups_per_chunk = groups.div_ceil(col_chunks);
         let col_chunks = groups.div_ceil(groups_per_chunk);
         let task = |t: usize| {
