@@ -32,7 +32,7 @@ mod x86;
 /// Output columns per packed panel: one 512-bit register of f32 or i32.
 pub(crate) const PANEL: usize = 16;
 /// Rows per task block (a multiple of every kernel's row tile).
-const BLOCK_ROWS: usize = 48;
+const BLOCK_ROWS: usize = 96;
 
 /// An instruction-set level of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
