@@ -32,17 +32,30 @@ impl Span {
 }
 
 /// Walks `rows` × `panels` in tiles of at most `$mr` (the first of the list) rows and `$nr`
-/// panels (single panels at the right edge), calling `$kern::<MR, NR>(call, row, panel)`.
+/// panels (at the right edge, two panels and then single ones), calling
+/// `$kern::<MR, NR>(call, row, panel, span)` for each block of `k`.
 macro_rules! tiles {
     ($kern:ident, $nr:literal, [$($mr:literal),*], $call:expr, $rows:expr, $panels:expr) => {{
         let (call, rows, panels): (&Call, Range<usize>, Range<usize>) = ($call, $rows, $panels);
         let mr_max = [$($mr),*][0];
-        // Partial sums of the tile rows between blocks of `k`: 64 values per row.
-        let mut scratch = vec![0u32; (rows.end - rows.start) * 4 * PANEL];
+        // Partial sums of the tile rows between blocks of `k` (at least 128 groups each): 64
+        // values per row, needed only when `k` spans more than one block.
+        let mut scratch = if call.kg > 128 {
+            vec![0u32; (rows.end - rows.start) * 4 * PANEL]
+        } else {
+            Vec::new()
+        };
         let mut p = panels.start;
         while p < panels.end {
-            let wide = panels.end - p >= $nr;
-            let np = if wide { $nr } else { 1 };
+            // Full tiles, then (on the 4-panel kernels) a 2-panel one, then single panels.
+            let rem = panels.end - p;
+            let np = if rem >= $nr {
+                $nr
+            } else if $nr >= 4 && rem >= 2 {
+                2
+            } else {
+                1
+            };
             // Blocks of `k` whose weights (np panels × 64 bytes per group) fill 32 KiB of L1.
             let kc = 512 / np;
             let mut g0 = 0;
@@ -56,12 +69,13 @@ macro_rules! tiles {
                         g1,
                         first: g0 == 0,
                         last: g1 == call.kg,
-                        scratch: scratch.as_mut_ptr().add((m - rows.start) * 4 * PANEL),
+                        scratch: scratch.as_mut_ptr().wrapping_add((m - rows.start) * 4 * PANEL),
                     };
-                    match (mr, wide) {
+                    match (mr, np) {
                         $(
-                            ($mr, true) => $kern::<$mr, $nr>(call, m, p, span),
-                            ($mr, false) => $kern::<$mr, 1>(call, m, p, span),
+                            ($mr, n) if n == $nr => $kern::<$mr, $nr>(call, m, p, span),
+                            ($mr, 2) => $kern::<$mr, 2>(call, m, p, span),
+                            ($mr, _) => $kern::<$mr, 1>(call, m, p, span),
                         )*
                         _ => unreachable!("tiles have 1 to {mr_max} rows"),
                     }
