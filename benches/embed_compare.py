@@ -28,9 +28,13 @@ CORPORA = ROOT.parent / "shared/data/chunking-eval/corpora"
 ORT_DIR = ROOT / ".cache/bench-ort"
 ORT_MODELS = {"ort-fp32": "model.onnx", "ort-int8": "model-int8.onnx", "ort-int8pc": "model-int8-pc.onnx"}
 LABELS = {"st": "ST", "ort-fp32": "ORT fp32", "ort-int8": "ORT int8", "ort-int8pc": "ORT int8 pc", "ragops": "ragops f32",
-          "ragops-bf16": "ragops bf16", "ragops-int8": "ragops int8"}
-# ragops engines and their --precision.
-RAGOPS = {"ragops": "f32", "ragops-bf16": "bf16", "ragops-int8": "int8"}
+          "ragops-bf16": "ragops bf16", "ragops-int8": "ragops int8",
+          "ort-int8-vnni": "ORT int8 VNNI", "ragops-int8-vnni": "ragops int8 VNNI"}
+# ragops engines: their --precision and RAGOPS_ISA (None: what the CPU has).
+RAGOPS = {"ragops": ("f32", None), "ragops-bf16": ("bf16", None), "ragops-int8": ("int8", None),
+          "ragops-int8-vnni": ("int8", "avx512")}
+# ORT engines run without AMX (benches/noamx/noamx.c refuses the tile permission).
+NO_AMX = {"ort-int8-vnni": "ort-int8"}
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -84,16 +88,31 @@ def build_workloads(tok, outdir, sizes):
     return out
 
 
-def run_ragops(ragops, path, threads, batch, outfile, precision="f32"):
+def run_ragops(ragops, path, threads, batch, outfile, precision="f32", isa=None):
+    env = dict(os.environ)
+    if isa:
+        env["RAGOPS_ISA"] = isa
     r = subprocess.run([ragops, "embed", "--input", str(path), "--output", str(outfile), "--threads", str(threads),
                         "--batch-size", str(batch), "--precision", precision, "--json", "-q"],
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True, check=True, env=env)
     rep = json.loads(r.stdout)
     return rep["texts_per_sec"], rep["gflops_per_sec"]
 
 
+def no_amx_shim():
+    """benches/noamx/noamx.c built once into .cache/bench/noamx.so (gcc)."""
+    src = ROOT / "benches/noamx/noamx.c"
+    lib = ROOT / ".cache/bench/noamx.so"
+    if not lib.exists() or lib.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"], check=True)
+    return lib
+
+
 def run_worker(engine, mdir, path, threads, batch, outfile, profile=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if engine in NO_AMX:
+        env["LD_PRELOAD"] = str(no_amx_shim())
+        engine = NO_AMX[engine]
     cmd = [sys.executable, __file__, "--worker", engine, "--model-dir", mdir, "--input", str(path),
            "--threads", str(threads), "--batch-size", str(batch), "--out", str(outfile)]
     if profile:
@@ -217,7 +236,9 @@ def main():
     ap.add_argument("--sizes", default="short=1000,short500=500,256tok=100,256tok64=64,mixed=300")
     ap.add_argument("--engines", default="st,ort-fp32,ort-int8,ort-int8pc,ragops,ragops-bf16,ragops-int8",
                     help="st (always run: the reference), ort-fp32, ort-int8, ort-int8pc (per-channel), "
-                         "ragops (f32), ragops-bf16, ragops-int8")
+                         "ragops (f32), ragops-bf16, ragops-int8; and, on CPUs with AMX, the VNNI-only pair "
+                         "ort-int8-vnni (ORT refused the AMX tile state) and ragops-int8-vnni (RAGOPS_ISA=avx512): "
+                         "what a CPU without AMX (AMD Zen 4) runs")
     ap.add_argument("--ort-profile", action="store_true",
                     help="after the timed runs, one profiled run of each ORT engine per workload "
                          "(per-op-type times in .cache/bench/<workload>.<engine>.profile.txt)")
@@ -235,7 +256,7 @@ def main():
     outdir.mkdir(parents=True, exist_ok=True)
     work = build_workloads(tok, outdir, sizes)
     engines = ["st"] + [e for e in args.engines.split(",") if e != "st"]
-    if any(e in ORT_MODELS for e in engines):
+    if any(e in ORT_MODELS or e in NO_AMX for e in engines):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from embed_ort_export import ensure
         info = ensure(mdir, ORT_DIR, args.opset, exporter=args.ort_exporter)
@@ -256,7 +277,7 @@ def main():
             for e in engines:
                 out = outdir / f"{name}.{e}.jsonl"
                 if e in RAGOPS:
-                    t, g = run_ragops(args.ragops, path, args.threads, args.batch_size, out, RAGOPS[e])
+                    t, g = run_ragops(args.ragops, path, args.threads, args.batch_size, out, *RAGOPS[e])
                     if e == "ragops":
                         gf.append(g)
                 else:
