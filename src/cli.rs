@@ -197,7 +197,7 @@ pub(crate) enum Command {
     Extract(ExtractArgs),
     /// Embed the texts of a JSONL file and report throughput
     #[command(
-        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json\n  ragops embed --input texts.jsonl --output vectors.jsonl --precision int8   # int8 linear layers"
+        after_help = "Input: one JSON string per line, or objects with a \"text\" field.\nOutput: JSONL ({\"index\", \"n_tokens\", \"embedding\"} per line) or, for a .parquet path,\nthe chunk-table schema (text, token_count, embedding).\n\nExamples:\n  ragops embed --input texts.jsonl --output vectors.jsonl\n  ragops embed --input chunks.jsonl --output chunks.parquet --threads 2 --batch-size 64 --json\n  ragops embed --input texts.jsonl --output vectors.jsonl --precision int8   # int8 linear layers\n  RAGOPS_ISA=avx2 ragops embed --input t.jsonl --output v.jsonl --precision int8   # a fallback\n\nThe report names the linear layers' kernel (e.g. \"int8 amx\", \"int8 avx512-vnni\", \"f32 avx2-fma\"),\nchosen from the CPU's features; RAGOPS_ISA=avx512|avx2|scalar caps it."
     )]
     Embed(EmbedArgs),
     /// List, inspect, compare, tag, roll back and garbage-collect snapshots

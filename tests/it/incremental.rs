@@ -724,3 +724,76 @@ fn embed_reports_its_precision() {
     ]);
     assert!(err.contains("f32, bf16, int8"), "{err}");
 }
+
+/// `RAGOPS_ISA` forces the fallback kernels on purpose: the report names them, and the vectors
+/// are those of the best kernels (int8 sums are exact on every level; only the f32 parts
+/// round differently).
+#[test]
+fn a_forced_fallback_kernel_gives_the_vectors_of_the_best_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let input = tmp.path().join("texts.jsonl");
+    std::fs::write(
+        &input,
+        "\"restore from backup\"\n\"rotate the signing keys every ninety days\"\n\"x\"\n",
+    )
+    .expect("in");
+    let vectors = |isa: Option<&str>, precision: &str| -> (String, Vec<Vec<f64>>) {
+        let out = tmp
+            .path()
+            .join(format!("v-{}-{precision}.jsonl", isa.unwrap_or("best")));
+        let mut cmd = ragops(&[
+            "embed",
+            "--input",
+            s(&input),
+            "--output",
+            s(&out),
+            "--model",
+            s(&model),
+            "--precision",
+            precision,
+            "--json",
+            "-q",
+        ]);
+        cmd.env_remove("RAGOPS_ISA");
+        if let Some(isa) = isa {
+            cmd.env("RAGOPS_ISA", isa);
+        }
+        let r: serde_json::Value = json_cmd(cmd);
+        let kernel = r["kernel"].as_str().expect("kernel").to_string();
+        let rows = std::fs::read_to_string(&out)
+            .expect("output")
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("line");
+                v["embedding"]
+                    .as_array()
+                    .expect("embedding")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number"))
+                    .collect()
+            })
+            .collect();
+        (kernel, rows)
+    };
+    for precision in ["f32", "bf16", "int8"] {
+        let (best_kernel, best) = vectors(None, precision);
+        assert!(best_kernel.starts_with(precision), "{best_kernel}");
+        for isa in ["avx2", "scalar"] {
+            let (kernel, got) = vectors(Some(isa), precision);
+            assert!(kernel.starts_with(precision), "{kernel}");
+            if isa == "scalar" {
+                assert_eq!(kernel, format!("{precision} scalar"));
+            } else if !best_kernel.ends_with("scalar") {
+                assert!(kernel.contains("avx2"), "{kernel} under RAGOPS_ISA=avx2");
+            }
+            for (a, b) in best.iter().zip(&got) {
+                let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                assert!(
+                    dot > 0.9999,
+                    "{precision} {kernel} vs {best_kernel}: cosine {dot}"
+                );
+            }
+        }
+    }
+}
