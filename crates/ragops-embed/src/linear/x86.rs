@@ -101,7 +101,7 @@ pub(super) fn run_block(
         match kernel {
             Kernel::F32Avx512 => tiles!(f32_avx512, 4, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Bf16Avx512 => tiles!(bf16_avx512, 4, [6, 5, 4, 3, 2, 1], call, rows, panels),
-            Kernel::Int8Vnni => tiles!(int8_vnni, 4, [6, 5, 4, 3, 2, 1], call, rows, panels),
+            Kernel::Int8Vnni => tiles!(int8_vnni, 4, [4, 3, 2, 1], call, rows, panels),
             Kernel::F32Avx2 => tiles!(f32_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Bf16Avx2 => tiles!(bf16_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
             Kernel::Int8Avx2 => tiles!(int8_avx2, 1, [6, 5, 4, 3, 2, 1], call, rows, panels),
