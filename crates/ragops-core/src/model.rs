@@ -40,10 +40,11 @@ impl std::str::FromStr for Pooling {
 /// its arithmetic). Attention, normalisation and pooling always run in f32.
 ///
 /// * `f32`: the model's own weights.
-/// * `bf16`: weights and activations rounded to bfloat16, products summed in f32 (AVX512_BF16
-///   dot products where the CPU has them).
+/// * `bf16`: weights and activations rounded to bfloat16, products summed in f32 (AMX-BF16
+///   tiles or AVX512_BF16 dot products where the CPU has them).
 /// * `int8`: weights quantized per output channel at load time, activations per token
-///   (asymmetric, 8 bits), products summed exactly in 32-bit integers (VNNI where the CPU has it).
+///   (asymmetric, 8 bits), products summed exactly in 32-bit integers (AMX tiles or VNNI where
+///   the CPU has them).
 ///
 /// Vectors of different precisions differ slightly, so the precision is part of the model's
 /// identity, of the reuse key and of the embedding-cache key.

@@ -4,12 +4,14 @@
 //! * **f32**: `W` in panels of 16 output columns (`[panel][k][16]`); the kernel broadcasts one
 //!   input value and multiplies it into 16 columns with one fused multiply-add.
 //! * **bf16**: `W` and, per call, `x` rounded to bfloat16 (nearest even), in pairs along `k`
-//!   (`[panel][k/2][16][2]`); AVX512_BF16's `vdpbf16ps` multiplies a pair into 16 columns and
-//!   sums in f32. Without it the pairs are widened to f32 (exact) and multiplied with FMA.
+//!   (`[panel][k/2][16][2]`); AMX-BF16's `tdpbf16ps` or AVX512_BF16's `vdpbf16ps` multiplies
+//!   pairs and sums in f32. Without them the pairs are widened to f32 (exact) and multiplied
+//!   with FMA.
 //! * **int8**: `W` quantized per output channel (symmetric, ±127, scale `t[n]`); `x` per row
 //!   (token), asymmetric on 8 bits: `q = clamp(round(x/s) + z, 0, 255)` with the row's range
 //!   widened to include 0. Products are summed exactly in i32, so every kernel gives the same
-//!   bits: VNNI's `vpdpbusd` (`u8 × i8`, four at a time, `[panel][k/4][16][4]`), or on AVX2 the
+//!   bits: AMX's `tdpbusd` or VNNI's `vpdpbusd` (`u8 × i8`, four at a time,
+//!   `[panel][k/4][16][4]`; AMX pads `k` to 64 and panels to pairs), or on AVX2 the
 //!   values widened to i16 and `vpmaddwd` (`[panel][k/2][16][2]`): `vpmaddubsw` would saturate
 //!   its i16 sums with 8-bit activations (255·127·2 > 32767), and 7-bit activations lose too much
 //!   (minimum cosine 0.97 against f32 on the reference texts). Then
@@ -42,7 +44,8 @@ pub enum Isa {
     Avx2,
     /// AVX-512 (F, BW, VL) with AVX2 and FMA.
     Avx512,
-    /// AVX-512 and AMX-INT8 tiles (int8 layers; the others run as on AVX-512).
+    /// AVX-512 (with VNNI) and AMX tiles, granted by the OS: int8 layers on AMX-INT8, bf16 on
+    /// AMX-BF16 where the CPU has it; f32 runs as on AVX-512.
     Amx,
 }
 
@@ -630,7 +633,7 @@ impl Linear {
         out
     }
 
-    /// Rows per task: a multiple of the kernel's row tile (6 rows, or AMX's 32).
+    /// Rows per task: a multiple of the kernel's row tile (4 or 6 rows, or AMX's 32).
     fn block_rows(&self) -> usize {
         if matches!(self.kernel, Kernel::Int8Amx | Kernel::Bf16Amx) {
             64
