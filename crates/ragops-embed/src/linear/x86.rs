@@ -115,6 +115,112 @@ pub(super) fn run_block(
     true
 }
 
+/// A tile's accumulator register: it can wait in the partial-sum scratch between blocks of `k`
+/// (64 bytes per (row, panel)). Inlined into the kernels, which carry the target features.
+trait Lanes: Copy {
+    unsafe fn zero() -> Self;
+    unsafe fn load(p: *const u32) -> Self;
+    unsafe fn store(self, p: *mut u32);
+}
+
+impl Lanes for __m512 {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> Self {
+        _mm512_loadu_ps(p as *const f32)
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u32) {
+        _mm512_storeu_ps(p as *mut f32, self)
+    }
+}
+
+impl Lanes for __m512i {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        _mm512_setzero_si512()
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> Self {
+        _mm512_loadu_si512(p as *const _)
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u32) {
+        _mm512_storeu_si512(p as *mut _, self)
+    }
+}
+
+impl Lanes for [__m256; 2] {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        [_mm256_setzero_ps(); 2]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> Self {
+        let p = p as *const f32;
+        [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))]
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u32) {
+        let p = p as *mut f32;
+        _mm256_storeu_ps(p, self[0]);
+        _mm256_storeu_ps(p.add(8), self[1]);
+    }
+}
+
+impl Lanes for [__m256i; 2] {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        [_mm256_setzero_si256(); 2]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> Self {
+        let p = p as *const __m256i;
+        [_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))]
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u32) {
+        let p = p as *mut __m256i;
+        _mm256_storeu_si256(p, self[0]);
+        _mm256_storeu_si256(p.add(1), self[1]);
+    }
+}
+
+/// The tile's accumulators: zero on the first block of `k`, else the parked partial sums.
+#[inline(always)]
+unsafe fn resume<L: Lanes, const MR: usize, const NR: usize>(span: Span) -> [[L; NR]; MR] {
+    let mut acc = [[L::zero(); NR]; MR];
+    if !span.first {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] = L::load(span.at(i, j));
+            }
+        }
+    }
+    acc
+}
+
+/// Parks the partial sums when more blocks of `k` follow: true if it did (the tile is not
+/// finished).
+#[inline(always)]
+unsafe fn park<L: Lanes, const MR: usize, const NR: usize>(
+    span: Span,
+    acc: &[[L; NR]; MR],
+) -> bool {
+    if span.last {
+        return false;
+    }
+    for i in 0..MR {
+        for j in 0..NR {
+            acc[i][j].store(span.at(i, j));
+        }
+    }
+    true
+}
+
 /// Stores 16 values at `(row, panel)`; the columns past `n` (the last panel's padding) are
 /// left alone.
 #[inline]
@@ -161,14 +267,7 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(
     let stride = call.kg * PANEL;
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
-    let mut acc = [[_mm512_setzero_ps(); NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                acc[i][j] = _mm512_loadu_ps(span.at(i, j) as *const f32);
-            }
-        }
-    }
+    let mut acc = resume::<__m512, MR, NR>(span);
     for kk in span.g0..span.g1 {
         let mut wv = [_mm512_setzero_ps(); NR];
         for j in 0..NR {
@@ -181,12 +280,7 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                _mm512_storeu_ps(span.at(i, j) as *mut f32, acc[i][j]);
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
@@ -209,14 +303,7 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(
     let stride = call.kg * PANEL * 2;
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
-    let mut acc = [[_mm512_setzero_ps(); NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                acc[i][j] = _mm512_loadu_ps(span.at(i, j) as *const f32);
-            }
-        }
-    }
+    let mut acc = resume::<__m512, MR, NR>(span);
     for g in span.g0..span.g1 {
         let mut wv: [__m512bh; NR] = std::mem::zeroed();
         for j in 0..NR {
@@ -232,12 +319,7 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                _mm512_storeu_ps(span.at(i, j) as *mut f32, acc[i][j]);
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
@@ -257,14 +339,7 @@ unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let stride = call.kg * PANEL * 4;
     let ap = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
-    let mut acc = [[_mm512_setzero_si512(); NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                acc[i][j] = _mm512_loadu_si512(span.at(i, j) as *const _);
-            }
-        }
-    }
+    let mut acc = resume::<__m512i, MR, NR>(span);
     for g in span.g0..span.g1 {
         let mut wv = [_mm512_setzero_si512(); NR];
         for j in 0..NR {
@@ -278,12 +353,7 @@ unsafe fn int8_vnni<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                _mm512_storeu_si512(span.at(i, j) as *mut _, acc[i][j]);
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
@@ -308,16 +378,7 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
     let stride = call.kg * PANEL;
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
-    let mut acc = [[[_mm256_setzero_ps(); 2]; NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    acc[i][j][h] = _mm256_loadu_ps((span.at(i, j) as *const f32).add(8 * h));
-                }
-            }
-        }
-    }
+    let mut acc = resume::<[__m256; 2], MR, NR>(span);
     for kk in span.g0..span.g1 {
         let mut wv = [[_mm256_setzero_ps(); 2]; NR];
         for j in 0..NR {
@@ -333,14 +394,7 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    _mm256_storeu_ps((span.at(i, j) as *mut f32).add(8 * h), acc[i][j][h]);
-                }
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
@@ -359,16 +413,7 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let a = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
     let high = _mm256_set1_epi32(0xFFFF_0000u32 as i32);
-    let mut acc = [[[_mm256_setzero_ps(); 2]; NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    acc[i][j][h] = _mm256_loadu_ps((span.at(i, j) as *const f32).add(8 * h));
-                }
-            }
-        }
-    }
+    let mut acc = resume::<[__m256; 2], MR, NR>(span);
     for g in span.g0..span.g1 {
         // Each 32-bit lane holds a column's pair: the even value in the low half, the odd one in
         // the high half. Shifting or masking makes each an f32 exactly.
@@ -392,14 +437,7 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    _mm256_storeu_ps((span.at(i, j) as *mut f32).add(8 * h), acc[i][j][h]);
-                }
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
@@ -419,16 +457,7 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
     let stride = call.kg * PANEL * 2;
     let ap = a.as_ptr().add(m * call.lda);
     let w = w.as_ptr().add(p * stride);
-    let mut acc = [[[_mm256_setzero_si256(); 2]; NR]; MR];
-    if !span.first {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    acc[i][j][h] = _mm256_loadu_si256((span.at(i, j) as *const __m256i).add(h));
-                }
-            }
-        }
-    }
+    let mut acc = resume::<[__m256i; 2], MR, NR>(span);
     for g in span.g0..span.g1 {
         let mut wv = [[_mm256_setzero_si256(); 2]; NR];
         for j in 0..NR {
@@ -449,14 +478,7 @@ unsafe fn int8_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
-    if !span.last {
-        for i in 0..MR {
-            for j in 0..NR {
-                for h in 0..2 {
-                    _mm256_storeu_si256((span.at(i, j) as *mut __m256i).add(h), acc[i][j][h]);
-                }
-            }
-        }
+    if park(span, &acc) {
         return;
     }
     for i in 0..MR {
