@@ -690,19 +690,7 @@ fn embed_reports_its_precision() {
     .expect("in");
     for precision in ["f32", "bf16", "int8"] {
         let out = tmp.path().join(format!("vectors-{precision}.jsonl"));
-        let r: serde_json::Value = json(&[
-            "embed",
-            "--input",
-            s(&input),
-            "--output",
-            s(&out),
-            "--model",
-            s(&model),
-            "--precision",
-            precision,
-            "--json",
-            "-q",
-        ]);
+        let r: serde_json::Value = json_cmd(embed_cmd(&input, &out, &model, precision));
         assert_eq!(r["texts"], 2);
         assert_eq!(r["precision"], precision, "{r}");
         if precision == "f32" {
@@ -725,6 +713,26 @@ fn embed_reports_its_precision() {
     assert!(err.contains("f32, bf16, int8"), "{err}");
 }
 
+/// `ragops embed --json -q` of `input` into `out` with `model` at `precision`, on the kernels
+/// the CPU runs best (`RAGOPS_ISA` cleared).
+fn embed_cmd(input: &Path, out: &Path, model: &Path, precision: &str) -> std::process::Command {
+    let mut cmd = ragops(&[
+        "embed",
+        "--input",
+        s(input),
+        "--output",
+        s(out),
+        "--model",
+        s(model),
+        "--precision",
+        precision,
+        "--json",
+        "-q",
+    ]);
+    cmd.env_remove("RAGOPS_ISA");
+    cmd
+}
+
 /// `RAGOPS_ISA` forces the fallback kernels on purpose: the report names them, and the vectors
 /// are those of the best kernels (int8 sums are exact on every level; only the f32 parts
 /// round differently).
@@ -742,20 +750,7 @@ fn a_forced_fallback_kernel_gives_the_vectors_of_the_best_one() {
         let out = tmp
             .path()
             .join(format!("v-{}-{precision}.jsonl", isa.unwrap_or("best")));
-        let mut cmd = ragops(&[
-            "embed",
-            "--input",
-            s(&input),
-            "--output",
-            s(&out),
-            "--model",
-            s(&model),
-            "--precision",
-            precision,
-            "--json",
-            "-q",
-        ]);
-        cmd.env_remove("RAGOPS_ISA");
+        let mut cmd = embed_cmd(&input, &out, &model, precision);
         if let Some(isa) = isa {
             cmd.env("RAGOPS_ISA", isa);
         }
