@@ -254,6 +254,38 @@ unsafe fn store8x2(call: &Call, row: usize, panel: usize, v: [__m256; 2]) {
     }
 }
 
+/// Stores a finished f32 tile (16-lane registers) at rows `m..`, panels `p..`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_tile16<const MR: usize, const NR: usize>(
+    call: &Call,
+    m: usize,
+    p: usize,
+    acc: &[[__m512; NR]; MR],
+) {
+    for i in 0..MR {
+        for j in 0..NR {
+            store16(call, m + i, p + j, acc[i][j]);
+        }
+    }
+}
+
+/// Stores a finished f32 tile (pairs of 8-lane registers) at rows `m..`, panels `p..`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store_tile8x2<const MR: usize, const NR: usize>(
+    call: &Call,
+    m: usize,
+    p: usize,
+    acc: &[[[__m256; 2]; NR]; MR],
+) {
+    for i in 0..MR {
+        for j in 0..NR {
+            store8x2(call, m + i, p + j, acc[i][j]);
+        }
+    }
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
 unsafe fn f32_avx512<const MR: usize, const NR: usize>(
     call: &Call,
@@ -280,13 +312,8 @@ unsafe fn f32_avx512<const MR: usize, const NR: usize>(
             }
         }
     }
-    if park(span, &acc) {
-        return;
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            store16(call, m + i, p + j, acc[i][j]);
-        }
+    if !park(span, &acc) {
+        store_tile16(call, m, p, &acc);
     }
 }
 
@@ -319,13 +346,8 @@ unsafe fn bf16_avx512<const MR: usize, const NR: usize>(
             }
         }
     }
-    if park(span, &acc) {
-        return;
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            store16(call, m + i, p + j, acc[i][j]);
-        }
+    if !park(span, &acc) {
+        store_tile16(call, m, p, &acc);
     }
 }
 
@@ -394,13 +416,8 @@ unsafe fn f32_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: u
             }
         }
     }
-    if park(span, &acc) {
-        return;
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            store8x2(call, m + i, p + j, acc[i][j]);
-        }
+    if !park(span, &acc) {
+        store_tile8x2(call, m, p, &acc);
     }
 }
 
@@ -437,13 +454,8 @@ unsafe fn bf16_avx2<const MR: usize, const NR: usize>(call: &Call, m: usize, p: 
             }
         }
     }
-    if park(span, &acc) {
-        return;
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            store8x2(call, m + i, p + j, acc[i][j]);
-        }
+    if !park(span, &acc) {
+        store_tile8x2(call, m, p, &acc);
     }
 }
 
