@@ -142,12 +142,16 @@ impl Embedder {
         let dir = &files.dir;
         let config_path = dir.join("config.json");
         let config: BertConfig = read_json(&config_path)?;
-        if config.max_position_embeddings < 2 || config.hidden_size == 0 {
+        if config.max_position_embeddings < 2
+            || config.hidden_size == 0
+            || config.intermediate_size == 0
+        {
             return Err(EmbedError::Config {
                 path: config_path,
                 message: format!(
-                    "max_position_embeddings ({}) must be at least 2 and hidden_size ({}) at least 1",
-                    config.max_position_embeddings, config.hidden_size
+                    "max_position_embeddings ({}) must be at least 2, hidden_size ({}) and \
+                     intermediate_size ({}) at least 1",
+                    config.max_position_embeddings, config.hidden_size, config.intermediate_size
                 ),
             });
         }
@@ -365,6 +369,26 @@ mod tests {
         let cos: f32 = alone.iter().zip(&out.vectors[2]).map(|(a, b)| a * b).sum();
         assert!(cos > 0.9999, "cos {cos}");
         assert_ne!(out.vectors[0], out.vectors[1]);
+    }
+
+    #[test]
+    fn a_config_with_no_intermediate_size_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 3).unwrap();
+        let path = tmp.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["intermediate_size"] = serde_json::json!(0);
+        std::fs::write(&path, c.to_string()).unwrap();
+        for precision in Precision::ALL {
+            let err = Embedder::load(&local(tmp.path()), None, precision)
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(&err, EmbedError::Config { message, .. } if message.contains("intermediate_size")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
