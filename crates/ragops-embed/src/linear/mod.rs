@@ -104,6 +104,13 @@ impl Isa {
     }
 }
 
+/// Threads of candle's pool, which is built once: read once, not per product (the count comes
+/// from the environment).
+fn pool_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| crate::threads().max(1))
+}
+
 fn has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -154,9 +161,10 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The kernel for `precision` at instruction-set level `isa` on this CPU.
+    /// The kernel for `precision` at instruction-set level `isa`, lowered to what this CPU runs
+    /// (so a kernel is never chosen that the CPU cannot execute).
     pub fn choose(precision: Precision, isa: Isa) -> Kernel {
-        match (precision, isa) {
+        match (precision, isa.min(Isa::cpu_max())) {
             (Precision::F32, Isa::Scalar) => Kernel::F32Scalar,
             (Precision::F32, Isa::Avx2) => Kernel::F32Avx2,
             (Precision::F32, Isa::Avx512 | Isa::Amx) => Kernel::F32Avx512,
@@ -435,7 +443,7 @@ impl Linear {
     /// As [`Linear::new`], at a given level (tests run every level the CPU has).
     pub fn with_isa(w: &[f32], n: usize, k: usize, precision: Precision, isa: Isa) -> Linear {
         assert_eq!(w.len(), n * k, "weight matrix is {n} x {k}");
-        let kernel = Kernel::choose(precision, isa.min(Isa::cpu_max()));
+        let kernel = Kernel::choose(precision, isa);
         let geometry = kernel.geometry(n, k);
         let (panels, kg, _) = geometry;
         let (weights, quant) = match precision {
@@ -585,7 +593,7 @@ impl Linear {
         let groups = panels.div_ceil(nr);
         let block_rows = self.block_rows();
         let blocks = m.div_ceil(block_rows);
-        let threads = crate::threads().max(1);
+        let threads = pool_threads();
         // Enough tasks for every thread, splitting the columns when there are few rows.
         let col_chunks = (8 * threads).div_ceil(blocks).clamp(1, groups);
         let groups_per_chunk = groups.div_ceil(col_chunks);
