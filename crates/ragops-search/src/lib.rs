@@ -456,16 +456,19 @@ impl Searcher {
             let graph = if exact || selective { None } else { p.ann()? };
             let local = match graph {
                 Some(ann) => {
-                    // The graph's candidate list (at least ef_search long), re-scored with
-                    // the f32 vectors: the scores are exact, only the candidate set is
-                    // approximate. A filter is applied inside the walk (usearch's filtered
-                    // search), not to its results.
+                    // The graph's candidate list (at least ef_search long) and the rows the
+                    // graph cannot reach, re-scored with the f32 vectors: the scores are
+                    // exact, only the candidate set is approximate. A filter is applied
+                    // inside the walk (usearch's filtered search), not to its results.
                     let want = limit.max(ann.ef_search());
-                    let rows = if p.fragment.deletions().is_some() || allowed.is_some() {
+                    let masked = p.fragment.deletions().is_some() || allowed.is_some();
+                    let mut rows = if masked {
                         ann.candidates_where(q, want, |r| p.wanted(r, allowed))?
                     } else {
                         ann.candidates(q, want)?
                     };
+                    let unreached = ann.unreached().iter().copied();
+                    rows.extend(unreached.filter(|&r| !masked || p.wanted(r, allowed)));
                     rescore(&p.vectors, q, rows, limit)
                 }
                 _ => {

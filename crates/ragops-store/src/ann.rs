@@ -5,6 +5,14 @@
 //! a header read and a query touches only the pages of the nodes it visits. The graph keeps
 //! its own copy of the vectors in the configured precision (i8 by default) to walk the graph;
 //! callers re-score the candidates with the exact f32 vectors.
+//!
+//! An HNSW graph can leave a few rows unreachable: when later insertions prune every link
+//! into a node, no walk from the entry point gets there, whatever the search width (near-
+//! duplicate vectors make it likelier: 1 to 9 of 1,395 rows of the tiny test model). After
+//! building, the graph's base level is walked from the nodes a search can start it from, and
+//! the rows some start cannot reach are written to `vectors.hnsw.unreached` (u64 little-endian row numbers); searches add them to
+//! the graph's candidates, so every row stays findable. A graph saved without the file (by an
+//! older ragops) has none listed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -16,6 +24,8 @@ use crate::vectors::VectorFile;
 use crate::StoreError;
 
 pub(crate) const ANN_FILE: &str = "vectors.hnsw";
+/// The rows the graph cannot reach, next to it.
+pub(crate) const UNREACHED_FILE: &str = "vectors.hnsw.unreached";
 
 fn ann_error(path: &Path, message: impl std::fmt::Display) -> StoreError {
     StoreError::Ann {
@@ -66,7 +76,139 @@ pub(crate) fn build(vectors: &VectorFile, cfg: &HnswConfig, path: &Path) -> Resu
     // usearch writes through its own file handle: make the bytes durable before the manifest.
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(crate::io(path))
+        .map_err(crate::io(path))?;
+    let bytes: Vec<u8> = unreached(&index, vectors.rows())
+        .into_iter()
+        .flat_map(|r| (r as u64).to_le_bytes())
+        .collect();
+    crate::fsutil::write_atomic(&path.with_file_name(UNREACHED_FILE), &bytes)
+}
+
+/// The rows of a finished graph (keys `0..rows`) that no search can reach, however wide. A
+/// search descends the upper levels greedily to some node on level 1 or above, then walks the
+/// base level from it; so a row is findable when the base level leads to it from every node
+/// above the base (from every node, in a graph of one level: the entry point is not exposed).
+/// Each walk from a start `s` also settles every start that can reach `s` (its walk reaches at
+/// least as much), so a graph whose upper nodes reach each other costs one walk each way.
+fn unreached(index: &Index, rows: usize) -> Vec<usize> {
+    let levels: Vec<usize> = (0..rows).map(|r| index.level_of_key(r as u64)).collect();
+    // The base level's links, forward and reversed, as offsets into one list each.
+    let mut forward = Links::default();
+    let mut buf = vec![0u64; 2 * index.connectivity().max(1) + 1];
+    for r in 0..rows {
+        let mut cursor = index.neighbors(r as u64, 0);
+        loop {
+            let n = cursor.drain_into(&mut buf);
+            if n == 0 {
+                break;
+            }
+            forward.targets.extend(
+                buf[..n]
+                    .iter()
+                    .filter(|&&k| (k as usize) < rows)
+                    .map(|&k| k as usize),
+            );
+        }
+        forward.ends.push(forward.targets.len());
+    }
+    let backward = forward.reversed(rows);
+    let upper = levels.iter().any(|&l| l > 0);
+    let mut reached_by_all = vec![true; rows];
+    let mut settled = vec![false; rows];
+    for start in (0..rows).filter(|&r| !upper || levels[r] > 0) {
+        if settled[start] {
+            continue;
+        }
+        for (all, seen) in reached_by_all.iter_mut().zip(forward.walk(start, rows)) {
+            *all &= seen;
+        }
+        for (done, seen) in settled.iter_mut().zip(backward.walk(start, rows)) {
+            *done |= seen;
+        }
+    }
+    (0..rows).filter(|&r| !reached_by_all[r]).collect()
+}
+
+/// A directed graph over rows: the links of row `r` are `targets[ends[r - 1]..ends[r]]`.
+#[derive(Default)]
+struct Links {
+    ends: Vec<usize>,
+    targets: Vec<usize>,
+}
+
+impl Links {
+    fn of(&self, r: usize) -> &[usize] {
+        let start = if r == 0 { 0 } else { self.ends[r - 1] };
+        &self.targets[start..self.ends[r]]
+    }
+
+    fn reversed(&self, rows: usize) -> Links {
+        let mut counts = vec![0usize; rows];
+        for &t in &self.targets {
+            counts[t] += 1;
+        }
+        let mut ends = Vec::with_capacity(rows);
+        let mut total = 0;
+        for c in &counts {
+            total += c;
+            ends.push(total);
+        }
+        // Fill each row's range from its end backwards.
+        let mut next = ends.clone();
+        let mut targets = vec![0; total];
+        for r in 0..rows {
+            for &t in self.of(r) {
+                next[t] -= 1;
+                targets[next[t]] = r;
+            }
+        }
+        Links { ends, targets }
+    }
+
+    /// The rows reachable from `start` (itself included).
+    fn walk(&self, start: usize, rows: usize) -> Vec<bool> {
+        let mut seen = vec![false; rows];
+        seen[start] = true;
+        let mut stack = vec![start];
+        while let Some(node) = stack.pop() {
+            for &k in self.of(node) {
+                if !seen[k] {
+                    seen[k] = true;
+                    stack.push(k);
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Reads the list of unreachable rows beside the graph at `path` (none when the file is
+/// absent); refuses a damaged list.
+fn read_unreached(path: &Path, rows: usize) -> Result<Vec<usize>, StoreError> {
+    let file = path.with_file_name(UNREACHED_FILE);
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(crate::io(&file)(e)),
+    };
+    if bytes.len() % 8 != 0 {
+        return Err(ann_error(
+            &file,
+            "truncated: not a whole number of row numbers",
+        ));
+    }
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            let r = u64::from_le_bytes(b);
+            usize::try_from(r)
+                .ok()
+                .filter(|&r| r < rows)
+                .ok_or_else(|| ann_error(&file, format!("row {r} is past the {rows} rows")))
+        })
+        .collect()
 }
 
 /// A snapshot's HNSW graph, memory-mapped. Safe to search from any number of threads: usearch
@@ -75,6 +217,7 @@ pub(crate) fn build(vectors: &VectorFile, cfg: &HnswConfig, path: &Path) -> Resu
 pub struct AnnIndex {
     index: Index,
     path: PathBuf,
+    unreached: Vec<usize>,
     free_contexts: Mutex<usize>,
     released: Condvar,
 }
@@ -112,11 +255,13 @@ impl AnnIndex {
             ));
         }
         index.change_expansion_search(ef_search.max(1));
+        let unreached = read_unreached(path, rows)?;
         // What usearch reserves for a view: one context per hardware thread.
         let contexts = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             index,
             path: path.to_path_buf(),
+            unreached,
             free_contexts: Mutex::new(contexts),
             released: Condvar::new(),
         })
@@ -163,6 +308,12 @@ impl AnnIndex {
         Ok(found.keys.iter().map(|&k| k as usize).collect())
     }
 
+    /// The rows no graph walk reaches (see the module's documentation): callers add them to
+    /// the candidates.
+    pub fn unreached(&self) -> &[usize] {
+        &self.unreached
+    }
+
     /// The candidate list length used while searching.
     pub fn ef_search(&self) -> usize {
         self.index.expansion_search()
@@ -174,28 +325,76 @@ mod tests {
     use super::*;
     use crate::vectors::{VectorFileWriter, VECTORS_FILE};
 
+    /// `rows` vectors of `dim` values cycling through `distinct` random ones, and their graph.
+    fn graph(dir: &Path, dim: usize, rows: usize, distinct: usize) -> (VectorFile, PathBuf) {
+        let mut w = VectorFileWriter::create(&dir.join(VECTORS_FILE), dim).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let base: Vec<Vec<f32>> = (0..distinct)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect()
+            })
+            .collect();
+        for r in 0..rows {
+            w.append(&base[r % distinct]).unwrap();
+        }
+        w.finish().unwrap();
+        let vectors = VectorFile::open(&dir.join(VECTORS_FILE)).unwrap();
+        let path = dir.join(ANN_FILE);
+        build(&vectors, &HnswConfig::default(), &path).unwrap();
+        (vectors, path)
+    }
+
+    /// Ten copies of each vector leave a few rows no walk reaches (1 to 8 of 2,000 in every
+    /// build seen); they are listed, and a search as wide as the graph finds every other row.
+    #[test]
+    fn rows_the_graph_cannot_reach_are_listed() {
+        let (dim, rows) = (16, 2_000);
+        let mut listed_any = false;
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let (vectors, path) = graph(dir.path(), dim, rows, rows / 10);
+            let ann = AnnIndex::open(&path, dim, rows, 64).unwrap();
+            let unreached = ann.unreached();
+            assert!(
+                unreached.len() * 100 <= rows,
+                "{} rows listed",
+                unreached.len()
+            );
+            for q in [0, 333, 1_999] {
+                let mut found = vec![false; rows];
+                for r in ann.candidates(vectors.row(q), rows).unwrap() {
+                    found[r] = true;
+                }
+                let missed: Vec<usize> = (0..rows).filter(|&r| !found[r]).collect();
+                assert!(
+                    missed.iter().all(|r| unreached.contains(r)),
+                    "{missed:?} not found, {unreached:?} listed"
+                );
+            }
+            listed_any |= !unreached.is_empty();
+            if listed_any {
+                break;
+            }
+        }
+        assert!(
+            listed_any,
+            "no build left a row unreachable: the test shows nothing"
+        );
+    }
+
     #[test]
     fn finds_each_row_as_its_own_nearest_neighbour_and_checks_its_shape() {
         let dir = tempfile::tempdir().unwrap();
         let dim = 16;
         let rows = 2_000;
-        let mut w = VectorFileWriter::create(&dir.path().join(VECTORS_FILE), dim).unwrap();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..rows {
-            let v: Vec<f32> = (0..dim)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
-            w.append(&v).unwrap();
-        }
-        w.finish().unwrap();
-        let vectors = VectorFile::open(&dir.path().join(VECTORS_FILE)).unwrap();
-        let path = dir.path().join(ANN_FILE);
-        build(&vectors, &HnswConfig::default(), &path).unwrap();
+        let (vectors, path) = graph(dir.path(), dim, rows, rows);
 
         let ann = AnnIndex::open(&path, dim, rows, 64).unwrap();
         assert_eq!(ann.ef_search(), 64);
@@ -221,6 +420,21 @@ mod tests {
                 assert!(w.join().unwrap(), "a concurrent search failed");
             }
         });
+
+        // The list of unreachable rows: absent (an older graph) is none; damaged is an error.
+        let list = path.with_file_name(UNREACHED_FILE);
+        assert!(list.is_file());
+        std::fs::write(&list, [1u8, 2, 3]).unwrap();
+        let err = AnnIndex::open(&path, dim, rows, 64).err().unwrap();
+        assert!(err.to_string().contains("vectors.hnsw.unreached"), "{err}");
+        std::fs::write(&list, (rows as u64).to_le_bytes()).unwrap();
+        let err = AnnIndex::open(&path, dim, rows, 64).err().unwrap();
+        assert!(err.to_string().contains("past the 2000 rows"), "{err}");
+        std::fs::remove_file(&list).unwrap();
+        assert!(AnnIndex::open(&path, dim, rows, 64)
+            .unwrap()
+            .unreached()
+            .is_empty());
 
         let err = AnnIndex::open(&path, dim, rows + 1, 64).err().unwrap();
         assert!(err.to_string().contains("for 2001 rows"), "{err}");
