@@ -53,10 +53,10 @@ fn args(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Server flags passed through: `--batch-wait-ms N`, `--batch-max N`.
+/// Server flags passed through: `--batch-wait-ms N`, `--batch-max N`, `--query-precision P`.
 fn serve_args() -> Vec<String> {
     let mut out = Vec::new();
-    for flag in ["--batch-wait-ms", "--batch-max"] {
+    for flag in ["--batch-wait-ms", "--batch-max", "--query-precision"] {
         if let Some(v) = arg(flag) {
             out.extend([flag.to_string(), v]);
         }

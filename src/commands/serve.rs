@@ -26,8 +26,15 @@ fn token(a: &ServeArgs) -> Result<Option<String>> {
 fn render(e: ServeEvent) {
     match e {
         ServeEvent::Listening(addr) => eprintln!("[ragops] listening on http://{addr}"),
-        ServeEvent::Loaded { snapshot, secs } => {
-            eprintln!("[ragops] serving {snapshot} (opened and warmed in {secs:.2} s)");
+        ServeEvent::Loaded {
+            snapshot,
+            secs,
+            precision,
+        } => {
+            eprintln!(
+                "[ragops] serving {snapshot} (opened and warmed in {secs:.2} s; queries embedded \
+                 at {precision})"
+            );
         }
         ServeEvent::Swapped { from, to } => eprintln!("[ragops] swapped {from} -> {to}"),
         ServeEvent::SwapFailed { to, reason } => {
@@ -77,6 +84,7 @@ pub(super) fn run(a: ServeArgs) -> Result<ExitCode> {
         batch_max: a.batch_max.into(),
         batch_wait: std::time::Duration::from_millis(a.batch_wait_ms),
         drain: a.drain,
+        query_precision: a.query_precision,
         require_tenant: a.require_tenant
             || ragops_engine::ops::resolve_serve_settings(a.store.pipeline.as_deref())?
                 .require_tenant,

@@ -498,3 +498,57 @@ fn a_server_requiring_tenants_isolates_them() {
     );
     assert!(!r.results.is_empty(), "{body}");
 }
+
+/// `--query-precision int8` embeds queries with the int8 kernels against the snapshot's f32
+/// vectors: the log says so, and the answers are those of the snapshot's own precision up to
+/// the arithmetic's rounding.
+#[test]
+fn queries_can_be_embedded_at_another_precision() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, _, b) = two_snapshots(tmp.path());
+    let own = Server::start(&store, &[], &[]);
+    own.wait_log(&format!("serving {b}"));
+    assert!(
+        own.log().contains("queries embedded at f32"),
+        "{}",
+        own.log()
+    );
+    let int8 = Server::start(&store, &[], &["--query-precision", "int8"]);
+    int8.wait_log("queries embedded at int8");
+    for q in [
+        "rotate an api key",
+        "rigid airship",
+        "recovery drill each quarter",
+    ] {
+        let body = format!(r#"{{"query": "{q}", "mode": "vector", "k": 4}}"#);
+        let (code, x) = search(own.addr, &body);
+        assert_eq!(code, 200, "{x}");
+        let (code, y) = search(int8.addr, &body);
+        assert_eq!(code, 200, "{y}");
+        let (x, y) = (answer(&x), answer(&y));
+        assert_eq!(x.results.len(), y.results.len());
+        assert_eq!(x.results[0].chunk_id, y.results[0].chunk_id, "{q}");
+        for (a, b) in x.results.iter().zip(&y.results) {
+            if a.chunk_id == b.chunk_id {
+                assert!(
+                    (a.score - b.score).abs() < 0.02,
+                    "{q}: {} vs {}",
+                    a.score,
+                    b.score
+                );
+            }
+        }
+        assert!(
+            x.results
+                .iter()
+                .zip(&y.results)
+                .any(|(a, b)| a.score != b.score),
+            "{q}: int8 gave the f32 scores bit for bit"
+        );
+    }
+    drop(int8);
+    let out = run(&["serve", "--store", s(&store), "--query-precision", "int4"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("int4") && err.contains("int8"), "{err}");
+}

@@ -25,7 +25,7 @@ pub use build::{
 pub use embed_file::{bert_flops, embed_file, read_texts, EmbedFileOptions, EmbedFileReport};
 pub use error::EngineError;
 pub use experiment::{experiment, ExperimentOptions, ExperimentRun};
-pub use model::{load_for_snapshot, load_model, LoadedModel};
+pub use model::{load_for_snapshot, load_for_snapshot_at, load_model, LoadedModel};
 pub use ragops_enrich::dedup::DedupTally;
 pub use ragops_enrich::pii::PiiTally;
 pub use ragops_search::Filter;

@@ -42,7 +42,20 @@ pub fn load_model(
 /// checks that it is the same model: its weights' bytes, dimension, pooling and normalisation
 /// must equal the manifest's. Queries are then embedded in the same space as the chunks.
 pub fn load_for_snapshot(manifest: &Manifest) -> Result<Embedder, EngineError> {
-    let want = &manifest.model;
+    load_for_snapshot_at(manifest, None)
+}
+
+/// Like [`load_for_snapshot`], with the query side computed at `precision` when given
+/// instead of the snapshot's own (the same weights, so the same space: the vectors differ by
+/// the arithmetic's rounding, cosine 0.99+ to f32's; see `Precision`).
+pub fn load_for_snapshot_at(
+    manifest: &Manifest,
+    precision: Option<Precision>,
+) -> Result<Embedder, EngineError> {
+    let mut want = manifest.model.clone();
+    if let Some(p) = precision {
+        want.precision = p;
+    }
     let loaded = load_model(
         &want.id,
         &want.revision,
@@ -53,7 +66,7 @@ pub fn load_for_snapshot(manifest: &Manifest) -> Result<Embedder, EngineError> {
     if !differs.is_empty() {
         return Err(EngineError::ModelMismatch {
             snapshot: manifest.id.clone(),
-            expected: Box::new(want.clone()),
+            expected: Box::new(want),
             found: Box::new(loaded.identity),
             differs,
         });

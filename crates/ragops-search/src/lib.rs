@@ -159,6 +159,20 @@ impl Searcher {
         })
     }
 
+    /// Opens every fragment's graph and maps all pages of the vectors and graphs into the
+    /// process, for a long-running reader (a server): its first queries then cost what later
+    /// ones do instead of a page fault per row they touch. A pass over those files (about
+    /// 0.5 s for a million rows); one-shot searches skip it and open in milliseconds.
+    pub fn warm(&self) -> Result<(), SearchError> {
+        for p in &self.parts {
+            p.vectors.warm();
+            if let Some(ann) = p.ann()? {
+                ann.warm();
+            }
+        }
+        Ok(())
+    }
+
     /// The filter every [`Searcher::search`] applies (none by default).
     pub fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;

@@ -162,9 +162,13 @@ impl AppState {
         let (live, secs) = tokio::task::spawn_blocking(move || Live::start(&cfg, holder))
             .await
             .map_err(|e| ServeError::Worker(e.to_string()))??;
+        let loaded = live.current.load();
         events(ServeEvent::Loaded {
-            snapshot: live.current.load().id.clone(),
+            snapshot: loaded.id.clone(),
             secs,
+            precision: config
+                .query_precision
+                .unwrap_or(loaded.searcher.manifest().model.precision),
         });
         let batcher = Batcher::start(
             config.limits.queue,

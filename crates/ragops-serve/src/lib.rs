@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub lease_ttl: Duration,
     /// Every search must name a tenant, and sees only that tenant's chunks.
     pub require_tenant: bool,
+    /// The precision queries are embedded at, when not each snapshot's own.
+    pub query_precision: Option<ragops_core::Precision>,
 }
 
 /// Request limits.
@@ -92,6 +94,7 @@ impl ServeConfig {
             drain: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(30),
             require_tenant: false,
+            query_precision: None,
         }
     }
 }
@@ -100,10 +103,11 @@ impl ServeConfig {
 #[derive(Debug, Clone)]
 pub enum ServeEvent {
     Listening(SocketAddr),
-    /// A snapshot opened and warmed, in seconds.
+    /// A snapshot opened and warmed, in seconds; its queries are embedded at `precision`.
     Loaded {
         snapshot: SnapshotId,
         secs: f64,
+        precision: ragops_core::Precision,
     },
     Swapped {
         from: SnapshotId,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use ragops_core::{Mode, ModelIdentity, SnapshotId};
+use ragops_core::{Mode, ModelIdentity, Precision, SnapshotId};
 use ragops_embed::Embedder;
 use ragops_search::Searcher;
 use ragops_store::{ReaderLease, Store};
@@ -29,13 +29,15 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     /// Takes a lease, opens the snapshot and its model (the model of `like` when it is the
-    /// same), and warms it: one query of each kind touches the pages a query reads.
+    /// same), and warms it: the vectors' and graphs' pages are mapped in, and one query of
+    /// each kind touches the rest of what a query reads.
     pub(crate) fn open(
         store: &Store,
         id: &SnapshotId,
         like: Option<&Loaded>,
         holder: &str,
         ttl: Duration,
+        precision: Option<Precision>,
     ) -> Result<Loaded, ServeError> {
         let lease = store.lease(id, holder, ttl)?;
         let searcher = Searcher::open(store, id)?;
@@ -44,8 +46,9 @@ impl Loaded {
         let created_unix = manifest.created_unix;
         let embedder = match like.filter(|l| l.model == model) {
             Some(l) => l.embedder.clone(),
-            None => Arc::new(ragops_engine::load_for_snapshot(manifest)?),
+            None => Arc::new(ragops_engine::load_for_snapshot_at(manifest, precision)?),
         };
+        searcher.warm()?;
         let q = "warm up";
         let v = embedder
             .embed_query(q)
@@ -68,6 +71,7 @@ pub(crate) struct Live {
     follow: String,
     holder: String,
     ttl: Duration,
+    precision: Option<Precision>,
     pub(crate) current: ArcSwap<Loaded>,
     others: Mutex<VecDeque<Arc<Loaded>>>,
     /// Every snapshot still open somewhere (in-flight requests included), for lease renewal.
@@ -82,12 +86,20 @@ impl Live {
         let store = Store::open(&config.store)?;
         let id = store.resolve(&config.follow)?;
         let t = Instant::now();
-        let loaded = Arc::new(Loaded::open(&store, &id, None, &holder, config.lease_ttl)?);
+        let loaded = Arc::new(Loaded::open(
+            &store,
+            &id,
+            None,
+            &holder,
+            config.lease_ttl,
+            config.query_precision,
+        )?);
         let live = Live {
             store,
             follow: config.follow.clone(),
             holder,
             ttl: config.lease_ttl,
+            precision: config.query_precision,
             current: ArcSwap::new(loaded.clone()),
             others: Mutex::new(VecDeque::new()),
             open: Mutex::new(vec![Arc::downgrade(&loaded)]),
@@ -196,6 +208,7 @@ impl Live {
             Some(like),
             &self.holder,
             self.ttl,
+            self.precision,
         )?);
         self.track(&l);
         Ok(l)

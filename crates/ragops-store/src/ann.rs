@@ -314,6 +314,19 @@ impl AnnIndex {
         &self.unreached
     }
 
+    /// Touches every node of the graph through usearch's own mapping (its links on the base
+    /// level and its vector), so that the first searches do not fault pages in one by one.
+    /// Costs a pass over the file (0.x s per million rows); one-shot queries never call it.
+    pub fn warm(&self) {
+        let dim = self.index.dimensions();
+        let mut vector = vec![0f32; dim];
+        for key in 0..self.index.size() as u64 {
+            std::hint::black_box(self.index.neighbors(key, 0).total());
+            let _ = self.index.get(key, &mut vector);
+        }
+        std::hint::black_box(&vector);
+    }
+
     /// The candidate list length used while searching.
     pub fn ef_search(&self) -> usize {
         self.index.expansion_search()
