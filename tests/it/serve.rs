@@ -552,3 +552,32 @@ fn queries_can_be_embedded_at_another_precision() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("int4") && err.contains("int8"), "{err}");
 }
+
+/// The ref loop wakes on a move or a poll (every 250 ms), not per request nor on its own
+/// reads of the ref: a watcher that took those file-system events for moves once kept an idle
+/// server refreshing in a loop (most of a core).
+#[test]
+fn requests_and_idle_time_do_not_spin_the_ref_loop() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, _, b) = two_snapshots(tmp.path());
+    let started = Instant::now();
+    let server = Server::start(&store, &[], &[]);
+    server.wait_log(&format!("serving {b}"));
+    for _ in 0..30 {
+        let (code, body) = search(server.addr, r#"{"query": "rigid airship", "mode": "bm25"}"#);
+        assert_eq!(code, 200, "{body}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let (code, metrics) = http(server.addr, "GET", "/metrics", "").expect("metrics");
+    assert_eq!(code, 200);
+    let reads: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ragops_ref_reads_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no ref reads in {metrics}"));
+    let polls = started.elapsed().as_secs_f64() / 0.25;
+    assert!(
+        reads >= 1.0 && reads <= polls + 8.0,
+        "{reads} reads in {polls:.0} polls"
+    );
+}

@@ -565,7 +565,15 @@ async fn follow(state: Arc<AppState>, events: EventSink) {
     // Kept for the loop's life: dropping it stops the events.
     let _watcher = {
         use notify::Watcher;
-        notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            // Reading the ref (each refresh does) is an access event, not a move: waking on
+            // it made every refresh wake the next, a busy loop.
+            if res
+                .as_ref()
+                .is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_)))
+            {
+                return;
+            }
             let _ = tx.try_send(());
         })
         .and_then(|mut w| {
@@ -581,6 +589,7 @@ async fn follow(state: Arc<AppState>, events: EventSink) {
             _ = rx.recv() => {}
             () = tokio::time::sleep(state.config.poll) => {}
         }
+        state.metrics.ref_reads.fetch_add(1, Ordering::Relaxed);
         let live = state.live.clone();
         let renew = renewed.elapsed() >= renew_every;
         if renew {

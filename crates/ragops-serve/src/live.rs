@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use ragops_core::{Mode, ModelIdentity, Precision, SnapshotId};
 use ragops_embed::Embedder;
 use ragops_search::Searcher;
-use ragops_store::{ReaderLease, Store};
+use ragops_store::{ReaderLease, RefStamp, Store};
 
 use crate::{ServeConfig, ServeError, ServeEvent};
 
@@ -78,6 +78,8 @@ pub(crate) struct Live {
     open: Mutex<Vec<Weak<Loaded>>>,
     /// Refresh attempts begun (each reads the ref after taking its number).
     attempts: AtomicU64,
+    /// What [`Live::ref_target`] last read, with the stamp of the ref's file then.
+    ref_seen: Mutex<Option<(RefStamp, Option<SnapshotId>)>>,
 }
 
 impl Live {
@@ -104,6 +106,7 @@ impl Live {
             others: Mutex::new(VecDeque::new()),
             open: Mutex::new(vec![Arc::downgrade(&loaded)]),
             attempts: AtomicU64::new(0),
+            ref_seen: Mutex::new(None),
         };
         Ok((live, t.elapsed().as_secs_f64()))
     }
@@ -136,8 +139,19 @@ impl Live {
 
     /// The snapshot the followed ref names now, when it is a ref (not a pinned id).
     pub(crate) fn ref_target(&self) -> Option<SnapshotId> {
-        let id = self.store.resolve(&self.follow).ok()?;
-        (id.as_str() != self.follow).then_some(id)
+        // A stat per request; the ref is read again only when its file changed (reading it
+        // per request cost an open, and a file-system event, each time).
+        let stamp = self.store.ref_stamp(&self.follow);
+        if let (Some(now), Ok(seen)) = (&stamp, self.ref_seen.lock()) {
+            if let Some((_, id)) = seen.as_ref().filter(|(then, _)| then == now) {
+                return id.clone();
+            }
+        }
+        let id = (self.store.resolve(&self.follow).ok()).filter(|id| id.as_str() != self.follow);
+        if let (Some(now), Ok(mut seen)) = (stamp, self.ref_seen.lock()) {
+            *seen = Some((now, id.clone()));
+        }
+        id
     }
 
     /// Reads the followed ref; when it names another snapshot, opens and warms that one and

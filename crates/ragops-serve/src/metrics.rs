@@ -67,6 +67,8 @@ pub(crate) struct Metrics {
     pub(crate) batch: Histogram,
     pub(crate) swaps: AtomicU64,
     pub(crate) swap_errors: AtomicU64,
+    /// Refreshes of the followed ref (a file-system event or the poll woke the loop).
+    pub(crate) ref_reads: AtomicU64,
 }
 
 pub(crate) fn mode_index(mode: ragops_core::Mode) -> usize {
@@ -90,6 +92,7 @@ impl Metrics {
             batch: Histogram::new(BATCH),
             swaps: AtomicU64::new(0),
             swap_errors: AtomicU64::new(0),
+            ref_reads: AtomicU64::new(0),
         }
     }
 
@@ -154,6 +157,12 @@ impl Metrics {
             "ragops_snapshot_swap_errors_total",
             "Snapshots the followed ref named that could not be opened.",
             self.swap_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "ragops_ref_reads_total",
+            "Times the followed ref was read again (a file-system event or the poll).",
+            self.ref_reads.load(Ordering::Relaxed),
         );
         if let Some((id, age)) = snapshot {
             out.push_str("# HELP ragops_snapshot_info The snapshot being served (value 1).\n");

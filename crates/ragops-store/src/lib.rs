@@ -64,7 +64,7 @@ pub use lock::{RefsLock, StoreLock};
 pub use manifest::{
     Catalog, Counts, FileRecord, Manifest, SourceFileRecord, SourceRecord, Timings, FORMAT_VERSION,
 };
-pub use refs::{parse_ref, valid_tag, Expect, RefMove};
+pub use refs::{parse_ref, valid_tag, Expect, RefMove, RefStamp};
 pub use rowset::{ListColumn, RowSet, TextColumn};
 pub use snapshot::{CarriedFragment, Snapshot, SnapshotWriter, VerifyReport};
 pub use store::{SnapshotSummary, Store, MARKER_FILE, STORE_VERSION};

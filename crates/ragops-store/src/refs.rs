@@ -82,6 +82,36 @@ pub enum Expect {
     Current(Option<SnapshotId>),
 }
 
+/// The identity and times of a ref file (see [`Store::ref_stamp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl RefStamp {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<RefStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(RefStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec(),
+            ctime_ns: m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_path: &Path) -> Option<RefStamp> {
+        None
+    }
+}
+
 impl Store {
     fn tags_dir(&self) -> PathBuf {
         self.refs_dir().join(TAGS)
@@ -111,6 +141,21 @@ impl Store {
             return Ok(None);
         }
         self.read_ref(&self.tags_dir().join(name), name)
+    }
+
+    /// A stamp of the file behind ref `name` (`current` or a tag), read with one `stat`: refs
+    /// are replaced by rename, so while two stamps are equal the ref has not moved and names
+    /// the same snapshot. `None` when `name` is no ref file (a snapshot id, a missing tag),
+    /// and on platforms without inode numbers.
+    pub fn ref_stamp(&self, name: &str) -> Option<RefStamp> {
+        let path = if name == CURRENT {
+            self.current_path()
+        } else if valid_tag(name) {
+            self.tags_dir().join(name)
+        } else {
+            return None;
+        };
+        RefStamp::of(&path)
     }
 
     /// Published tags: name -> snapshot id. Tags whose contents are not a snapshot id are
