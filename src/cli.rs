@@ -174,7 +174,7 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Score a snapshot on a question set (recall, precision, MRR, nDCG; span recall/precision/IoU)
     #[command(
-        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json\n  ragops eval --queries fixtures/queries.jsonl --hits 3   # 3 best chunks per question\n  ragops eval --queries fixtures/queries.jsonl --exact    # exact vector scan (HNSW recall check)"
+        after_help = "Question sets:\n  span JSONL   {\"query\": ..., \"relevant\": [{\"doc_id\": ..., \"start\": .., \"end\": ..}]} per line;\n               offsets are characters of the document text (doc ids as in the snapshot)\n  BEIR dir     corpus.jsonl (index it as a JSONL source with id_field = \"_id\" and\n               title_in_text = true), queries.jsonl, qrels/test.tsv (graded)\n\nExamples:\n  ragops eval --queries fixtures/queries.jsonl\n  ragops eval --queries fixtures/beir-mini --mode all -k 1,5,10 --json\n  ragops eval --queries fixtures/queries.jsonl --hits 3   # 3 best chunks per question\n  ragops eval --queries fixtures/queries.jsonl --exact    # exact vector scan (HNSW recall check)\n  ragops eval --queries fixtures/queries.jsonl --query-precision int8   # int8 questions' cost"
     )]
     Eval(EvalArgs),
     /// Build a grid of pipeline variants into snapshots, score them, and rank them
@@ -210,7 +210,7 @@ pub(crate) enum Command {
     },
     /// Serve a store over HTTP, following `current` blue/green (search API, metrics, OpenAPI)
     #[command(
-        after_help = "The server follows the ref --snapshot names (current by default): a publish or rollback is\nopened and warmed beside the live snapshot, then swapped in; in-flight requests finish on\nthe snapshot they started on. gc never deletes a snapshot a running server holds.\n\nRoutes: POST /v1/search, GET /v1/snapshots, GET /v1/snapshots/{id}, GET /healthz,\nGET /readyz, GET /metrics (Prometheus), GET /openapi.json.\n\nExamples:\n  ragops serve\n  ragops serve --store /var/lib/ragops --addr 127.0.0.1:8080\n  RAGOPS_SERVE_TOKEN=s3cret ragops serve          # /v1/ routes need the bearer token\n  curl -s localhost:8080/v1/search -d '{\"query\": \"rotate an API key\", \"k\": 3}'"
+        after_help = "The server follows the ref --snapshot names (current by default): a publish or rollback is\nopened and warmed beside the live snapshot, then swapped in; in-flight requests finish on\nthe snapshot they started on. gc never deletes a snapshot a running server holds.\n\nRoutes: POST /v1/search, GET /v1/snapshots, GET /v1/snapshots/{id}, GET /healthz,\nGET /readyz, GET /metrics (Prometheus), GET /openapi.json.\n\nExamples:\n  ragops serve\n  ragops serve --store /var/lib/ragops --addr 127.0.0.1:8080\n  RAGOPS_SERVE_TOKEN=s3cret ragops serve          # /v1/ routes need the bearer token\n  ragops serve --query-precision int8             # queries through the int8 kernels\n  curl -s localhost:8080/v1/search -d '{\"query\": \"rotate an API key\", \"k\": 3}'"
     )]
     Serve(ServeArgs),
     /// Provision embedding models in the Hugging Face cache
@@ -492,6 +492,10 @@ pub(crate) struct EvalArgs {
     /// Search only chunks matching EXPR (the language of `ragops search --filter`)
     #[arg(long, value_name = "EXPR", value_parser = filter_expr)]
     pub(crate) filter: Option<ragops_engine::Filter>,
+    /// Embed the questions at this precision (f32, bf16, int8) instead of the snapshot's own,
+    /// to see what `ragops serve --query-precision` costs in retrieval
+    #[arg(long, value_name = "PRECISION", value_parser = precision())]
+    pub(crate) query_precision: Option<ragops_core::Precision>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,

@@ -18,6 +18,7 @@ pub(super) fn run(a: EvalArgs) -> Result<ExitCode> {
         show_hits: usize::from(a.hits),
         exact: a.exact,
         filter: a.filter,
+        query_precision: a.query_precision,
     })?;
     render::emit(a.json, &r, render::eval::eval)?;
     Ok(ExitCode::SUCCESS)

@@ -84,6 +84,37 @@ fn eval_scores_a_beir_set_with_graded_qrels() {
     assert!(bm25_5.ndcg > 0.8);
     // Precision@5 divides by 5: (2 + 1 + 1 + 2) relevant found / (4 × 5).
     assert!((bm25_5.precision - 6.0 / 20.0).abs() < 1e-9);
+
+    // The questions embedded at int8 against the snapshot's f32 vectors: the same first hits,
+    // scores that differ by the rounding only.
+    let at = |precision: &str| -> EvalReport {
+        json(&[
+            "eval",
+            "--queries",
+            s(&beir),
+            "-p",
+            s(&p),
+            "--mode",
+            "vector",
+            "-k",
+            "5",
+            "--hits",
+            "1",
+            "--query-precision",
+            precision,
+            "--json",
+        ])
+    };
+    let (f32s, int8s) = (at("f32"), at("int8"));
+    assert_eq!(f32s.hits.len(), 5);
+    let mut moved = false;
+    for (a, b) in f32s.hits.iter().zip(&int8s.hits) {
+        assert_eq!(a.hits[0].doc_id, b.hits[0].doc_id, "{}", a.query);
+        let (x, y) = (a.hits[0].score, b.hits[0].score);
+        assert!((x - y).abs() < 0.02, "{}: {x} vs {y}", a.query);
+        moved |= x != y;
+    }
+    assert!(moved, "int8 questions scored exactly as f32 ones");
 }
 
 /// A span question set over the fixture handbook: each query is a sentence of a document,

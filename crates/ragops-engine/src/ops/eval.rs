@@ -12,7 +12,7 @@ use ragops_search::{SearchHit, Searcher};
 use ragops_store::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::model::load_for_snapshot;
+use crate::model::load_for_snapshot_at;
 use crate::ops::open_searcher;
 use crate::EngineError;
 
@@ -32,6 +32,8 @@ pub struct EvalOptions {
     pub exact: bool,
     /// Search only the rows this filter admits.
     pub filter: Option<ragops_search::Filter>,
+    /// Embed the questions at this precision instead of the snapshot's own.
+    pub query_precision: Option<ragops_core::Precision>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,7 +96,10 @@ pub fn eval(opts: &EvalOptions) -> Result<EvalReport, EngineError> {
     searcher.set_filter(opts.filter.clone());
     let needs_vectors = opts.modes.iter().any(|m| Searcher::needs_vector(*m));
     let vectors = if needs_vectors {
-        query_vectors(&load_for_snapshot(searcher.manifest())?, &set)?
+        query_vectors(
+            &load_for_snapshot_at(searcher.manifest(), opts.query_precision)?,
+            &set,
+        )?
     } else {
         Vec::new()
     };
