@@ -48,18 +48,12 @@ fn eval_scores_a_beir_set_with_graded_qrels() {
     assert!(hit.results[0].text.starts_with("Snapshot rollback To undo"));
 
     let beir = fixtures().join("beir-mini");
-    let r: EvalReport = json(&[
-        "eval",
-        "--queries",
-        s(&beir),
-        "-p",
-        s(&p),
-        "--mode",
-        "bm25,vector",
-        "-k",
-        "1,5",
-        "--json",
-    ]);
+    let eval = |args: &[&str]| -> EvalReport {
+        let mut all = vec!["eval", "--queries", s(&beir), "-p", s(&p), "--json"];
+        all.extend_from_slice(args);
+        json(&all)
+    };
+    let r = eval(&["--mode", "bm25,vector", "-k", "1,5"]);
     assert_eq!(r.kind, SetKind::Beir);
     assert_eq!(r.question_count, 5);
     let metrics = &r.metrics;
@@ -87,13 +81,8 @@ fn eval_scores_a_beir_set_with_graded_qrels() {
 
     // The questions embedded at int8 against the snapshot's f32 vectors: the same first hits,
     // scores that differ by the rounding only.
-    let at = |precision: &str| -> EvalReport {
-        json(&[
-            "eval",
-            "--queries",
-            s(&beir),
-            "-p",
-            s(&p),
+    let at = |precision: &str| {
+        eval(&[
             "--mode",
             "vector",
             "-k",
@@ -102,7 +91,6 @@ fn eval_scores_a_beir_set_with_graded_qrels() {
             "1",
             "--query-precision",
             precision,
-            "--json",
         ])
     };
     let (f32s, int8s) = (at("f32"), at("int8"));
