@@ -162,7 +162,7 @@ impl Searcher {
     /// Opens every fragment's graph and maps all pages of the vectors and graphs into the
     /// process, for a long-running reader (a server): its first queries then cost what later
     /// ones do instead of a page fault per row they touch. A pass over those files (about
-    /// 0.5 s for a million rows); one-shot searches skip it and open in milliseconds.
+    /// 0.75 s for a million rows); one-shot searches skip it and open in milliseconds.
     pub fn warm(&self) -> Result<(), SearchError> {
         for p in &self.parts {
             p.vectors.warm();
