@@ -476,14 +476,14 @@ impl Searcher {
                     // inside the walk (usearch's filtered search), not to its results.
                     let want = limit.max(ann.ef_search());
                     let masked = p.fragment.deletions().is_some() || allowed.is_some();
-                    let mut rows = if masked {
+                    let rows = if masked {
                         ann.candidates_where(q, want, |r| p.wanted(r, allowed))?
                     } else {
                         ann.candidates(q, want)?
                     };
-                    let unreached = ann.unreached().iter().copied();
-                    rows.extend(unreached.filter(|&r| !masked || p.wanted(r, allowed)));
-                    rescore(&p.vectors, q, rows, limit)
+                    let unreached = ann.unreached();
+                    let extra = unreached.filter(|&(r, _)| !masked || p.wanted(r, allowed));
+                    rescore(&p.vectors, q, rows, extra, limit)
                 }
                 _ => {
                     let keep = |r: usize| p.wanted(r, allowed);
@@ -501,15 +501,23 @@ impl Searcher {
     }
 }
 
-/// Cosine of each candidate row with `q`, best first (ties: lower row first), cut to `limit`;
-/// the same scores as [`exact_top`] gives those rows. Rows out of range are dropped.
-fn rescore(vectors: &Vectors, q: &[f32], rows: Vec<usize>, limit: usize) -> Vec<(usize, f32)> {
+/// Cosine of each candidate row with `q`, and of each `extra` row with `q` from the vector
+/// given with it, best first (ties: lower row first, a row once), cut to `limit`; the same
+/// scores as [`exact_top`] gives those rows. Rows out of range are dropped.
+fn rescore<'a>(
+    vectors: &Vectors,
+    q: &[f32],
+    rows: Vec<usize>,
+    extra: impl Iterator<Item = (usize, &'a [f32])>,
+    limit: usize,
+) -> Vec<(usize, f32)> {
     let qn = norm(q);
     let n = vectors.rows();
     let mut scored: Vec<(usize, f32)> = rows
         .into_iter()
         .filter(|&r| r < n)
         .map(|r| (r, cosine(vectors.row(r), q, qn)))
+        .chain(extra.map(|(r, v)| (r, cosine(v, q, qn))))
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.dedup_by_key(|x| x.0);

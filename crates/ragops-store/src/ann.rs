@@ -8,12 +8,13 @@
 //!
 //! An HNSW graph can leave a few rows unreachable: when later insertions prune every link
 //! into a node, no walk from the entry point gets there, whatever the search width (near-
-//! duplicate vectors make it likelier: 1 to 9 of 1,395 rows of the tiny test model; 827 of a
-//! million synthetic rows). After building, the graph's base level is walked from the nodes a
+//! duplicate vectors make it likelier: 1 to 9 of 1,395 rows of the tiny test model; 809 to 827
+//! of a million synthetic rows). After building, the graph's base level is walked from the nodes a
 //! search can start it from, and the rows some start cannot reach are written to
-//! `vectors.hnsw.unreached` (u64 little-endian row numbers); searches add them to the graph's
-//! candidates, so every row stays findable. A graph saved without the file (by an older
-//! ragops) has none listed.
+//! `vectors.hnsw.unreached`, each as its row number (u64 little-endian) and a copy of its
+//! vector (`dim` f32 little-endian), so that scoring them reads one small file instead of a
+//! page of `vectors.f32` per row; searches add them to the graph's candidates, so every row
+//! stays findable. A graph saved without the file (by an older ragops) has none listed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -78,10 +79,11 @@ pub(crate) fn build(vectors: &VectorFile, cfg: &HnswConfig, path: &Path) -> Resu
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
         .map_err(crate::io(path))?;
-    let bytes: Vec<u8> = unreached(&index, vectors.rows())
-        .into_iter()
-        .flat_map(|r| (r as u64).to_le_bytes())
-        .collect();
+    let mut bytes = Vec::new();
+    for r in unreached(&index, vectors.rows()) {
+        bytes.extend_from_slice(&(r as u64).to_le_bytes());
+        bytes.extend(vectors.row(r).iter().flat_map(|x| x.to_le_bytes()));
+    }
     crate::fsutil::write_atomic(&path.with_file_name(UNREACHED_FILE), &bytes)
 }
 
@@ -183,33 +185,48 @@ impl Links {
     }
 }
 
+/// The rows a graph cannot reach, with a copy of each one's vector.
+#[derive(Debug, Default)]
+struct Unreached {
+    rows: Vec<usize>,
+    /// `rows.len() × dim` values, row-major.
+    vectors: Vec<f32>,
+}
+
 /// Reads the list of unreachable rows beside the graph at `path` (none when the file is
 /// absent); refuses a damaged list.
-fn read_unreached(path: &Path, rows: usize) -> Result<Vec<usize>, StoreError> {
+fn read_unreached(path: &Path, dim: usize, rows: usize) -> Result<Unreached, StoreError> {
     let file = path.with_file_name(UNREACHED_FILE);
     let bytes = match std::fs::read(&file) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Unreached::default()),
         Err(e) => return Err(crate::io(&file)(e)),
     };
-    if bytes.len() % 8 != 0 {
+    let entry = 8 + 4 * dim;
+    if bytes.len() % entry != 0 {
         return Err(ann_error(
             &file,
-            "truncated: not a whole number of row numbers",
+            format!("truncated: not a whole number of entries of {entry} bytes"),
         ));
     }
-    bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            let r = u64::from_le_bytes(b);
-            usize::try_from(r)
-                .ok()
-                .filter(|&r| r < rows)
-                .ok_or_else(|| ann_error(&file, format!("row {r} is past the {rows} rows")))
-        })
-        .collect()
+    let mut out = Unreached::default();
+    for e in bytes.chunks_exact(entry) {
+        let (row, values) = e.split_at(8);
+        let mut b = [0u8; 8];
+        b.copy_from_slice(row);
+        let r = u64::from_le_bytes(b);
+        let r = usize::try_from(r)
+            .ok()
+            .filter(|&r| r < rows)
+            .ok_or_else(|| ann_error(&file, format!("row {r} is past the {rows} rows")))?;
+        out.rows.push(r);
+        out.vectors.extend(
+            values
+                .chunks_exact(4)
+                .map(|v| f32::from_le_bytes([v[0], v[1], v[2], v[3]])),
+        );
+    }
+    Ok(out)
 }
 
 /// A snapshot's HNSW graph, memory-mapped. Safe to search from any number of threads: usearch
@@ -218,7 +235,7 @@ fn read_unreached(path: &Path, rows: usize) -> Result<Vec<usize>, StoreError> {
 pub struct AnnIndex {
     index: Index,
     path: PathBuf,
-    unreached: Vec<usize>,
+    unreached: Unreached,
     free_contexts: Mutex<usize>,
     released: Condvar,
 }
@@ -256,7 +273,7 @@ impl AnnIndex {
             ));
         }
         index.change_expansion_search(ef_search.max(1));
-        let unreached = read_unreached(path, rows)?;
+        let unreached = read_unreached(path, dim, rows)?;
         // What usearch reserves for a view: one context per hardware thread.
         let contexts = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
@@ -309,10 +326,15 @@ impl AnnIndex {
         Ok(found.keys.iter().map(|&k| k as usize).collect())
     }
 
-    /// The rows no graph walk reaches (see the module's documentation): callers add them to
-    /// the candidates.
-    pub fn unreached(&self) -> &[usize] {
-        &self.unreached
+    /// The rows no graph walk reaches, each with its vector (see the module's
+    /// documentation): callers score them beside the graph's candidates.
+    pub fn unreached(&self) -> impl Iterator<Item = (usize, &[f32])> {
+        let dim = self.index.dimensions().max(1);
+        self.unreached
+            .rows
+            .iter()
+            .copied()
+            .zip(self.unreached.vectors.chunks_exact(dim))
     }
 
     /// Touches every node of the graph through usearch's own mapping (its links on the base
@@ -376,7 +398,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (vectors, path) = graph(dir.path(), dim, rows, rows / 10);
             let ann = AnnIndex::open(&path, dim, rows, 64).unwrap();
-            let unreached = ann.unreached();
+            // Each listed row comes with its own vector.
+            assert!(ann.unreached().all(|(r, v)| v == vectors.row(r)));
+            let unreached: Vec<usize> = ann.unreached().map(|(r, _)| r).collect();
             assert!(
                 unreached.len() * 100 <= rows,
                 "{} rows listed",
@@ -442,14 +466,14 @@ mod tests {
         std::fs::write(&list, [1u8, 2, 3]).unwrap();
         let err = AnnIndex::open(&path, dim, rows, 64).err().unwrap();
         assert!(err.to_string().contains("vectors.hnsw.unreached"), "{err}");
-        std::fs::write(&list, (rows as u64).to_le_bytes()).unwrap();
+        let mut entry = (rows as u64).to_le_bytes().to_vec();
+        entry.extend(vectors.row(0).iter().flat_map(|x| x.to_le_bytes()));
+        std::fs::write(&list, &entry).unwrap();
         let err = AnnIndex::open(&path, dim, rows, 64).err().unwrap();
         assert!(err.to_string().contains("past the 2000 rows"), "{err}");
         std::fs::remove_file(&list).unwrap();
-        assert!(AnnIndex::open(&path, dim, rows, 64)
-            .unwrap()
-            .unreached()
-            .is_empty());
+        let none = AnnIndex::open(&path, dim, rows, 64).unwrap();
+        assert_eq!(none.unreached().count(), 0);
 
         let err = AnnIndex::open(&path, dim, rows + 1, 64).err().unwrap();
         assert!(err.to_string().contains("for 2001 rows"), "{err}");

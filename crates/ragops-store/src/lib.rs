@@ -10,7 +10,7 @@
 //!   fragments/<f>/chunks.parquet    immutable, content-addressed rows shared by snapshots
 //!   fragments/<f>/vectors.f32       the same rows' vectors, memory-mapped by queries
 //!   fragments/<f>/vectors.hnsw      HNSW graph over them (large fragments), memory-mapped
-//!   fragments/<f>/vectors.hnsw.unreached  rows no walk of the graph reaches (searched too)
+//!   fragments/<f>/vectors.hnsw.unreached  rows no walk of the graph reaches, with their vectors
 //!   fragments/<f>/fulltext/         tantivy index
 //!   refs/current                    the alias; replaced atomically (write temp, fsync, rename)
 //!   refs/tags/<name>
