@@ -212,6 +212,12 @@ impl CheckOutput {
             CheckOutput::Error { error } => panic!("check failed: {error}"),
         }
     }
+
+    /// The configuration keys the report says changed.
+    pub fn changed_keys(&self) -> Vec<&str> {
+        let changes = &self.report().config_changes;
+        changes.iter().map(|c| c.key.as_str()).collect()
+    }
 }
 
 /// `ragops check -p P --json EXTRA…`: exit code and output.

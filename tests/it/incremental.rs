@@ -148,15 +148,7 @@ fn incremental_build_equals_full_build_and_skips_unchanged_work() {
     assert_eq!(hits.results[0].doc_id, "notes/new-runbook.txt");
 
     // diff names what changed.
-    let d: SnapshotDiff = json(&[
-        "snapshots",
-        "diff",
-        first.snapshot.as_str(),
-        inc.snapshot.as_str(),
-        "-p",
-        s(&p),
-        "--json",
-    ]);
+    let d = diff(&p, &first.snapshot, &inc.snapshot);
     assert_eq!(d.documents_added, vec!["notes/new-runbook.txt"]);
     assert_eq!(d.documents_removed, vec!["notes/glossary.txt"]);
     assert_eq!(d.documents_changed[0].id, "handbook/backup-restore.md");
@@ -265,13 +257,7 @@ fn check_reports_fresh_stale_and_errors_with_stable_exit_codes() {
     );
     let (code, v) = check(&drift, &[]);
     assert_eq!(code, 1);
-    let keys: Vec<&str> = v
-        .report()
-        .config_changes
-        .iter()
-        .map(|c| c.key.as_str())
-        .collect();
-    assert_eq!(keys, vec!["chunking.overlap", "chunking.size"]);
+    assert_eq!(v.changed_keys(), vec!["chunking.overlap", "chunking.size"]);
     let text = std::fs::read_to_string(&drift).expect("read");
     std::fs::write(
         &drift,
@@ -573,13 +559,7 @@ fn changing_the_precision_re_embeds_and_is_recorded() {
     // Stale before the build: the config and the model (its precision) changed.
     let (code, v) = check(&p, &[]);
     assert_eq!(code, 1, "{v:?}");
-    let keys: Vec<&str> = v
-        .report()
-        .config_changes
-        .iter()
-        .map(|c| c.key.as_str())
-        .collect();
-    assert_eq!(keys, vec!["embedding.precision"]);
+    assert_eq!(v.changed_keys(), vec!["embedding.precision"]);
     assert!(v.report().model.changed, "{v:?}");
 
     let int8 = build(&p, &[]);
@@ -643,15 +623,7 @@ fn changing_the_precision_re_embeds_and_is_recorded() {
     }
 
     // diff names the precision on each side.
-    let d: SnapshotDiff = json(&[
-        "snapshots",
-        "diff",
-        f32_build.snapshot.as_str(),
-        int8.snapshot.as_str(),
-        "-p",
-        s(&p),
-        "--json",
-    ]);
+    let d = diff(&p, &f32_build.snapshot, &int8.snapshot);
     let (a, b) = d.model_change.expect("the model changed");
     assert!(!a.contains("int8") && b.ends_with("(int8)"), "{a} -> {b}");
 
@@ -667,6 +639,19 @@ fn changing_the_precision_re_embeds_and_is_recorded() {
     assert!(back.model.precision.is_default());
 }
 
+/// `ragops snapshots diff A B --json` in the pipeline's store.
+fn diff(p: &Path, a: &ragops_core::SnapshotId, b: &ragops_core::SnapshotId) -> SnapshotDiff {
+    json(&[
+        "snapshots",
+        "diff",
+        a.as_str(),
+        b.as_str(),
+        "-p",
+        s(p),
+        "--json",
+    ])
+}
+
 /// A snapshot's `manifest.json` as written.
 fn manifest_json(store: &Path, id: &ragops_core::SnapshotId) -> serde_json::Value {
     let path = store
@@ -680,14 +665,8 @@ fn manifest_json(store: &Path, id: &ragops_core::SnapshotId) -> serde_json::Valu
 /// `model` when not f32); an unknown precision names the possible values.
 #[test]
 fn embed_reports_its_precision() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let input = tmp.path().join("texts.jsonl");
-    std::fs::write(
-        &input,
-        "\"restore from backup\"\n{\"text\": \"rotate keys\"}\n",
-    )
-    .expect("in");
+    let (tmp, model, input) =
+        embed_inputs("\"restore from backup\"\n{\"text\": \"rotate keys\"}\n");
     for precision in ["f32", "bf16", "int8"] {
         let out = tmp.path().join(format!("vectors-{precision}.jsonl"));
         let r: serde_json::Value = json_cmd(embed_cmd(&input, &out, &model, precision));
@@ -711,6 +690,15 @@ fn embed_reports_its_precision() {
         "fp8",
     ]);
     assert!(err.contains("f32, bf16, int8"), "{err}");
+}
+
+/// A directory with the tiny model and `texts.jsonl` holding `lines`.
+fn embed_inputs(lines: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(tmp.path());
+    let input = tmp.path().join("texts.jsonl");
+    std::fs::write(&input, lines).expect("in");
+    (tmp, model, input)
 }
 
 /// `ragops embed --json -q` of `input` into `out` with `model` at `precision`, on the kernels
@@ -738,14 +726,9 @@ fn embed_cmd(input: &Path, out: &Path, model: &Path, precision: &str) -> std::pr
 /// round differently).
 #[test]
 fn a_forced_fallback_kernel_gives_the_vectors_of_the_best_one() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let model = tiny_model(tmp.path());
-    let input = tmp.path().join("texts.jsonl");
-    std::fs::write(
-        &input,
+    let (tmp, model, input) = embed_inputs(
         "\"restore from backup\"\n\"rotate the signing keys every ninety days\"\n\"x\"\n",
-    )
-    .expect("in");
+    );
     let vectors = |isa: Option<&str>, precision: &str| -> (String, Vec<Vec<f64>>) {
         let out = tmp
             .path()

@@ -371,15 +371,21 @@ mod tests {
         assert_ne!(out.vectors[0], out.vectors[1]);
     }
 
-    #[test]
-    fn a_config_with_no_intermediate_size_is_an_error_not_a_panic() {
+    /// A tiny model whose `config.json` has `field` set to `value`.
+    fn tiny_model_with(field: &str, value: serde_json::Value) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
         ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 3).unwrap();
         let path = tmp.path().join("config.json");
         let mut c: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        c["intermediate_size"] = serde_json::json!(0);
+        c[field] = value;
         std::fs::write(&path, c.to_string()).unwrap();
+        tmp
+    }
+
+    #[test]
+    fn a_config_with_no_intermediate_size_is_an_error_not_a_panic() {
+        let tmp = tiny_model_with("intermediate_size", serde_json::json!(0));
         for precision in Precision::ALL {
             let err = Embedder::load(&local(tmp.path()), None, precision)
                 .err()
@@ -393,13 +399,7 @@ mod tests {
 
     #[test]
     fn a_config_with_fewer_than_two_positions_is_an_error_not_a_panic() {
-        let tmp = tempfile::tempdir().unwrap();
-        ragops_test_support::tiny_model::write_tiny_model(tmp.path(), 3).unwrap();
-        let path = tmp.path().join("config.json");
-        let mut c: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        c["max_position_embeddings"] = serde_json::json!(1);
-        std::fs::write(&path, c.to_string()).unwrap();
+        let tmp = tiny_model_with("max_position_embeddings", serde_json::json!(1));
         let files = local(tmp.path());
         let err = Embedder::load(&files, None, Precision::F32)
             .err()
