@@ -3,7 +3,8 @@
 //! - chunking: ragops' token-sized chunker, its token spans (fast WordPiece) and the Hugging Face
 //!   tokenizer alone, on `state_of_the_union.md` from the chunking-eval corpora;
 //! - embedding kernels: the fused bias + erf-GELU and the fused self-attention on tensors of a
-//!   256-token batch of all-MiniLM-L6-v2's shape;
+//!   256-token batch of all-MiniLM-L6-v2's shape, and its four linear layers at every precision
+//!   on a batch of 2,048 tokens (throughput in floating-point operations: `Gelem/s` = GFLOP/s);
 //! - the encoder: one forward pass of the tiny random BERT (always available) and, when it is in
 //!   the hf-hub cache, a batch of 8 × 256-token texts through all-MiniLM-L6-v2.
 //!
@@ -15,6 +16,7 @@ use ragops_chunk::Chunker;
 use ragops_core::{ChunkStrategy, ChunkUnit, ChunkingConfig, Document, Format};
 use ragops_embed::attention::fused_attention;
 use ragops_embed::kernels::{bias_act_, BiasAct};
+use ragops_embed::linear::{Epilogue, Linear};
 use ragops_embed::Embedder;
 use ragops_hub as hub;
 
@@ -100,6 +102,26 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("attention_8x12x256", |b| {
         b.iter(|| fused_attention(&qkv, &valid, heads, 0.176_776_7).expect("attention"))
     });
+    g.finish();
+
+    // The encoder's linear layers (qkv, attention output, feed-forward in and out) on the
+    // 2,048-token batches the embedder forms (`DEFAULT_MAX_BATCH_TOKENS`), no epilogue.
+    let mut g = c.benchmark_group("linear");
+    let m = 2048usize;
+    for (n, k) in [(1152usize, 384usize), (384, 384), (1536, 384), (384, 1536)] {
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 104_729 % 1000) as f32 - 500.0) * 1e-3)
+            .collect();
+        g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        for precision in ragops_core::Precision::ALL {
+            let layer = Linear::new(&w, n, k, precision);
+            let id = format!("{}_{m}x{n}x{k}", precision.as_str());
+            g.bench_function(id, |b| b.iter(|| layer.forward_with(&x, m, Epilogue::None)));
+        }
+    }
     g.finish();
 }
 

@@ -11,17 +11,20 @@
 //! 1. `S = scale · Q Kᵀ` over the sequence's **valid** tokens only (`v × v`, padding skipped),
 //!    reading Q and K in place from the QKV projection with strided gemm operands, into a
 //!    per-thread buffer that stays in cache;
-//! 2. softmax of each row of `S`, in place;
-//! 3. `O = S V`, written straight into the `(batch, len, hidden)` context at the head's columns.
+//! 2. `P = exp(S − row max)` in place, each row's sum taken in the same pass;
+//! 3. `O = P V`, written straight into the `(batch, len, hidden)` context at the head's columns,
+//!    each row then divided by its sum (the softmax's division, on `head size` columns instead
+//!    of `v`).
 //!
-//! Rows of padded positions are left at zero: no valid position attends to them (their keys are
+//! Rows of padded positions are set to zero (the rest of the context is written once, by the
+//! tasks, so it is not zeroed first): no valid position attends to them (their keys are
 //! masked), and pooling ignores them, so the outputs of real tokens are those of the masked
 //! computation. Tasks write disjoint parts of the output.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::kernels::{madd, slice, softmax_rows_all, softmax_square};
+use crate::kernels::{madd, slice, softmax_rows_unscaled, softmax_square};
 
 /// Sequences up to this many valid tokens take the direct kernel ([`small_attention`]); longer
 /// ones the gemm crate's products, whose set-up costs less than their work from about here on.
@@ -83,7 +86,9 @@ fn small_attention_rows<const FMA: bool>(
             }
         }
         let row = &mut row[..v];
-        softmax_rows_all::<FMA>(row, v);
+        let mut inv = [0.0f32];
+        softmax_rows_unscaled::<FMA>(row, v, &mut inv);
+        let inv = inv[0];
         let out = &mut o[i * hd..][..hd];
         if hd.is_multiple_of(L) {
             // The context 16 columns at a time, summed in registers over the keys.
@@ -106,7 +111,7 @@ fn small_attention_rows<const FMA: bool>(
                     }
                 }
                 for l in 0..L {
-                    out[l] = a0[l] + a1[l];
+                    out[l] = (a0[l] + a1[l]) * inv;
                 }
             }
         } else {
@@ -116,6 +121,7 @@ fn small_attention_rows<const FMA: bool>(
                     *x = madd::<FMA>(p, vx, *x);
                 }
             }
+            out.iter_mut().for_each(|x| *x *= inv);
         }
     }
 }
@@ -124,6 +130,80 @@ crate::kernels::multiversion!(small_attention => small_attention_rows(
     qkv: &[f32], width: usize, hidden: usize, v: usize, hd: usize, scale: f32,
     kt: &mut [f32], s: &mut [f32], o: &mut [f32]
 ));
+
+/// Attention of one (sequence, head) of `v` > [`SMALL`] tokens with the gemm crate's products:
+/// `S = scale · Q Kᵀ` into `scores` (resized to `v × v + v`), `exp(S − row max)` with each
+/// row's sum, `O = P V` into `o`, then each row of `O` divided by its sum.
+///
+/// # Safety
+/// `qkv` holds pointers to Q, K and V: rows `0..v`, `rs` values apart, of `hd` values each;
+/// `o` points at rows `0..v`, `ws` values apart, of `hd` values that only this call touches.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_attention(
+    [q, k, val]: [*const f32; 3],
+    rs: isize,
+    v: usize,
+    hd: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    o: *mut f32,
+    ws: isize,
+) {
+    scores.resize(v * v + v, 0.0);
+    let (scores, inv) = scores.split_at_mut(v * v);
+    // S (v × v) = scale · Q (v × hd) · Kᵀ (hd × v).
+    gemm::gemm(
+        v,
+        v,
+        hd,
+        scores.as_mut_ptr(),
+        1,
+        v as isize,
+        false,
+        q,
+        1,
+        rs,
+        k,
+        rs,
+        1,
+        0.0,
+        scale,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
+    softmax_square(scores, v, inv);
+    // O (v × hd) = P (v × v) · V (v × hd).
+    gemm::gemm(
+        v,
+        hd,
+        v,
+        o,
+        1,
+        ws,
+        false,
+        scores.as_ptr(),
+        1,
+        v as isize,
+        val,
+        1,
+        rs,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
+    // The softmax's division, on the `hd` columns of O instead of the `v` of P.
+    for (i, &inv) in inv.iter().enumerate() {
+        let row = o.offset(i as isize * ws);
+        for c in 0..hd {
+            *row.add(c) *= inv;
+        }
+    }
+}
 
 /// `softmax(scale · Q Kᵀ + mask) V` for every head of every sequence.
 struct FusedAttention<'a> {
@@ -168,8 +248,15 @@ impl CustomOp1 for FusedAttention<'_> {
         let qkv = slice(s, l, self.name())?;
         let hidden = width / 3;
         let hd = hidden / heads;
-        let mut out = vec![0f32; batch * len * hidden];
+        let mut out: Vec<f32> = Vec::with_capacity(batch * len * hidden);
         let dst = Out(out.as_mut_ptr());
+        for (seq, &v) in self.valid.iter().enumerate() {
+            // SAFETY: rows `v..len` of sequence `seq`, inside the allocation of
+            // `batch · len · hidden` values; no task writes them.
+            unsafe {
+                std::ptr::write_bytes(dst.at((seq * len + v) * hidden), 0, (len - v) * hidden);
+            }
+        }
         let (rs, ws) = (width as isize, hidden as isize);
         let task = |scores: &mut Vec<f32>, t: usize| {
             let (seq, head) = (t / heads, t % heads);
@@ -198,62 +285,25 @@ impl CustomOp1 for FusedAttention<'_> {
                 }
                 return;
             }
-            let (q, k, val) = (
-                qkv[base..].as_ptr(),
-                qkv[base + hidden..].as_ptr(),
-                qkv[base + 2 * hidden..].as_ptr(),
-            );
-            scores.resize(v * v, 0.0);
             // SAFETY: Q, K and V of this (sequence, head) are rows `0..v` (stride `width`) of
             // `hd` values from `base`, `base + hidden` and `base + 2·hidden`, inside the
-            // sequence's `len × width` block of `qkv`; `scores` holds `v × v` values; the output
-            // block is rows `0..v` (stride `hidden`) of `hd` values at the head's column in this
-            // sequence's `len × hidden` block of `out`, which no other task touches.
+            // sequence's `len × width` block of `qkv`; the output block is rows `0..v` (stride
+            // `hidden`) of `hd` values at the head's column in this sequence's `len × hidden`
+            // block of `out`, which no other task touches.
             unsafe {
-                // S (v × v) = scale · Q (v × hd) · Kᵀ (hd × v).
-                gemm::gemm(
-                    v,
+                gemm_attention(
+                    [
+                        qkv[base..].as_ptr(),
+                        qkv[base + hidden..].as_ptr(),
+                        qkv[base + 2 * hidden..].as_ptr(),
+                    ],
+                    rs,
                     v,
                     hd,
-                    scores.as_mut_ptr(),
-                    1,
-                    v as isize,
-                    false,
-                    q,
-                    1,
-                    rs,
-                    k,
-                    rs,
-                    1,
-                    0.0,
                     self.scale,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-                softmax_square(scores, v);
-                // O (v × hd) = S (v × v) · V (v × hd).
-                gemm::gemm(
-                    v,
-                    hd,
-                    v,
+                    scores,
                     dst.at(seq * len * hidden + head * hd),
-                    1,
                     ws,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    v as isize,
-                    val,
-                    1,
-                    rs,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
                 );
             }
         };
@@ -262,6 +312,10 @@ impl CustomOp1 for FusedAttention<'_> {
                 .into_par_iter()
                 .for_each_init(Vec::new, |scores, t| task(scores, t));
         });
+        // SAFETY: rows past each sequence's valid length were zeroed above, and the tasks
+        // wrote rows `0..v` of every head's `hd` columns, which together are all `hidden`
+        // columns (`hidden = heads · hd`): all `batch · len · hidden` values are written.
+        unsafe { out.set_len(batch * len * hidden) };
         Ok((CpuStorage::F32(out), Shape::from((batch, len, hidden))))
     }
 }

@@ -164,7 +164,7 @@ pub(crate) use multiversion;
 multiversion!(bias_gelu => bias_gelu_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_add => bias_rows(rows: &mut [f32], bias: &[f32]));
 multiversion!(bias_residual => bias_residual_rows(rows: &mut [f32], bias: &[f32], residual: &[f32]));
-multiversion!(softmax_all => softmax_rows_all(rows: &mut [f32], len: usize));
+multiversion!(softmax_unscaled => softmax_rows_unscaled(rows: &mut [f32], len: usize, inv: &mut [f32]));
 
 /// `row ← row + bias + residual`, or `gelu(row + bias)`, or `row + bias`, in place (the
 /// linear layers' epilogue).
@@ -176,9 +176,10 @@ pub(crate) fn epilogue_row(row: &mut [f32], bias: &[f32], residual: Option<&[f32
     }
 }
 
-/// Softmax of each `len`-value row of `rows` (no mask, no scale), in place.
-pub(crate) fn softmax_square(rows: &mut [f32], len: usize) {
-    softmax_all(rows, len)
+/// [`softmax_rows_unscaled`] of each `len`-value row of `rows` (no mask, no scale), in place:
+/// `inv` receives each row's 1 / sum.
+pub(crate) fn softmax_square(rows: &mut [f32], len: usize, inv: &mut [f32]) {
+    softmax_unscaled(rows, len, inv)
 }
 
 #[inline(always)]
@@ -220,14 +221,29 @@ fn lane_max(xs: &[f32]) -> f32 {
     let mut chunks = xs.chunks_exact(LANES);
     for c in &mut chunks {
         for (a, x) in acc.iter_mut().zip(c) {
-            *a = if *x > *a { *x } else { *a };
+            *a = a.max(*x);
         }
     }
     let tail = chunks
         .remainder()
         .iter()
         .fold(f32::NEG_INFINITY, |m, x| m.max(*x));
-    acc.iter().fold(tail, |m, x| m.max(*x))
+    tree(acc, f32::max).max(tail)
+}
+
+/// Folds 16 lanes in halves (8 + 8, 4 + 4, …): four vector steps where a left-to-right fold
+/// is fifteen dependent scalar ones (the compiler may not reorder float sums or NaN-aware
+/// maxima itself).
+#[inline(always)]
+fn tree(mut acc: [f32; LANES], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut w = LANES / 2;
+    while w > 0 {
+        for i in 0..w {
+            acc[i] = f(acc[i], acc[i + w]);
+        }
+        w /= 2;
+    }
+    acc[0]
 }
 
 #[inline(always)]
@@ -239,20 +255,35 @@ fn lane_sum(xs: &[f32]) -> f32 {
             *a += *x;
         }
     }
-    chunks.remainder().iter().sum::<f32>() + acc.iter().sum::<f32>()
+    chunks.remainder().iter().sum::<f32>() + tree(acc, |a, b| a + b)
 }
 
+/// Softmax of each `len`-value row of `rows` without its division: each value becomes
+/// `exp(x − max)` (the sum taken in the same pass), and `inv[i]` receives 1 / row `i`'s sum.
+/// The caller scales whatever the rows are multiplied into (`P·V` has `hd` columns where `P`
+/// has `len`), which saves a pass over the scores.
 #[inline(always)]
-pub(crate) fn softmax_rows_all<const FMA: bool>(rows: &mut [f32], len: usize) {
-    for row in rows.chunks_exact_mut(len) {
+pub(crate) fn softmax_rows_unscaled<const FMA: bool>(
+    rows: &mut [f32],
+    len: usize,
+    inv: &mut [f32],
+) {
+    for (row, inv) in rows.chunks_exact_mut(len).zip(inv) {
         let shift = lane_max(row);
-        for x in row.iter_mut() {
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (a, x) in acc.iter_mut().zip(c) {
+                *x = fast_exp::<FMA>(*x - shift);
+                *a += *x;
+            }
+        }
+        let mut tail = 0.0;
+        for x in chunks.into_remainder() {
             *x = fast_exp::<FMA>(*x - shift);
+            tail += *x;
         }
-        let inv = 1.0 / lane_sum(row);
-        for x in row.iter_mut() {
-            *x *= inv;
-        }
+        *inv = 1.0 / (tree(acc, |a, b| a + b) + tail);
     }
 }
 
@@ -275,7 +306,7 @@ fn layer_norm_rows<const FMA: bool>(rows: &mut [f32], gamma: &[f32], beta: &[f32
             .iter()
             .map(|x| (x - mean) * (x - mean))
             .sum();
-        let var = (acc.iter().sum::<f32>() + tail) * inv_w;
+        let var = (tree(acc, |a, b| a + b) + tail) * inv_w;
         let inv = 1.0 / (var + eps).sqrt();
         for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
             *x = madd::<FMA>((*x - mean) * inv, *g, *b);
@@ -452,12 +483,16 @@ mod tests {
         let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "residual diff {diff}");
 
-        // Rows of 5 scores, as the fused attention's square score blocks.
-        let scores = Tensor::randn(0f32, 3.0, (5, 5), &dev)?;
+        // Rows of 40 scores (two lanes of 16 and a tail of 8), scaled by the sums it returns.
+        let scores = Tensor::randn(0f32, 3.0, (5, 40), &dev)?;
         let want = candle_nn::ops::softmax_last_dim(&scores)?;
         let mut got = scores.flatten_all()?.to_vec1::<f32>()?;
-        softmax_square(&mut got, 5);
-        let got = Tensor::from_vec(got, (5, 5), &dev)?;
+        let mut inv = [0.0f32; 5];
+        softmax_square(&mut got, 40, &mut inv);
+        for (row, inv) in got.chunks_exact_mut(40).zip(inv) {
+            row.iter_mut().for_each(|x| *x *= inv);
+        }
+        let got = Tensor::from_vec(got, (5, 40), &dev)?;
         let diff = (want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "softmax diff {diff}");
         Ok(())

@@ -154,3 +154,42 @@ fn kernels_follow_the_level() {
     assert!(Isa::supported().contains(&Isa::detect()));
     assert_eq!(Isa::supported()[0], Isa::Scalar);
 }
+
+#[test]
+fn packed_weights_and_prepared_rows_start_on_a_cache_line() {
+    let (m, n, k) = (5, 40, 36);
+    let w = matrix(n * k, 7, 1.0);
+    let x = matrix(m * k, 8, 1.0);
+    for isa in Isa::supported() {
+        for precision in Precision::ALL {
+            let layer = Linear::with_isa(&w, n, k, precision, isa);
+            let start = match &layer.weights {
+                Weights::F32(w) => w.as_ptr() as usize,
+                Weights::Bf16(w) => w.as_ptr() as usize,
+                Weights::I16(w) => w.as_ptr() as usize,
+                Weights::I8(w) => w.as_ptr() as usize,
+            };
+            assert_eq!(start % 64, 0, "{precision:?} weights at {isa:?}");
+            let (prepared, _) = layer.prepare(&x, m);
+            let rows = match &prepared {
+                Prepared::F32(_) => continue,
+                Prepared::Bf16(a) => a.as_ptr() as usize,
+                Prepared::I16(a, _, _) => a.as_ptr() as usize,
+                Prepared::U8(a, _, _) => a.as_ptr() as usize,
+            };
+            assert_eq!(rows % 64, 0, "{precision:?} rows at {isa:?}");
+        }
+    }
+}
+
+#[test]
+fn aligned_buffers_hold_exactly_their_zeroed_values() {
+    for len in [0, 1, 15, 16, 17, 1000] {
+        let a = Aligned::<u8>::zeroed(len);
+        let b = Aligned::<f32>::zeroed(len);
+        assert_eq!((a.len(), b.len()), (len, len));
+        assert!(a.iter().all(|&v| v == 0) && b.iter().all(|&v| v == 0.0));
+        assert_eq!(a.as_ptr() as usize % 64, 0);
+        assert_eq!(b.as_ptr() as usize % 64, 0);
+    }
+}
