@@ -41,9 +41,10 @@ macro_rules! tiles {
         let (call, rows, panels): (&Call, Range<usize>, Range<usize>) = ($call, $rows, $panels);
         let mr_max = [$($mr),*][0];
         // Partial sums of the tile rows between blocks of `k` (at least 128 groups each): 64
-        // values per row, needed only when `k` spans more than one block.
-        let mut scratch = if call.kg > 128 {
-            vec![0u32; (rows.end - rows.start) * 4 * PANEL]
+        // values per row, needed only when `k` spans more than one block. Not zeroed: a tile
+        // reads its partial sums only after the block before stored them (`resume`, `park`).
+        let mut scratch: Vec<u32> = if call.kg > 128 {
+            Vec::with_capacity((rows.end - rows.start) * 4 * PANEL)
         } else {
             Vec::new()
         };
