@@ -6,18 +6,20 @@
 //! the heads back with another copy. On 2 cores those per-head hand-offs and copies cost more
 //! than the arithmetic.
 //!
-//! Here one task is one (sequence, head) pair, run on one thread of candle's pool:
+//! A sequence is a run of rows: right-padded `(batch, len, ·)` tensors ([`fused_attention`]) or
+//! sequences packed end to end without padding ([`fused_attention_packed`], what the encoder
+//! uses). One task is one (sequence, head) pair, run on one thread of candle's pool:
 //!
 //! 1. `S = scale · Q Kᵀ` over the sequence's **valid** tokens only (`v × v`, padding skipped),
 //!    reading Q and K in place from the QKV projection with strided gemm operands, into a
 //!    per-thread buffer that stays in cache;
 //! 2. `P = exp(S − row max)` in place, each row's sum taken in the same pass;
-//! 3. `O = P V`, written straight into the `(batch, len, hidden)` context at the head's columns,
+//! 3. `O = P V`, written straight into the context (`hidden` wide) at the head's columns,
 //!    each row then divided by its sum (the softmax's division, on `head size` columns instead
 //!    of `v`).
 //!
-//! Rows of padded positions are set to zero (the rest of the context is written once, by the
-//! tasks, so it is not zeroed first): no valid position attends to them (their keys are
+//! Rows outside every sequence (padding) are set to zero (the rest of the context is written
+//! once, by the tasks, so it is not zeroed first): no valid position attends to them (their keys are
 //! masked), and pooling ignores them, so the outputs of real tokens are those of the masked
 //! computation. Tasks write disjoint parts of the output.
 
@@ -205,10 +207,10 @@ unsafe fn gemm_attention(
     }
 }
 
-/// `softmax(scale · Q Kᵀ + mask) V` for every head of every sequence.
+/// `softmax(scale · Q Kᵀ) V` for every head of every sequence, each sequence a run of rows.
 struct FusedAttention<'a> {
-    /// Valid (unpadded) length of each sequence; its mask row is `valid` ones, then zeros.
-    valid: &'a [usize],
+    /// Each sequence's first row and number of rows, in order, not overlapping.
+    spans: &'a [(usize, usize)],
     heads: usize,
     scale: f32,
 }
@@ -233,38 +235,45 @@ impl CustomOp1 for FusedAttention<'_> {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (batch, len, width) = l.shape().dims3()?;
+        let dims = l.dims();
+        let (Some(&width), rows) = (dims.last(), dims.iter().rev().skip(1).product::<usize>())
+        else {
+            candle_core::bail!("attention: qkv of shape {dims:?} has no dimensions");
+        };
         let heads = self.heads;
-        if heads == 0 || !width.is_multiple_of(3 * heads) || self.valid.len() != batch {
-            candle_core::bail!(
-                "attention: qkv of shape {:?} does not fit {heads} heads and {} sequences",
-                l.dims(),
-                self.valid.len()
-            );
+        if heads == 0 || !width.is_multiple_of(3 * heads) {
+            candle_core::bail!("attention: qkv of shape {dims:?} does not fit {heads} heads");
         }
-        if let Some(&v) = self.valid.iter().find(|&&v| v > len) {
-            candle_core::bail!("attention: valid length {v} exceeds the sequence length {len}");
+        // Tasks write the rows of their spans: spans must be in bounds and disjoint.
+        let mut end = 0;
+        for &(start, v) in self.spans {
+            if start < end || start + v > rows {
+                candle_core::bail!(
+                    "attention: sequence rows {start}..{} overlap or exceed the {rows} rows",
+                    start + v
+                );
+            }
+            end = start + v;
         }
         let qkv = slice(s, l, self.name())?;
         let hidden = width / 3;
         let hd = hidden / heads;
-        let mut out: Vec<f32> = Vec::with_capacity(batch * len * hidden);
+        let mut out: Vec<f32> = Vec::with_capacity(rows * hidden);
         let dst = Out(out.as_mut_ptr());
-        for (seq, &v) in self.valid.iter().enumerate() {
-            // SAFETY: rows `v..len` of sequence `seq`, inside the allocation of
-            // `batch · len · hidden` values; no task writes them.
-            unsafe {
-                std::ptr::write_bytes(dst.at((seq * len + v) * hidden), 0, (len - v) * hidden);
-            }
+        let mut next = 0;
+        for &(start, v) in self.spans.iter().chain([&(rows, 0)]) {
+            // SAFETY: rows `next..start` lie between spans (or after the last), inside the
+            // allocation of `rows · hidden` values; no task writes them.
+            unsafe { std::ptr::write_bytes(dst.at(next * hidden), 0, (start - next) * hidden) };
+            next = start + v;
         }
         let (rs, ws) = (width as isize, hidden as isize);
         let task = |scores: &mut Vec<f32>, t: usize| {
-            let (seq, head) = (t / heads, t % heads);
-            let v = self.valid[seq];
+            let ((start, v), head) = (self.spans[t / heads], t % heads);
             if v == 0 {
                 return;
             }
-            let base = seq * len * width + head * hd;
+            let base = start * width + head * hd;
             if v <= SMALL {
                 let vp = v.div_ceil(16) * 16;
                 scores.resize(hd * vp + vp + v * hd, 0.0);
@@ -272,13 +281,12 @@ impl CustomOp1 for FusedAttention<'_> {
                 let (row, o) = rest.split_at_mut(vp);
                 small_attention(&qkv[base..], width, hidden, v, hd, self.scale, kt, row, o);
                 for i in 0..v {
-                    // SAFETY: row `i` of this (sequence, head)'s output block: `hd` values at
-                    // the head's column of the sequence's `len × hidden` block, which no other
-                    // task touches.
+                    // SAFETY: row `start + i` of the output, `hd` values at the head's column:
+                    // this (sequence, head)'s block, which no other task touches.
                     unsafe {
                         std::ptr::copy_nonoverlapping(
                             o[i * hd..].as_ptr(),
-                            dst.at(seq * len * hidden + i * hidden + head * hd),
+                            dst.at((start + i) * hidden + head * hd),
                             hd,
                         );
                     }
@@ -287,9 +295,9 @@ impl CustomOp1 for FusedAttention<'_> {
             }
             // SAFETY: Q, K and V of this (sequence, head) are rows `0..v` (stride `width`) of
             // `hd` values from `base`, `base + hidden` and `base + 2·hidden`, inside the
-            // sequence's `len × width` block of `qkv`; the output block is rows `0..v` (stride
-            // `hidden`) of `hd` values at the head's column in this sequence's `len × hidden`
-            // block of `out`, which no other task touches.
+            // sequence's rows of `qkv` (checked in bounds above); the output block is rows
+            // `start..start + v` (stride `hidden`) of `hd` values at the head's column of
+            // `out`, which no other task touches (spans are disjoint).
             unsafe {
                 gemm_attention(
                     [
@@ -302,21 +310,25 @@ impl CustomOp1 for FusedAttention<'_> {
                     hd,
                     self.scale,
                     scores,
-                    dst.at(seq * len * hidden + head * hd),
+                    dst.at(start * hidden + head * hd),
                     ws,
                 );
             }
         };
         candle_core::utils::with_threadpool(|| {
-            (0..batch * heads)
+            (0..self.spans.len() * heads)
                 .into_par_iter()
                 .for_each_init(Vec::new, |scores, t| task(scores, t));
         });
-        // SAFETY: rows past each sequence's valid length were zeroed above, and the tasks
-        // wrote rows `0..v` of every head's `hd` columns, which together are all `hidden`
-        // columns (`hidden = heads · hd`): all `batch · len · hidden` values are written.
-        unsafe { out.set_len(batch * len * hidden) };
-        Ok((CpuStorage::F32(out), Shape::from((batch, len, hidden))))
+        // SAFETY: rows outside the spans were zeroed above, and the tasks wrote every span's
+        // rows in every head's `hd` columns, which together are all `hidden` columns (`hidden
+        // = heads · hd`): all `rows · hidden` values are written.
+        unsafe { out.set_len(rows * hidden) };
+        let mut shape = dims.to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = hidden;
+        }
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
     }
 }
 
@@ -324,11 +336,59 @@ impl CustomOp1 for FusedAttention<'_> {
 /// `heads × head_size`) for right-padded sequences of lengths `valid`: the `(batch, len,
 /// hidden)` context, zero at padded positions.
 pub fn fused_attention(qkv: &Tensor, valid: &[usize], heads: usize, scale: f32) -> Result<Tensor> {
+    let (batch, len, _) = qkv.dims3()?;
+    if valid.len() != batch {
+        candle_core::bail!("attention: {} lengths for {batch} sequences", valid.len());
+    }
+    if let Some(&v) = valid.iter().find(|&&v| v > len) {
+        candle_core::bail!("attention: valid length {v} exceeds the sequence length {len}");
+    }
+    let spans: Vec<(usize, usize)> = valid
+        .iter()
+        .enumerate()
+        .map(|(s, &v)| (s * len, v))
+        .collect();
     qkv.apply_op1_no_bwd(&FusedAttention {
-        valid,
+        spans: &spans,
         heads,
         scale,
     })
+}
+
+/// Self-attention of sequences packed without padding: `qkv` is `(rows, 3·hidden)`, sequence
+/// `i` its next `lengths[i]` rows (the lengths sum to `rows`). Returns the `(rows, hidden)`
+/// context.
+pub fn fused_attention_packed(
+    qkv: &Tensor,
+    lengths: &[usize],
+    heads: usize,
+    scale: f32,
+) -> Result<Tensor> {
+    let (rows, _) = qkv.dims2()?;
+    let spans = packed_spans(lengths);
+    if spans.last().map_or(0, |&(s, v)| s + v) != rows {
+        candle_core::bail!(
+            "attention: lengths summing to {} for {rows} packed rows",
+            lengths.iter().sum::<usize>()
+        );
+    }
+    qkv.apply_op1_no_bwd(&FusedAttention {
+        spans: &spans,
+        heads,
+        scale,
+    })
+}
+
+/// `(first row, length)` of sequences of `lengths` laid end to end.
+pub(crate) fn packed_spans(lengths: &[usize]) -> Vec<(usize, usize)> {
+    let mut start = 0;
+    lengths
+        .iter()
+        .map(|&v| {
+            start += v;
+            (start - v, v)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -387,6 +447,35 @@ mod tests {
                 assert_eq!(pad, 0.0, "sequence {i}: padded rows");
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn packed_sequences_match_their_padded_rows() -> Result<()> {
+        // Short and long sequences (both kernels) laid end to end without padding.
+        let (heads, hd, l) = (2, 16, SMALL + 16);
+        let valid = [SMALL + 16, 3, SMALL + 1, 1];
+        let qkv = Tensor::randn(0f32, 1.0, (valid.len(), l, 3 * heads * hd), &Device::Cpu)?;
+        let padded = fused_attention(&qkv, &valid, heads, 0.25)?;
+        let rows: Vec<Tensor> = valid
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| qkv.get(i)?.narrow(0, 0, v))
+            .collect::<Result<_>>()?;
+        let packed = fused_attention_packed(&Tensor::cat(&rows, 0)?, &valid, heads, 0.25)?;
+        let mut row = 0;
+        for (i, &v) in valid.iter().enumerate() {
+            let want = padded.get(i)?.narrow(0, 0, v)?;
+            let got = packed.narrow(0, row, v)?;
+            let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert_eq!(diff, 0.0, "sequence {i}");
+            row += v;
+        }
+        assert_eq!(row, packed.dims2()?.0);
+        assert!(
+            fused_attention_packed(&Tensor::cat(&rows, 0)?, &valid[..3], heads, 0.25).is_err(),
+            "lengths that do not cover the rows"
+        );
         Ok(())
     }
 

@@ -47,7 +47,7 @@ pub mod profile {
 
 use profile::time;
 
-use crate::attention::fused_attention;
+use crate::attention::fused_attention_packed;
 use crate::linear::{Epilogue, Kernel, Linear};
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
@@ -238,15 +238,44 @@ impl BertModel {
                 .broadcast_add(&self.embeddings.token_type)
         })?;
         time("norm", || self.embeddings.norm.apply_(&x))?;
-        let mut x = x;
         debug_assert_eq!(valid.len(), b);
+        let h = self.config.hidden_size;
+        // The layers see real tokens only, packed end to end (`rows = Σ valid`): linear
+        // layers, norms and epilogues do no work for padding, and attention takes each
+        // sequence's run of rows.
+        let padded = valid.iter().any(|&v| v < l);
+        let flat = x.reshape((b * l, h))?;
+        let mut x = if padded {
+            let rows: Vec<u32> = valid
+                .iter()
+                .enumerate()
+                .flat_map(|(s, &v)| (s * l..s * l + v).map(|r| r as u32))
+                .collect();
+            let n = rows.len();
+            flat.index_select(&Tensor::from_vec(rows, n, device)?, 0)?
+        } else {
+            flat
+        };
         let scale = 1.0 / (self.head_dim as f32).sqrt();
         for layer in &self.layers {
             x = self.layer(layer, &x, &valid, scale)?;
         }
-        Ok(x)
+        if !padded {
+            return x.reshape((b, l, h));
+        }
+        // Back to `(batch, len, hidden)`, zero at padded positions.
+        let packed = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; b * l * h];
+        let mut row = 0;
+        for (s, &v) in valid.iter().enumerate() {
+            out[s * l * h..(s * l + v) * h].copy_from_slice(&packed[row * h..(row + v) * h]);
+            row += v;
+        }
+        Tensor::from_vec(out, (b, l, h), device)
     }
 
+    /// One encoder layer on `x`, `(rows, hidden)`: the sequences of lengths `valid` packed end
+    /// to end.
     fn layer(
         &self,
         layer: &Layer,
@@ -254,14 +283,13 @@ impl BertModel {
         valid: &[usize],
         scale: f32,
     ) -> candle_core::Result<Tensor> {
-        let (b, l, h) = x.dims3()?;
         // One matmul for Q, K and V, bias added as each block of rows is done; then attention per
         // (sequence, head) straight from that projection (`crate::attention`).
         let qkv = time("qkv", || linear(x, &layer.qkv_w, &layer.qkv_b, None, false))?;
         let ctx = time("attention", || {
-            fused_attention(&qkv, valid, self.heads, scale)
+            fused_attention_packed(&qkv, valid, self.heads, scale)
         })?;
-        debug_assert_eq!(ctx.dims(), &[b, l, h]);
+        debug_assert_eq!(ctx.dims(), x.dims());
         let attn = time("attn_out", || {
             linear(&ctx, &layer.attn_out_w, &layer.attn_out_b, Some(x), false)
         })?;
